@@ -1,0 +1,14 @@
+"""snnjax: functional spiking neural networks for JAX.
+
+Neurons are pure step functions ``step(params, state, x) -> (state, out)``
+(:mod:`snnjax.neurons`), run over time-major inputs by :func:`snnjax.run`;
+spikes are exact Heaviside with surrogate gradients (:mod:`snnjax.surrogate`).
+Flax NNX modules live in :mod:`snnjax.nn`, encoders in :mod:`snnjax.encoding`.
+"""
+
+from snnjax import encoding, neurons, surrogate
+from snnjax.scan import run
+
+__version__ = "0.1.0"
+
+__all__ = ["encoding", "neurons", "surrogate", "run", "__version__"]

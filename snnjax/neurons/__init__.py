@@ -1,0 +1,41 @@
+"""Pure neuron models: one file each, ``XParams``, ``XState``, ``init_state``, ``step``.
+
+Every ``step(params, state, x) -> (state, out)`` is element-wise over ``x``'s
+shape and jit/vmap/grad-compatible; see each module's docstring for its
+discrete update equations.
+"""
+
+from snnjax.neurons import alif, if_, li, lif, plif, rlif, spytorch_lif
+from snnjax.neurons._common import init_state_for
+from snnjax.neurons.alif import ALIFParams, ALIFState
+from snnjax.neurons.if_ import IFParams, IFState
+from snnjax.neurons.li import LIParams, LIState
+from snnjax.neurons.lif import LIFParams, LIFState
+from snnjax.neurons.plif import PLIFParams, PLIFState
+from snnjax.neurons.rlif import RLIFParams, RLIFState
+from snnjax.neurons.spytorch_lif import SpytorchLIFParams, SpytorchLIFState
+
+__all__ = [
+    "alif",
+    "if_",
+    "li",
+    "lif",
+    "plif",
+    "rlif",
+    "spytorch_lif",
+    "init_state_for",
+    "ALIFParams",
+    "ALIFState",
+    "IFParams",
+    "IFState",
+    "LIParams",
+    "LIState",
+    "LIFParams",
+    "LIFState",
+    "PLIFParams",
+    "PLIFState",
+    "RLIFParams",
+    "RLIFState",
+    "SpytorchLIFParams",
+    "SpytorchLIFState",
+]

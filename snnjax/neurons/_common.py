@@ -1,0 +1,102 @@
+"""Pieces shared by the neuron files: reset rules, surrogate coercion, state checks.
+
+Only genuinely shared mechanics live here; each neuron's update equations are
+written out in its own file, next to its docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from snnjax import surrogate as _surrogate
+from snnjax._src import check_float_array, check_option, check_state_shapes
+
+RESET_MODES = ("soft", "hard", "none")
+
+_INIT_FNS: dict[Callable, Callable] = {}
+
+
+def register(step: Callable, init_state: Callable) -> None:
+    """Record ``init_state`` as the initial-state function of ``step`` (used by ``run``)."""
+    _INIT_FNS[step] = init_state
+
+
+def init_state_for(step: Callable) -> Callable | None:
+    """The ``init_state`` registered for ``step``, or ``None``."""
+    return _INIT_FNS.get(step)
+
+
+def coerce_surrogate(obj: Any, value: Any) -> None:
+    """In a params ``__post_init__``: turn a surrogate name into a :class:`Surrogate`."""
+    if isinstance(value, str):
+        object.__setattr__(obj, "surrogate", _surrogate.get(value))
+    elif not (isinstance(value, _surrogate.Surrogate) or value is None or callable(value)):
+        raise TypeError(f"surrogate must be a name (str) or a snnjax.surrogate.Surrogate, got {value!r}")
+
+
+def reset(u: jax.Array, s: jax.Array, v_th: ArrayLike, mode: str, detach: bool, v_reset: ArrayLike = 0.0):
+    """Membrane after a spike ``s`` (0/1) at pre-reset potential ``u``.
+
+    * ``"soft"`` (subtract): ``u - s·v_th``
+    * ``"hard"`` (to ``v_reset``): ``u·(1 - s) + s·v_reset``
+    * ``"none"``: ``u``
+
+    With ``detach``, ``s`` inside the reset is ``stop_gradient(s)``.
+    """
+    if detach:
+        s = jax.lax.stop_gradient(s)
+    if mode == "soft":
+        return u - s * v_th
+    if mode == "hard":
+        return u * (1.0 - s) + s * v_reset
+    return u
+
+
+def check_step_input(x: Any, state: Any, name: str = "x") -> jax.Array:
+    """Validate one step's input against the state (floating dtype, same leading shape)."""
+    x = check_float_array(name, x)
+    check_state_shapes(state, jnp.shape(x))
+    return x
+
+
+def make_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    if isinstance(shape, int):
+        shape = (shape,)
+    try:
+        shape = tuple(int(d) for d in shape)
+    except TypeError as e:
+        raise TypeError(f"shape must be an int or a sequence of ints, got {shape!r}") from e
+    if any(d < 0 for d in shape):
+        raise ValueError(f"shape must have non-negative entries, got {shape}")
+    return shape
+
+
+def check_dtype(dtype: Any) -> jnp.dtype:
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+    return dtype
+
+
+def decay_from_tau(tau: ArrayLike) -> jax.Array:
+    """``λ = 1 - 1/τ`` (the forward-Euler leak used by the ILIF paper's LIF)."""
+    return 1.0 - 1.0 / jnp.asarray(tau)
+
+
+__all__ = [
+    "RESET_MODES",
+    "register",
+    "init_state_for",
+    "coerce_surrogate",
+    "reset",
+    "check_step_input",
+    "make_shape",
+    "check_dtype",
+    "decay_from_tau",
+    "check_option",
+]

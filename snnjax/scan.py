@@ -1,0 +1,127 @@
+"""Run a neuron's pure ``step`` over time.
+
+Shapes are time-major: ``xs`` is ``[T, ...]`` and every output is ``[T, ...]``.
+
+Example:
+    >>> from snnjax import neurons, run
+    >>> params = neurons.LIFParams(tau=2.0)
+    >>> xs = jnp.ones((100, 8, 32))                        # [T, B, N]
+    >>> final_state, spikes = run(neurons.lif.step, params, xs)
+    >>> spikes.shape
+    (100, 8, 32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from snnjax._src import check_float_array, check_option, check_state_shapes
+from snnjax.neurons._common import init_state_for
+
+__all__ = ["run", "BACKENDS"]
+
+BACKENDS = ("auto", "scan")
+
+Step = Callable[[Any, Any, jax.Array], tuple[Any, Any]]
+
+
+def _scan(body, state, xs, unroll, remat, checkpoint_every):
+    """``lax.scan`` with optional per-step remat or chunked (every-k-steps) checkpointing."""
+    if remat:
+        body = jax.checkpoint(body)
+    if checkpoint_every is None:
+        return jax.lax.scan(body, state, xs, unroll=unroll)
+
+    k = checkpoint_every
+    t = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    n_chunks, rest = divmod(t, k)
+
+    @jax.checkpoint
+    def chunk(carry, xs_chunk):
+        return jax.lax.scan(body, carry, xs_chunk, unroll=unroll)
+
+    head = jax.tree.map(lambda a: a[: n_chunks * k].reshape((n_chunks, k) + a.shape[1:]), xs)
+    state, ys = jax.lax.scan(chunk, state, head)
+    ys = jax.tree.map(lambda a: a.reshape((n_chunks * k,) + a.shape[2:]), ys)
+    if rest:
+        tail = jax.tree.map(lambda a: a[n_chunks * k :], xs)
+        state, ys_tail = jax.lax.scan(body, state, tail, unroll=unroll)
+        ys = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), ys, ys_tail)
+    return state, ys
+
+
+def run(
+    step: Step,
+    params: Any,
+    xs: jax.Array,
+    state: Any = None,
+    *,
+    init_state: Callable[..., Any] | None = None,
+    return_states: bool = False,
+    unroll: int | bool = 1,
+    remat: bool = False,
+    checkpoint_every: int | None = None,
+    backend: str = "auto",
+) -> tuple[Any, jax.Array] | tuple[Any, jax.Array, Any]:
+    """Apply ``step`` at every time step of ``xs`` with ``jax.lax.scan``.
+
+    Args:
+      step: a pure neuron step ``step(params, state, x) -> (state, out)``.
+      params: the neuron's params pytree (e.g. :class:`~snnjax.neurons.LIFParams`).
+      xs: input currents, time-major ``[T, ...]``, floating dtype, ``T >= 1``.
+      state: initial state for one time step's shape ``xs.shape[1:]``. ``None``
+        builds it with ``init_state(xs.shape[1:], xs.dtype, params=params)``.
+      init_state: the initial-state function for ``state=None``; defaults to the
+        one registered with ``step`` (every neuron in :mod:`snnjax.neurons`).
+      return_states: also return the state after every step (a pytree of ``[T, ...]``).
+      unroll: passed to ``lax.scan`` (loop-unroll factor).
+      remat: rematerialise each step in the backward pass (``jax.checkpoint``):
+        stores only the carried state per step, recomputes the rest.
+      checkpoint_every: store the state only every ``k`` steps; the backward
+        pass recomputes each chunk of ``k`` steps (memory ``O(T/k + k)``).
+      backend: ``"auto"`` or ``"scan"`` (both run ``lax.scan`` here).
+
+    Returns:
+      ``(final_state, ys)`` with ``ys`` of shape ``[T, ...]``; with
+      ``return_states``, ``(final_state, ys, states)``.
+
+    Raises:
+      TypeError: ``xs`` is not floating point.
+      ValueError: ``xs`` has rank 0 or ``T = 0``, ``state`` does not match
+        ``xs.shape[1:]``, or an option is invalid.
+    """
+    if not callable(step):
+        raise TypeError(f"step must be callable step(params, state, x), got {type(step).__name__}")
+    check_option("backend", backend, BACKENDS)
+    xs = check_float_array("xs", xs, min_rank=1)
+    if xs.shape[0] == 0:
+        raise ValueError(f"xs must have at least one time step (time-major [T, ...]), got shape {xs.shape}")
+    if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
+        raise ValueError(f"checkpoint_every must be a positive int or None, got {checkpoint_every!r}")
+    if isinstance(unroll, int) and not isinstance(unroll, bool) and unroll < 1:
+        raise ValueError(f"unroll must be >= 1, got {unroll}")
+    if state is None:
+        init = init_state if init_state is not None else init_state_for(step)
+        if init is None:
+            raise ValueError("state=None needs init_state= for a step that is not a registered snnjax neuron")
+        state = init(xs.shape[1:], xs.dtype, params=params)
+    else:
+        check_state_shapes(state, xs.shape[1:])
+
+    if return_states:
+
+        def body(carry, x):
+            new, y = step(params, carry, x)
+            return new, (y, new)
+
+        final, (ys, states) = _scan(body, state, xs, unroll, remat, checkpoint_every)
+        return final, ys, states
+
+    def body(carry, x):
+        return step(params, carry, x)
+
+    return _scan(body, state, xs, unroll, remat, checkpoint_every)

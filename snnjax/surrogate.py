@@ -1,0 +1,355 @@
+r"""Spike functions: exact Heaviside forward, surrogate derivative backward.
+
+A spiking neuron emits ``spike(v) = H(v)`` with ``H(v) = 1 if v >= 0 else 0``
+(note ``H(0) = 1``). ``H`` has zero derivative almost everywhere, so the
+backward pass replaces ``H'(v)`` by a surrogate ``g(v; w)`` of width ``w``
+through :func:`jax.custom_vjp`.
+
+A :class:`Surrogate` is a small pytree: its *shape* (which ``g``) is static,
+its *width* is a leaf. A neuron's params hold a ``Surrogate``, so
+
+* changing the width does not recompile a jitted function,
+* ``jax.vmap`` over a batch of widths works (the ILIF paper's γ sweep),
+* the width may even be a learnable array (it receives zero gradient: the
+  forward pass does not depend on it).
+
+Every shape also documents a smooth *primitive* ``F(v; w)`` with ``F' = g``;
+``H`` is the limit of ``F`` as the width shrinks. The tests check each
+backward against ``jax.grad`` of its primitive.
+
+================== ===================================================== ==============
+name               g(v; w)                                               default width
+================== ===================================================== ==============
+rectangle          ``1/γ`` if ``|v| < γ/2`` else 0                        γ = 1
+triangle           ``max(0, 1 - |v|/γ) / γ``                              γ = 1
+sigmoid            ``α σ(αv) (1 - σ(αv))``                                α = 4
+atan               ``(α/2) / (1 + (π/2 · α v)²)``                         α = 2
+superspike         ``1 / (β|v| + 1)²`` (alias ``fast_sigmoid``)           β = 100
+gaussian           ``exp(-v²/(2σ²)) / (σ √(2π))``                         σ = 0.5
+erf                ``(α/√π) exp(-(α v)²)``                                α = 2
+piecewise_quadratic ``α - α²|v|`` if ``|v| < 1/α`` else 0                  α = 1
+straight_through   ``1``                                                  (none)
+================== ===================================================== ==============
+
+Example:
+    >>> from snnjax import surrogate
+    >>> f = surrogate.get("atan", alpha=2.0)
+    >>> f(jnp.array([-0.1, 0.0, 0.3]))          # forward: exact Heaviside
+    Array([0., 1., 1.], dtype=float32)
+    >>> jax.grad(lambda v: f(v).sum())(jnp.array([0.0]))  # backward: g(0) = α/2
+    Array([1.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from snnjax._src import check_option, check_positive
+
+__all__ = [
+    "Surrogate",
+    "SurrogateSpec",
+    "heaviside",
+    "spike",
+    "get",
+    "names",
+    "rectangle",
+    "triangle",
+    "sigmoid",
+    "atan",
+    "superspike",
+    "fast_sigmoid",
+    "gaussian",
+    "erf",
+    "piecewise_quadratic",
+    "straight_through",
+]
+
+
+def heaviside(v: ArrayLike) -> jax.Array:
+    """Exact ``H(v) = 1 if v >= 0 else 0`` in ``v``'s dtype (no custom gradient)."""
+    v = jnp.asarray(v)
+    return (v >= 0).astype(v.dtype)
+
+
+# --- surrogate derivatives g(v, w) and primitives F(v, w) ---------------------
+# Each g is evaluated in v's dtype. Widths arrive as arrays (possibly traced).
+
+
+def _rect_g(v, w):
+    return jnp.where(jnp.abs(v) < w / 2, 1.0 / w, 0.0).astype(v.dtype)
+
+
+def _rect_f(v, w):
+    return jnp.clip(v / w + 0.5, 0.0, 1.0)
+
+
+def _tri_g(v, w):
+    return (jnp.maximum(0.0, 1.0 - jnp.abs(v) / w) / w).astype(v.dtype)
+
+
+def _tri_f(v, w):
+    z = jnp.clip(v / w, -1.0, 1.0)
+    return 0.5 + z - 0.5 * jnp.sign(z) * z * z
+
+
+def _sigmoid_g(v, a):
+    s = jax.nn.sigmoid(a * v)
+    return (a * s * (1.0 - s)).astype(v.dtype)
+
+
+def _sigmoid_f(v, a):
+    return jax.nn.sigmoid(a * v)
+
+
+def _atan_g(v, a):
+    return ((a / 2.0) / (1.0 + (math.pi / 2.0 * a * v) ** 2)).astype(v.dtype)
+
+
+def _atan_f(v, a):
+    return jnp.arctan(math.pi / 2.0 * a * v) / math.pi + 0.5
+
+
+def _superspike_g(v, b):
+    return (1.0 / (b * jnp.abs(v) + 1.0) ** 2).astype(v.dtype)
+
+
+def _superspike_f(v, b):
+    # d/dv [v / (1 + b|v|)] = 1 / (1 + b|v|)^2
+    return v / (1.0 + b * jnp.abs(v))
+
+
+def _gauss_g(v, s):
+    return (jnp.exp(-(v * v) / (2.0 * s * s)) / (s * math.sqrt(2.0 * math.pi))).astype(v.dtype)
+
+
+def _gauss_f(v, s):
+    return 0.5 * (1.0 + jax.scipy.special.erf(v / (s * math.sqrt(2.0))))
+
+
+def _erf_g(v, a):
+    return (a / math.sqrt(math.pi) * jnp.exp(-((a * v) ** 2))).astype(v.dtype)
+
+
+def _erf_f(v, a):
+    return 0.5 * (1.0 + jax.scipy.special.erf(a * v))
+
+
+def _pwq_g(v, a):
+    return jnp.where(jnp.abs(v) < 1.0 / a, a - a * a * jnp.abs(v), 0.0).astype(v.dtype)
+
+
+def _pwq_f(v, a):
+    z = jnp.clip(v, -1.0 / a, 1.0 / a)
+    return 0.5 + a * z - 0.5 * a * a * jnp.sign(z) * z * z
+
+
+def _ste_g(v, w):
+    del w
+    return jnp.ones_like(v)
+
+
+def _ste_f(v, w):
+    del w
+    return v
+
+
+class SurrogateSpec(NamedTuple):
+    """Registry entry: derivative ``g``, primitive ``F``, width name and default."""
+
+    grad: Callable[[jax.Array, jax.Array], jax.Array]
+    primitive: Callable[[jax.Array, jax.Array], jax.Array]
+    width_name: str | None
+    default_width: float
+
+
+_REGISTRY: dict[str, SurrogateSpec] = {
+    "rectangle": SurrogateSpec(_rect_g, _rect_f, "gamma", 1.0),
+    "triangle": SurrogateSpec(_tri_g, _tri_f, "gamma", 1.0),
+    "sigmoid": SurrogateSpec(_sigmoid_g, _sigmoid_f, "alpha", 4.0),
+    "atan": SurrogateSpec(_atan_g, _atan_f, "alpha", 2.0),
+    "superspike": SurrogateSpec(_superspike_g, _superspike_f, "beta", 100.0),
+    "gaussian": SurrogateSpec(_gauss_g, _gauss_f, "sigma", 0.5),
+    "erf": SurrogateSpec(_erf_g, _erf_f, "alpha", 2.0),
+    "piecewise_quadratic": SurrogateSpec(_pwq_g, _pwq_f, "alpha", 1.0),
+    "straight_through": SurrogateSpec(_ste_g, _ste_f, None, 1.0),
+}
+_ALIASES = {"fast_sigmoid": "superspike", "rect": "rectangle", "ste": "straight_through"}
+
+
+def names() -> tuple[str, ...]:
+    """Valid surrogate names (aliases included)."""
+    return tuple(_REGISTRY) + tuple(_ALIASES)
+
+
+def spec(name: str) -> SurrogateSpec:
+    """The registry entry of ``name`` (raises ``ValueError`` for unknown names)."""
+    check_option("surrogate name", name, names())
+    return _REGISTRY[_ALIASES.get(name, name)]
+
+
+# --- the custom_vjp spike -----------------------------------------------------
+
+
+# custom_vjp with a static (hashable) derivative function: nondiff_argnums=(2,).
+_spike = jax.custom_vjp(lambda v, width, grad_fn: heaviside(v), nondiff_argnums=(2,))
+
+
+def _spike_fwd(v, width, grad_fn):
+    return heaviside(v), (v, width)
+
+
+def _spike_bwd(grad_fn, res, ct):
+    v, width = res
+    return ct * grad_fn(v, width), jnp.zeros_like(width)
+
+
+_spike.defvjp(_spike_fwd, _spike_bwd)
+
+
+def spike(v: ArrayLike, grad_fn: Callable[[jax.Array, jax.Array], jax.Array], width: ArrayLike = 1.0) -> jax.Array:
+    """Heaviside forward, ``ct · grad_fn(v, width)`` backward.
+
+    Args:
+      v: membrane potential minus threshold, any shape, floating dtype.
+      grad_fn: the surrogate derivative ``g(v, width)``; must be hashable (a
+        module-level function), since it is static under ``jit``.
+      width: scalar or broadcastable array; traced, never recompiles.
+
+    Returns:
+      ``H(v)`` in ``v``'s dtype, with the surrogate as its VJP.
+    """
+    v = jnp.asarray(v)
+    if not jnp.issubdtype(v.dtype, jnp.floating):
+        raise TypeError(f"v must have a floating dtype, got {v.dtype}")
+    width = jnp.asarray(width, dtype=v.dtype)
+    return _spike(v, width, grad_fn)
+
+
+@jax.tree_util.register_pytree_node_class
+class Surrogate:
+    """A spike function ``v -> H(v)`` whose backward is ``g(v; width)``.
+
+    A pytree whose only leaf is ``width``; ``name`` (and the ``g`` it selects)
+    is static. Construct with :func:`get` or the named constructors
+    (:func:`atan`, :func:`rectangle`, ...). Custom shapes: pass ``grad`` (a
+    module-level function ``g(v, width)``) and any ``name``.
+
+    Attributes:
+      name: registry name, or the name given with a custom ``grad``.
+      width: scalar (or array, for a vmapped sweep) width; see the table above.
+    """
+
+    __slots__ = ("name", "width", "_grad")
+
+    def __init__(self, name: str, width: ArrayLike | None = None, *, grad: Callable | None = None):
+        if grad is None:
+            entry = spec(name)
+            grad = entry.grad
+            if width is None:
+                width = entry.default_width
+            if entry.width_name is not None:
+                check_positive(f"surrogate width ({entry.width_name}) of {name!r}", width)
+        elif width is None:
+            width = 1.0
+        self.name = name
+        self.width = width
+        self._grad = grad
+
+    @property
+    def grad(self) -> Callable[[jax.Array, jax.Array], jax.Array]:
+        """The surrogate derivative ``g(v, width)``."""
+        return self._grad
+
+    def __call__(self, v: ArrayLike) -> jax.Array:
+        return spike(v, self._grad, self.width)
+
+    def derivative(self, v: ArrayLike) -> jax.Array:
+        """``g(v; width)`` evaluated directly (for plots and tests)."""
+        v = jnp.asarray(v)
+        return self._grad(v, jnp.asarray(self.width, v.dtype))
+
+    def tree_flatten(self):
+        return (self.width,), (self.name, self._grad)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        obj = object.__new__(cls)
+        obj.name, obj._grad = aux
+        (obj.width,) = children
+        return obj
+
+    def __repr__(self) -> str:
+        return f"Surrogate({self.name!r}, width={self.width!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Surrogate):
+            return NotImplemented
+        try:
+            same_width = bool(jnp.all(jnp.asarray(self.width) == jnp.asarray(other.width)))
+        except jax.errors.ConcretizationTypeError:
+            same_width = self.width is other.width
+        return self.name == other.name and self._grad is other._grad and same_width
+
+    def __hash__(self) -> int:
+        return hash((self.name, self._grad))
+
+
+def get(name: str | Surrogate, width: ArrayLike | None = None, **kwargs: ArrayLike) -> Surrogate:
+    """Look up a surrogate by name; the width may be given by position or by its name.
+
+    ``get("atan", alpha=2.0)``, ``get("rectangle", 0.5)`` and
+    ``get("rectangle", gamma=0.5)`` are all valid. A :class:`Surrogate` passes
+    through unchanged (so neurons accept either a name or an object).
+
+    Raises:
+      ValueError: unknown name (the message lists the valid ones) or an
+        unexpected keyword.
+    """
+    if isinstance(name, Surrogate):
+        if width is not None or kwargs:
+            raise ValueError("get(surrogate, ...) with a Surrogate object takes no width")
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"surrogate must be a name (str) or a Surrogate, got {type(name).__name__}")
+    entry = spec(name)
+    if kwargs:
+        if len(kwargs) > 1 or width is not None or next(iter(kwargs)) != entry.width_name:
+            raise ValueError(
+                f"surrogate {name!r} takes one width argument named {entry.width_name!r}, got {sorted(kwargs)}"
+            )
+        width = next(iter(kwargs.values()))
+    return Surrogate(name, width)
+
+
+def _maker(name: str) -> Callable[..., Surrogate]:
+    entry = _REGISTRY[name]
+
+    def make(width: ArrayLike | None = None) -> Surrogate:
+        return Surrogate(name, width)
+
+    make.__name__ = name
+    make.__doc__ = (
+        f"The {name!r} surrogate; width {entry.width_name} (default {entry.default_width})."
+        if entry.width_name
+        else f"The {name!r} surrogate (gradient 1, no width)."
+    )
+    return make
+
+
+rectangle = _maker("rectangle")
+triangle = _maker("triangle")
+sigmoid = _maker("sigmoid")
+atan = _maker("atan")
+superspike = _maker("superspike")
+fast_sigmoid = superspike
+gaussian = _maker("gaussian")
+erf = _maker("erf")
+piecewise_quadratic = _maker("piecewise_quadratic")
+straight_through = _maker("straight_through")
