@@ -1,0 +1,298 @@
+"""Flax NNX modules over the pure neurons of :mod:`snnjax.neurons`.
+
+Each module is a thin wrapper: it stores the neuron's constants (learnable ones
+as :class:`flax.nnx.Param`), builds the params pytree with :meth:`Neuron.params`
+and calls the pure ``step`` / :func:`snnjax.run` — it never re-implements the
+dynamics.
+
+Two modes:
+
+* multi-step: ``module(xs)`` with time-major ``xs [T, B, ...]`` returns the
+  outputs ``[T, B, ...]`` (the state starts at ``init_state`` unless given);
+  ``return_state=True`` also returns the final state.
+* single-step: ``state = module.init_state(x.shape)``, then
+  ``state, out = module.step(state, x)`` per step, state carried explicitly.
+
+Example:
+    >>> layer = LIF(tau=2.0, learn_tau=True)
+    >>> spikes = layer(jnp.ones((16, 4, 10)))          # [T, B, N]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax.typing import ArrayLike
+
+from snnjax import neurons as _n
+from snnjax import surrogate as _surrogate
+from snnjax._src import check_option
+from snnjax.scan import BACKENDS, run
+
+__all__ = ["Neuron", "IF", "LIF", "PLIF", "ALIF", "SpytorchLIF", "LI", "RLIF"]
+
+
+def _value(v: Any) -> Any:
+    return v[...] if isinstance(v, nnx.Variable) else v
+
+
+class Neuron(nnx.Module):
+    """Base class: a neuron module over a pure neuron module (``neuron``).
+
+    Subclasses set the class attribute ``neuron`` (e.g. :mod:`snnjax.neurons.lif`)
+    and ``params_cls``, and call ``super().__init__(params, learn=..., ...)`` with
+    a validated params object. Fields named in ``learn`` become
+    ``nnx.Param`` arrays of shape ``param_shape`` (``()``: one value per layer;
+    ``(N,)``: one per neuron); all other fields are stored as given.
+    """
+
+    neuron: ClassVar[ModuleType]
+    params_cls: ClassVar[type]
+
+    def __init__(
+        self,
+        params: Any,
+        *,
+        learn: Iterable[str] = (),
+        param_shape: Sequence[int] = (),
+        param_dtype: Any = jnp.float32,
+        backend: str = "auto",
+    ):
+        check_option("backend", backend, BACKENDS)
+        fields = tuple(f.name for f in dataclasses.fields(params))
+        learn = tuple(learn)
+        for name in learn:
+            check_option("learnable parameter", name, fields)
+        self._fields = fields
+        self.backend = backend
+        for name in fields:
+            v = getattr(params, name)
+            if name in learn:
+                v = nnx.Param(jnp.broadcast_to(jnp.asarray(v, param_dtype), tuple(param_shape)))
+            setattr(self, name, v)
+
+    def params(self) -> Any:
+        """The params pytree of the pure neuron, built from this module's current values."""
+        return self.params_cls(**{name: _value(getattr(self, name)) for name in self._fields})
+
+    def init_state(self, shape: int | Sequence[int], dtype: Any = jnp.float32) -> Any:
+        """Initial state for one time step of shape ``shape`` (e.g. ``(B, N)``)."""
+        return self.neuron.init_state(shape, dtype, params=self.params())
+
+    def step(self, state: Any, x: jax.Array) -> tuple[Any, jax.Array]:
+        """Single step: ``(new_state, out)`` = the pure ``step`` with this module's params."""
+        return self.neuron.step(self.params(), state, x)
+
+    def __call__(
+        self,
+        xs: jax.Array,
+        state: Any = None,
+        *,
+        return_state: bool = False,
+        **run_kwargs: Any,
+    ) -> jax.Array | tuple[jax.Array, Any]:
+        """Multi-step: outputs ``[T, ...]`` for time-major ``xs`` ``[T, ...]``.
+
+        Args:
+          xs: input currents ``[T, B, ...]``.
+          state: initial state (default: :meth:`init_state` of ``xs.shape[1:]``).
+          return_state: also return the final state, as ``(ys, final_state)``.
+          **run_kwargs: forwarded to :func:`snnjax.run` (``remat``, ``checkpoint_every``, ``unroll``).
+        """
+        final, ys = run(self.neuron.step, self.params(), xs, state, backend=self.backend, **run_kwargs)
+        return (ys, final) if return_state else ys
+
+
+class IF(Neuron):
+    """Integrate-and-fire layer; see :mod:`snnjax.neurons.if_`."""
+
+    neuron = _n.if_
+    params_cls = _n.IFParams
+
+    def __init__(
+        self,
+        *,
+        v_th: ArrayLike = 1.0,
+        v_reset: ArrayLike = 0.0,
+        surrogate: str | _surrogate.Surrogate = "rectangle",
+        reset: str = "soft",
+        detach_reset: bool = False,
+        learn_v_th: bool = False,
+        param_shape: Sequence[int] = (),
+        backend: str = "auto",
+    ):
+        p = _n.IFParams(v_th=v_th, v_reset=v_reset, surrogate=surrogate, reset=reset, detach_reset=detach_reset)
+        super().__init__(p, learn=("v_th",) if learn_v_th else (), param_shape=param_shape, backend=backend)
+
+
+class LIF(Neuron):
+    """LIF layer; see :mod:`snnjax.neurons.lif` (defaults τ = 1.1, V_th = 1, rectangle γ = 1)."""
+
+    neuron = _n.lif
+    params_cls = _n.LIFParams
+
+    def __init__(
+        self,
+        *,
+        tau: ArrayLike = 1.1,
+        v_th: ArrayLike = 1.0,
+        v_reset: ArrayLike = 0.0,
+        surrogate: str | _surrogate.Surrogate = "rectangle",
+        reset: str = "soft",
+        detach_reset: bool = False,
+        learn_tau: bool = False,
+        learn_v_th: bool = False,
+        param_shape: Sequence[int] = (),
+        backend: str = "auto",
+    ):
+        p = _n.LIFParams(
+            tau=tau, v_th=v_th, v_reset=v_reset, surrogate=surrogate, reset=reset, detach_reset=detach_reset
+        )
+        learn = (("tau",) if learn_tau else ()) + (("v_th",) if learn_v_th else ())
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+
+
+class PLIF(Neuron):
+    """Parametric LIF layer (learnable leak λ = sigmoid(w)); see :mod:`snnjax.neurons.plif`."""
+
+    neuron = _n.plif
+    params_cls = _n.PLIFParams
+
+    def __init__(
+        self,
+        *,
+        tau_init: float = 2.0,
+        v_th: ArrayLike = 1.0,
+        v_reset: ArrayLike = 0.0,
+        surrogate: str | _surrogate.Surrogate = "rectangle",
+        reset: str = "soft",
+        detach_reset: bool = False,
+        learn_v_th: bool = False,
+        param_shape: Sequence[int] = (),
+        backend: str = "auto",
+    ):
+        p = _n.PLIFParams(
+            w=_n.plif.w_from_tau(tau_init),
+            v_th=v_th,
+            v_reset=v_reset,
+            surrogate=surrogate,
+            reset=reset,
+            detach_reset=detach_reset,
+        )
+        learn = ("w",) + (("v_th",) if learn_v_th else ())
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+
+
+class ALIF(Neuron):
+    """Adaptive-threshold LIF layer; see :mod:`snnjax.neurons.alif`."""
+
+    neuron = _n.alif
+    params_cls = _n.ALIFParams
+
+    def __init__(
+        self,
+        *,
+        tau: ArrayLike = 20.0,
+        tau_adapt: ArrayLike = 200.0,
+        beta_adapt: ArrayLike = 1.8,
+        v_th: ArrayLike = 1.0,
+        v_reset: ArrayLike = 0.0,
+        surrogate: str | _surrogate.Surrogate = "superspike",
+        reset: str = "soft",
+        detach_reset: bool = False,
+        learn: Iterable[str] = (),
+        param_shape: Sequence[int] = (),
+        backend: str = "auto",
+    ):
+        p = _n.ALIFParams(
+            tau=tau,
+            tau_adapt=tau_adapt,
+            beta_adapt=beta_adapt,
+            v_th=v_th,
+            v_reset=v_reset,
+            surrogate=surrogate,
+            reset=reset,
+            detach_reset=detach_reset,
+        )
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+
+
+class SpytorchLIF(Neuron):
+    """The spytorch synaptic LIF layer; see :mod:`snnjax.neurons.spytorch_lif`."""
+
+    neuron = _n.spytorch_lif
+    params_cls = _n.SpytorchLIFParams
+
+    def __init__(
+        self,
+        *,
+        tau_syn: ArrayLike = 5.0,
+        tau_mem: ArrayLike = 10.0,
+        v_th: ArrayLike = 1.0,
+        surrogate: str | _surrogate.Surrogate = "superspike",
+        detach_reset: bool = True,
+        learn: Iterable[str] = (),
+        param_shape: Sequence[int] = (),
+        backend: str = "auto",
+    ):
+        p = _n.SpytorchLIFParams(
+            tau_syn=tau_syn, tau_mem=tau_mem, v_th=v_th, surrogate=surrogate, detach_reset=detach_reset
+        )
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+
+
+class LI(Neuron):
+    """Leaky-integrator readout layer (non-spiking); see :mod:`snnjax.neurons.li`."""
+
+    neuron = _n.li
+    params_cls = _n.LIParams
+
+    def __init__(
+        self,
+        *,
+        tau_syn: ArrayLike = 5.0,
+        tau_mem: ArrayLike = 10.0,
+        synaptic: bool = True,
+        learn: Iterable[str] = (),
+        param_shape: Sequence[int] = (),
+        backend: str = "auto",
+    ):
+        p = _n.LIParams(tau_syn=tau_syn, tau_mem=tau_mem, synaptic=synaptic)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+
+
+class RLIF(nnx.Module):
+    """Recurrent LIF layer of ``n`` neurons with a learnable ``W_rec [n, n]``.
+
+    ``W_rec`` is initialised ``N(0, (scale/sqrt(n))²)`` with a zero diagonal.
+    The LIF part is an :class:`LIF` module (its options are keyword arguments
+    here), so learnable τ / V_th work the same way.
+    """
+
+    def __init__(self, n: int, *, rngs: nnx.Rngs, w_scale: float = 1.0, zero_diagonal: bool = True, **lif_kwargs: Any):
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        w = jax.random.normal(rngs.params(), (n, n)) * (w_scale / jnp.sqrt(n))
+        if zero_diagonal:
+            w = w * (1.0 - jnp.eye(n))
+        self.w_rec = nnx.Param(w)
+        self.lif = LIF(**lif_kwargs)
+
+    def params(self) -> _n.RLIFParams:
+        return _n.RLIFParams(w_rec=self.w_rec[...], lif=self.lif.params())
+
+    def init_state(self, shape: int | Sequence[int], dtype: Any = jnp.float32) -> _n.RLIFState:
+        return _n.rlif.init_state(shape, dtype)
+
+    def step(self, state: _n.RLIFState, x: jax.Array) -> tuple[_n.RLIFState, jax.Array]:
+        return _n.rlif.step(self.params(), state, x)
+
+    def __call__(self, xs: jax.Array, state: Any = None, *, return_state: bool = False, **run_kwargs: Any):
+        final, ys = run(_n.rlif.step, self.params(), xs, state, backend=self.lif.backend, **run_kwargs)
+        return (ys, final) if return_state else ys
