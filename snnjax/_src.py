@@ -75,6 +75,14 @@ def concrete(x: Any) -> np.ndarray | None:
     """``x`` as a NumPy array if its value is known now, else ``None``."""
     if isinstance(x, jax.core.Tracer):
         return None
+    if isinstance(x, (tuple, list)):
+        parts = [concrete(v) for v in x]
+        if any(p is None for p in parts):
+            return None
+        try:
+            return np.asarray(parts)
+        except ValueError:
+            return None
     if isinstance(x, (bool, int, float, np.ndarray, np.generic, jax.Array)):
         try:
             return np.asarray(x)
