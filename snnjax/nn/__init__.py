@@ -1,7 +1,7 @@
 """Flax NNX modules: neuron layers over the pure functions, and time-folding glue."""
 
 from snnjax.nn.layers import TimeDistributed, fold_time, unfold_time
-from snnjax.nn.neurons import ALIF, IF, LI, LIF, PLIF, RLIF, Neuron, SpytorchLIF
+from snnjax.nn.neurons import ALIF, CLIF, IF, ILIF, LI, LIF, PLIF, RLIF, Neuron, Polara, SpytorchLIF
 
 __all__ = [
     "Neuron",
@@ -12,6 +12,9 @@ __all__ = [
     "SpytorchLIF",
     "LI",
     "RLIF",
+    "ILIF",
+    "CLIF",
+    "Polara",
     "TimeDistributed",
     "fold_time",
     "unfold_time",

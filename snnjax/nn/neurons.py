@@ -35,7 +35,7 @@ from snnjax import surrogate as _surrogate
 from snnjax._src import check_option
 from snnjax.scan import BACKENDS, run
 
-__all__ = ["Neuron", "IF", "LIF", "PLIF", "ALIF", "SpytorchLIF", "LI", "RLIF"]
+__all__ = ["Neuron", "IF", "LIF", "PLIF", "ALIF", "SpytorchLIF", "LI", "RLIF", "ILIF", "CLIF", "Polara"]
 
 
 def _value(v: Any) -> Any:
@@ -296,3 +296,91 @@ class RLIF(nnx.Module):
     def __call__(self, xs: jax.Array, state: Any = None, *, return_state: bool = False, **run_kwargs: Any):
         final, ys = run(_n.rlif.step, self.params(), xs, state, backend=self.lif.backend, **run_kwargs)
         return (ys, final) if return_state else ys
+
+
+class ILIF(Neuron):
+    """ILIF layer (LIF with inhibitory units); see :mod:`snnjax.neurons.ilif`.
+
+    ``plif=True`` gives IPLIF (learnable leak λ = sigmoid(w), initialised to τ = ``tau``).
+    """
+
+    neuron = _n.ilif
+
+    def __init__(
+        self,
+        *,
+        tau: ArrayLike = 1.1,
+        v_th: ArrayLike = 1.0,
+        lambda_u: ArrayLike = 1.0,
+        lambda_i: ArrayLike = 0.03,
+        surrogate: str | _surrogate.Surrogate = "rectangle",
+        use_mpiu: bool = True,
+        use_ciu: bool = True,
+        ciu_source: str = "input",
+        plif: bool = False,
+        learn: Iterable[str] = (),
+        param_shape: Sequence[int] = (),
+        backend: str = "auto",
+    ):
+        common = dict(
+            v_th=v_th,
+            lambda_u=lambda_u,
+            lambda_i=lambda_i,
+            surrogate=surrogate,
+            use_mpiu=use_mpiu,
+            use_ciu=use_ciu,
+            ciu_source=ciu_source,
+        )
+        if plif:
+            self.params_cls = _n.IPLIFParams
+            p = _n.IPLIFParams(w=_n.plif.w_from_tau(tau), **common)
+            learn = ("w", *learn)
+        else:
+            self.params_cls = _n.ILIFParams
+            p = _n.ILIFParams(tau=tau, **common)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+
+
+class CLIF(Neuron):
+    """CLIF layer; see :mod:`snnjax.neurons.clif`."""
+
+    neuron = _n.clif
+    params_cls = _n.CLIFParams
+
+    def __init__(
+        self,
+        *,
+        tau: ArrayLike = 2.0,
+        v_th: ArrayLike = 1.0,
+        surrogate: str | _surrogate.Surrogate = "rectangle",
+        learn: Iterable[str] = (),
+        param_shape: Sequence[int] = (),
+        backend: str = "auto",
+    ):
+        p = _n.CLIFParams(tau=tau, v_th=v_th, surrogate=surrogate)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+
+
+class Polara(Neuron):
+    """POLARA layer; see :mod:`snnjax.neurons.polara`.
+
+    Keyword arguments are those of :class:`snnjax.neurons.PolaraParams`
+    (``grad="exact"|"eq13"|"mask"``, the constants, the ablation flags);
+    ``ablation=`` selects one of the paper's Table 2 variants by name.
+    """
+
+    neuron = _n.polara
+    params_cls = _n.PolaraParams
+
+    def __init__(
+        self,
+        *,
+        ablation: str | None = None,
+        learn: Iterable[str] = (),
+        param_shape: Sequence[int] = (),
+        backend: str = "auto",
+        **kwargs: Any,
+    ):
+        kwargs = {**_n.polara.ablation(ablation), **kwargs}
+        p = _n.PolaraParams(**kwargs)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
