@@ -150,16 +150,16 @@ def check_float_array(name: str, x: Any, *, min_rank: int = 0, rank: int | None 
 
 
 def check_state_shapes(state: Any, shape: Sequence[int], *, name: str = "state") -> None:
-    """Every leaf of ``state`` whose rank is at least ``len(shape)`` must end with ``shape``.
+    """Every leaf of ``state`` must have shape ``shape`` or ``[*extra, *shape]``.
 
-    Neuron states are per-neuron arrays of the input's shape (or that shape plus a
-    trailing history axis), so a mismatch is a user error, never a broadcast.
+    Neuron states are per-neuron arrays of the input's shape (or that shape
+    behind a leading history axis), so a mismatch is a user error, never a broadcast.
     """
     shape = tuple(shape)
     for path, leaf in jax.tree_util.tree_leaves_with_path(state):
         lshape = tuple(jnp.shape(leaf))
         field = name + jax.tree_util.keystr(path)
-        if lshape[: len(shape)] != shape:
+        if len(lshape) < len(shape) or lshape[len(lshape) - len(shape) :] != shape:
             raise ValueError(
                 f"{field} has shape {lshape} but the input step has shape {shape}; "
                 "initialise the state with init_state(x.shape[1:]) for time-major x"

@@ -20,11 +20,12 @@ import jax
 import jax.numpy as jnp
 
 from snnjax._src import check_float_array, check_option, check_state_shapes
+from snnjax.kernels.fused import fused_run
 from snnjax.neurons._common import init_state_for
 
 __all__ = ["run", "BACKENDS"]
 
-BACKENDS = ("auto", "scan")
+BACKENDS = ("auto", "scan", "fused")
 
 Step = Callable[[Any, Any, jax.Array], tuple[Any, Any]]
 
@@ -83,7 +84,11 @@ def run(
         stores only the carried state per step, recomputes the rest.
       checkpoint_every: store the state only every ``k`` steps; the backward
         pass recomputes each chunk of ``k`` steps (memory ``O(T/k + k)``).
-      backend: ``"auto"`` or ``"scan"`` (both run ``lax.scan`` here).
+      backend: ``"scan"`` (autodiff through ``lax.scan``), ``"fused"`` (whole-sequence
+        ``custom_vjp`` that saves only the state per step and runs the backward as
+        one reverse-time scan, :mod:`snnjax.kernels.fused`) or ``"auto"``:
+        ``"fused"`` unless ``return_states``, ``remat``, ``checkpoint_every`` or
+        ``unroll`` is requested (those are ``lax.scan`` options), then ``"scan"``.
 
     Returns:
       ``(final_state, ys)`` with ``ys`` of shape ``[T, ...]``; with
@@ -111,6 +116,14 @@ def run(
         state = init(xs.shape[1:], xs.dtype, params=params)
     else:
         check_state_shapes(state, xs.shape[1:])
+
+    scan_only = return_states or remat or checkpoint_every is not None or unroll != 1
+    if backend == "fused" and scan_only:
+        raise ValueError(
+            "backend='fused' does not take return_states, remat, checkpoint_every or unroll; use backend='scan'"
+        )
+    if backend == "fused" or (backend == "auto" and not scan_only):
+        return fused_run(step, params, xs, state)
 
     if return_states:
 

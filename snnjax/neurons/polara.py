@@ -11,7 +11,7 @@ are computed from their parameters:
 * threshold ``Θ(i) = E·exp(-η·i)``
 
 State: membrane ``u`` (0), threshold ``ϑ`` (ϑ0), spike history ``ŝ`` of the
-last k outputs (``ŝ_1`` most recent; trailing axis of length k). One step,
+last k outputs (``ŝ_1`` most recent; a leading axis of length k). One step,
 in Algorithm 1's order (the paper's Eq. 8/9 are circular; Algorithm 1 is not):
 
 1. ``ud = L·u``
@@ -47,7 +47,8 @@ Ablations of the paper's Table 2 (:func:`ablation` gives the keyword sets):
 
 Every branch with an ``exp`` uses the double-``where`` pattern so no NaN/inf
 from the branch not taken reaches the gradient. Shapes: ``x``, ``u``, ``ϑ``
-share one shape; ``ŝ`` has that shape plus a trailing ``k``.
+share one shape; ``ŝ`` has shape ``[k, *shape]`` (leading history axis:
+contiguous shifts and weighted sums).
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ class PolaraState(NamedTuple):
     Attributes:
       u: membrane, ``shape``.
       theta: threshold ϑ, ``shape`` (starts at ϑ0).
-      hist: past outputs ``[*shape, k]``, ``hist[..., 0]`` most recent.
+      hist: past outputs ``[k, *shape]``, ``hist[0]`` most recent.
     """
 
     u: jax.Array
@@ -172,7 +173,7 @@ def init_state(shape: int | Sequence[int], dtype: Any = jnp.float32, *, params: 
     return PolaraState(
         u=jnp.zeros(shape, dtype),
         theta=jnp.full(shape, params.theta0, dtype),
-        hist=jnp.zeros(shape + (params.k,), dtype),
+        hist=jnp.zeros((params.k,) + shape, dtype),
     )
 
 
@@ -278,14 +279,14 @@ def step(params: PolaraParams, state: PolaraState, x: jax.Array) -> tuple[Polara
     else:
         ua = params.beta_static * u + x
     s = activation(params, ua, theta).astype(dt)  # 4
-    hist = jnp.concatenate([s[..., None], state.hist[..., :-1]], axis=-1)  # 5
+    hist = jnp.concatenate([s[None], state.hist[:-1]], axis=0)  # 5
     if params.refractory:  # 6
-        inhib = jnp.sum(hist * ker.h, -1) if params.gated else jnp.sum(ker.h)
+        inhib = jnp.tensordot(ker.h, hist, axes=1) if params.gated else jnp.sum(ker.h)
         u_new = ua * (1.0 + inhib)
     else:
         u_new = ua
     if params.adaptive_threshold:  # 7
-        rise = jnp.sum(hist * ker.theta, -1) if params.gated else jnp.sum(ker.theta)
+        rise = jnp.tensordot(ker.theta, hist, axes=1) if params.gated else jnp.sum(ker.theta)
         theta = theta * (1.0 + rise)
     return PolaraState(u=u_new.astype(dt), theta=theta.astype(dt), hist=hist), s
 
