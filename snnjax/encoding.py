@@ -15,8 +15,9 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from snnjax._src import check_float_array, check_positive
+from snnjax.events import Events, from_times
 
-__all__ = ["latency_times", "latency", "rate", "direct"]
+__all__ = ["latency_times", "latency", "latency_events", "rate", "direct"]
 
 
 def _check_steps(num_steps: Any) -> int:
@@ -88,6 +89,25 @@ def latency(
     dtype = jnp.asarray(x).dtype if dtype is None else dtype
     steps = jnp.arange(num_steps, dtype=jnp.int32).reshape((num_steps,) + (1,) * times.ndim)
     return (steps == times[None]).astype(dtype)
+
+
+def latency_events(
+    x: ArrayLike,
+    num_steps: int,
+    *,
+    tau: float = 20.0,
+    threshold: float = 0.2,
+    t_max: float | None = None,
+    epsilon: float = 1e-7,
+) -> Events:
+    """The latency code of ``x [B, C]`` as :class:`~snnjax.events.Events` (one slot per channel).
+
+    Same spikes as :func:`latency` (``to_dense(latency_events(x, T)) == latency(x, T)``),
+    for the event-driven input layer :class:`snnjax.nn.SpikeLinear`.
+    """
+    x = check_float_array("x", x, rank=2)
+    times = latency_times(x, num_steps, tau=tau, threshold=threshold, t_max=t_max, epsilon=epsilon)
+    return from_times(times, num_steps)
 
 
 def rate(x: ArrayLike, num_steps: int, *, key: jax.Array, gain: float = 1.0, dtype: Any = None) -> jax.Array:

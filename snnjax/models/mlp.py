@@ -2,9 +2,12 @@
 
 ``[T, B, n_in] -> (Linear -> neuron) x len(hidden) -> Linear -> readout -> [T, B, n_out]``
 
-Each ``nnx.Linear`` acts on the last axis, so the synaptic products for all T
+Each linear layer acts on the last axis, so the synaptic products for all T
 steps are one batched matmul outside the time loop; only the element-wise
-neuron update runs inside ``lax.scan``.
+neuron update runs inside ``lax.scan``. The input layer is a
+:class:`~snnjax.nn.SpikeLinear`: given :class:`~snnjax.events.Events` (e.g.
+:func:`snnjax.encoding.latency_events`) it computes the synaptic current
+event-driven, at a cost proportional to the number of input spikes.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class SpikingMLP(nnx.Module):
       weight_scale: ``ws``: weights ``~ N(0, (ws / sqrt(fan_in))²)``, one value or one per layer
         (default spytorch's ≈ 0.67).
       use_bias: biases on the Linear layers (spytorch: none).
+      input_mode: the input layer's :class:`~snnjax.nn.SpikeLinear` mode (``"auto"``,
+        ``"dense"``, ``"event"``); inputs may be dense spikes or ``snnjax.events.Events``.
       rngs: ``nnx.Rngs`` (keyword-only).
 
     Returns (``__call__``): readout outputs ``[T, B, n_out]``; with
@@ -54,6 +59,7 @@ class SpikingMLP(nnx.Module):
         readout: Callable[[], nnx.Module] = nn.LI,
         weight_scale: float | Sequence[float] | None = None,
         use_bias: bool = False,
+        input_mode: str = "auto",
         rngs: nnx.Rngs,
     ):
         sizes = [n_in, *hidden, n_out]
@@ -65,8 +71,11 @@ class SpikingMLP(nnx.Module):
         scales = [float(weight_scale)] * n_layers if isinstance(weight_scale, (int, float)) else list(weight_scale)
         if len(scales) != n_layers:
             raise ValueError(f"weight_scale must be one value or {n_layers} values, got {len(scales)}")
+        # The input layer takes dense spikes [T, B, n_in] or snnjax.events.Events.
+        first = nn.SpikeLinear(sizes[0], sizes[1], use_bias=use_bias, weight_scale=scales[0], mode=input_mode, rngs=rngs)
         self.layers = nnx.List(
-            [
+            [first]
+            + [
                 nnx.Linear(
                     a,
                     b,
@@ -74,7 +83,7 @@ class SpikingMLP(nnx.Module):
                     kernel_init=jax.nn.initializers.normal(ws / math.sqrt(a)),
                     rngs=rngs,
                 )
-                for a, b, ws in zip(sizes[:-1], sizes[1:], scales)
+                for a, b, ws in zip(sizes[1:-1], sizes[2:], scales[1:])
             ]
         )
         self.neurons = nnx.List([neuron() for _ in hidden])

@@ -1,5 +1,6 @@
 """Flax NNX modules: neuron layers over the pure functions, and time-folding glue."""
 
+from snnjax.nn.synapses import SpikeLinear
 from snnjax.nn.layers import TimeDistributed, fold_time, unfold_time
 from snnjax.nn.neurons import ALIF, CLIF, IF, ILIF, LI, LIF, PLIF, RLIF, Neuron, Polara, SpytorchLIF
 
@@ -15,6 +16,7 @@ __all__ = [
     "ILIF",
     "CLIF",
     "Polara",
+    "SpikeLinear",
     "TimeDistributed",
     "fold_time",
     "unfold_time",

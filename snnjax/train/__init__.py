@@ -1,5 +1,24 @@
-"""Training utilities: losses over time-major outputs (more to come: loop, metrics, checkpoints)."""
+"""Training: losses over time-major outputs, schedules, metrics, checkpoints and the loop."""
 
+from snnjax.train.checkpoint import Checkpointer
+from snnjax.train.loop import evaluate, fit, make_steps
 from snnjax.train.losses import accuracy, max_over_time_ce, max_over_time_logits, mean_over_time_ce, tet_loss
+from snnjax.train.metrics import MetricsWriter, firing_rate
+from snnjax.train.schedules import cosine_lr, multistep_lr, step_lr
 
-__all__ = ["accuracy", "max_over_time_ce", "max_over_time_logits", "mean_over_time_ce", "tet_loss"]
+__all__ = [
+    "accuracy",
+    "max_over_time_ce",
+    "max_over_time_logits",
+    "mean_over_time_ce",
+    "tet_loss",
+    "fit",
+    "make_steps",
+    "evaluate",
+    "Checkpointer",
+    "MetricsWriter",
+    "firing_rate",
+    "step_lr",
+    "multistep_lr",
+    "cosine_lr",
+]

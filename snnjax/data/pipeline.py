@@ -1,0 +1,136 @@
+"""A minimal, deterministic NumPy mini-batch iterator.
+
+Shuffled order is a pure function of ``(seed, epoch)``: epoch ``e`` of a run
+with seed ``s`` visits the examples in the same order on every run, machine and
+restart, so training resumed from an epoch-``e`` checkpoint sees exactly the
+batches an uninterrupted run would have seen. The permutation is drawn by
+``np.random.default_rng([seed, epoch]).permutation(n)`` (PCG64 seeded through
+``SeedSequence``), see :func:`permutation`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+__all__ = ["batches", "num_batches", "permutation"]
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
+    """Number of batches :func:`batches` yields for ``n`` examples.
+
+    ``ceil(n / batch_size)``, or ``n // batch_size`` when ``drop_last``.
+
+    Raises:
+      TypeError / ValueError: if ``n`` is not an int >= 0 or ``batch_size`` not an int >= 1.
+    """
+    n = _check_int("n", n, 0)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
+def permutation(n: int, *, seed: int, epoch: int = 0) -> np.ndarray:
+    """The shuffled example order :func:`batches` uses for ``(seed, epoch)``.
+
+    Args:
+      n: number of examples (>= 0).
+      seed: data-order seed (int >= 0).
+      epoch: epoch number (int >= 0); each epoch gets an independent order.
+
+    Returns:
+      ``int64`` array, a permutation of ``arange(n)``.
+    """
+    n = _check_int("n", n, 0)
+    seed = _check_int("seed", seed, 0)
+    epoch = _check_int("epoch", epoch, 0)
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def batches(
+    arrays: Sequence[np.ndarray],
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int | None = None,
+    epoch: int = 0,
+    drop_last: bool = False,
+) -> Iterator[tuple[np.ndarray, ...]]:
+    """Iterate over aligned mini-batches of ``arrays``.
+
+    Example::
+
+        for xb, yb in batches((x, y), 128, shuffle=True, seed=0, epoch=epoch):
+            ...
+
+    Arguments are validated when ``batches`` is called, not at the first ``next``.
+
+    Args:
+      arrays: tuple or list of arrays sharing the leading size ``N`` (converted
+        with ``np.asarray``). A bare array is rejected: wrap it as ``(x,)``.
+      batch_size: examples per batch (int >= 1).
+      shuffle: visit the examples in the order :func:`permutation` gives for
+        ``(seed, epoch)``; ``False`` keeps the stored order (and ``seed`` /
+        ``epoch`` are ignored).
+      seed: data-order seed, required when ``shuffle`` (int >= 0).
+      epoch: epoch number (int >= 0) combined with ``seed``.
+      drop_last: drop the final batch if it has fewer than ``batch_size``
+        examples; by default it is yielded.
+
+    Yields:
+      Tuples with one ``[B, ...]`` slice per input array, ``B = batch_size``
+      except possibly for the last batch. :func:`num_batches` gives the count.
+
+    Raises:
+      TypeError: if ``arrays`` is not a tuple/list, or a numeric argument has the wrong type.
+      ValueError: if ``arrays`` is empty, an array is 0-d, the leading sizes
+        differ, ``batch_size < 1``, ``seed`` is missing with ``shuffle=True``,
+        or ``seed``/``epoch`` is negative.
+    """
+    if not isinstance(arrays, (tuple, list)):
+        raise TypeError(
+            f"arrays must be a tuple or list of arrays, got {type(arrays).__name__}; "
+            "wrap a single array as (x,)"
+        )
+    if not arrays:
+        raise ValueError("arrays must contain at least one array")
+    arrs = tuple(np.asarray(a) for a in arrays)
+    for i, a in enumerate(arrs):
+        if a.ndim == 0:
+            raise ValueError(f"arrays[{i}] is 0-d; every array needs a leading example axis")
+    sizes = [a.shape[0] for a in arrs]
+    if len(set(sizes)) != 1:
+        raise ValueError(f"arrays must share the leading size N, got leading sizes {sizes}")
+    n = sizes[0]
+    total = num_batches(n, batch_size, drop_last)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be a bool, got {shuffle!r}")
+    _check_int("epoch", epoch, 0)
+    if shuffle:
+        if seed is None:
+            raise ValueError("seed is required when shuffle=True (the order is a function of seed and epoch)")
+        order = permutation(n, seed=seed, epoch=epoch)
+    else:
+        if seed is not None:
+            _check_int("seed", seed, 0)
+        order = None
+    return _iterate(arrs, batch_size, total, order)
+
+
+def _iterate(arrs, batch_size, total, order):
+    for b in range(total):
+        lo, hi = b * batch_size, (b + 1) * batch_size
+        if order is None:
+            yield tuple(a[lo:hi] for a in arrs)
+        else:
+            idx = order[lo:hi]
+            yield tuple(a[idx] for a in arrs)
