@@ -83,6 +83,10 @@ def parse(argv=None):
     p.add_argument("--ablation", choices=polara.ABLATIONS, default=None, help="POLARA Table 2 ablation")
     p.add_argument("--ws", type=float, default=None, help="input-layer weight scale (default: see NEURONS.md)")
     p.add_argument("--ws-out", type=float, default=None, help="output-layer weight scale (default spytorch 0.67)")
+    p.add_argument(
+        "--input", choices=("event", "dense"), default="event",
+        help="input layer path: event-driven latency events (default) or dense spikes; same results",
+    )
     p.add_argument("--train-subset", type=int, default=None, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
@@ -140,16 +144,23 @@ def main(argv=None) -> dict:
     x_test = x_test.reshape(len(x_test), -1)
 
     model = models.SpikingMLP(
-        x_train.shape[1], (hidden,), n_classes, neuron=make_neuron(args), weight_scale=(ws, ws_out), rngs=nnx.Rngs(args.seed)
+        x_train.shape[1],
+        (hidden,),
+        n_classes,
+        neuron=make_neuron(args),
+        weight_scale=(ws, ws_out),
+        input_mode=args.input,
+        rngs=nnx.Rngs(args.seed),
     )
     spe = data.num_batches(len(y_train), args.batch_size, drop_last=False)
     schedule = train.step_lr(args.lr, spe, step_size=args.lr_step, gamma=args.lr_gamma)
     optimizer = nnx.Optimizer(model, optax.sgd(schedule), wrt=nnx.Param)
     T = args.num_steps
 
+    encode = snnjax.encoding.latency_events if args.input == "event" else snnjax.encoding.latency
+
     def forward(model, images):
-        xs = snnjax.encoding.latency(images.astype(jnp.float32) / 255.0, T)
-        return model(xs, return_spikes=True)
+        return model(encode(images.astype(jnp.float32) / 255.0, T), return_spikes=True)
 
     config = {
         **vars(args),

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> float:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=os.path.join(HERE, "data", "mnist_small"))
     p.add_argument("--neuron", default="spytorch-lif", choices=sorted(NEURONS))
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--num-steps", type=int, default=100, help="time steps T")
     p.add_argument("--hidden", type=int, default=100)
