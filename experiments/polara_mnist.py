@@ -157,7 +157,16 @@ def main(argv=None) -> dict:
     optimizer = nnx.Optimizer(model, optax.sgd(schedule), wrt=nnx.Param)
     T = args.num_steps
 
-    encode = snnjax.encoding.latency_events if args.input == "event" else snnjax.encoding.latency
+    if args.input == "event":
+        # Exact compaction: no image of either split has more inputs above the latency
+        # threshold (0.2) than this, so no spike is ever dropped (MNIST: 340 of 784).
+        max_events = int(max((x > 0.2 * 255).sum(1).max() for x in (x_train, x_test)))
+
+        def encode(x, T):
+            return snnjax.encoding.latency_events(x, T, max_events=max_events)
+
+    else:
+        max_events, encode = None, snnjax.encoding.latency
 
     def forward(model, images):
         return model(encode(images.astype(jnp.float32) / 255.0, T), return_spikes=True)
@@ -168,6 +177,7 @@ def main(argv=None) -> dict:
         "hidden": hidden,
         "ws": ws,
         "ws_out": ws_out,
+        "max_events": max_events,
         "n_classes": n_classes,
         "n_train": int(len(y_train)),
         "n_test": int(len(y_test)),

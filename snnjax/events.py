@@ -13,10 +13,11 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from snnjax._src import params_dataclass, static_field
 
-__all__ = ["Events", "from_dense", "to_dense", "from_times", "event_matmul"]
+__all__ = ["Events", "from_dense", "to_dense", "from_times", "max_spike_count", "event_matmul"]
 
 
 @params_dataclass
@@ -43,18 +44,40 @@ class Events:
         return self.times.shape[1] / (self.num_steps * self.num_channels)
 
 
-def from_times(times: jax.Array, num_steps: int) -> Events:
+def from_times(times: jax.Array, num_steps: int, max_events: int | None = None) -> Events:
     """Events from one spike time per channel, ``times [B, C]`` (``>= num_steps``: no spike).
 
-    ``E = C``: every channel has one slot (the latency code's natural form).
+    Args:
+      times: integer ``[B, C]``.
+      num_steps: T.
+      max_events: event slots per example. ``None``: ``E = C`` (every channel
+        has a slot; always exact). A smaller ``E`` keeps only the first
+        ``max_events`` firing channels of each example (in channel order) —
+        exact only if no example has more spikes than that; see
+        :func:`max_spike_count` to choose it from the data.
     """
     times = jnp.asarray(times)
     if times.ndim != 2 or not jnp.issubdtype(times.dtype, jnp.integer):
         raise ValueError(f"times must be an integer array [B, C], got shape {times.shape} dtype {times.dtype}")
     b, c = times.shape
-    channels = jnp.broadcast_to(jnp.arange(c, dtype=jnp.int32), (b, c))
-    valid = (times >= 0) & (times < num_steps)
-    return Events(jnp.where(valid, times, 0).astype(jnp.int32), channels, valid, int(num_steps), int(c))
+    fires = (times >= 0) & (times < num_steps)
+    if max_events is None:
+        channels = jnp.broadcast_to(jnp.arange(c, dtype=jnp.int32), (b, c))
+        return Events(jnp.where(fires, times, 0).astype(jnp.int32), channels, fires, int(num_steps), int(c))
+    if not isinstance(max_events, int) or max_events < 1:
+        raise ValueError(f"max_events must be a positive int or None, got {max_events!r}")
+    idx = jax.vmap(lambda row: jnp.nonzero(row, size=max_events, fill_value=c)[0])(fires)  # [B, E]
+    valid = idx < c
+    channels = jnp.where(valid, idx, 0).astype(jnp.int32)
+    t = jnp.take_along_axis(times, channels, axis=1)
+    return Events(jnp.where(valid, t, 0).astype(jnp.int32), channels, valid, int(num_steps), int(c))
+
+
+def max_spike_count(times, num_steps: int) -> int:
+    """The largest number of spikes of one example, ``times [B, C]`` (NumPy, concrete):
+    the smallest exact ``max_events`` for :func:`from_times`."""
+    times = np.asarray(times)
+    return int(((times >= 0) & (times < num_steps)).sum(axis=1).max(initial=0))
 
 
 def from_dense(spikes: jax.Array, max_events: int) -> Events:

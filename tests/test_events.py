@@ -87,3 +87,20 @@ def test_mlp_event_path_equals_dense_path(neuron):
     np.testing.assert_allclose(l_e, l_d, rtol=1e-6)
     for a, b in zip(jax.tree.leaves(g_e), jax.tree.leaves(g_d)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_compacted_latency_events_are_exact_when_max_events_suffices():
+    x = jax.random.uniform(jax.random.key(6), (7, 50))
+    times = encoding.latency_times(x, 64)
+    n = events.max_spike_count(times, 64)
+    dense_counts = np.asarray(encoding.latency(x, 64)).sum(axis=(0, 2))
+    assert n == int(dense_counts.max())
+    assert n <= int(np.max(np.sum(np.asarray(x) > 0.2, axis=1)))  # inputs near θ fire after T
+    ev = encoding.latency_events(x, 64, max_events=n)
+    assert ev.times.shape == (7, n)
+    np.testing.assert_array_equal(events.to_dense(ev), encoding.latency(x, 64))
+    # one slot too few drops a spike of the fullest example: the bound is tight
+    short = encoding.latency_events(x, 64, max_events=n - 1)
+    assert float(events.to_dense(short).sum()) == float(encoding.latency(x, 64).sum()) - 1
+    with pytest.raises(ValueError, match="max_events must be a positive int"):
+        events.from_times(times, 64, max_events=0)

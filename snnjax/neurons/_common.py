@@ -6,11 +6,13 @@ written out in its own file, next to its docstring.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
@@ -65,10 +67,12 @@ def check_step_input(x: Any, state: Any, name: str = "x") -> jax.Array:
 
 
 def make_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
-    if isinstance(shape, int):
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
     try:
-        shape = tuple(int(d) for d in shape)
+        if isinstance(shape, (str, bytes)):
+            raise TypeError
+        shape = tuple(operator.index(d) for d in shape)  # rejects 2.5, "a", True stays an int
     except TypeError as e:
         raise TypeError(f"shape must be an int or a sequence of ints, got {shape!r}") from e
     if any(d < 0 for d in shape):
