@@ -97,6 +97,8 @@ class PolaraParams:
       D, mu, sigma: refractory Gaussians (equal-length tuples/arrays; σ > 0).
       E, eta: threshold kernel Θ(i) = E·exp(-η i).
       alpha_mask: Eq. 17 gradient value for ``grad="mask"``.
+        Note: in ``"eq13"`` and ``"mask"`` modes the activation's backward is
+        hand-written and gives γ and o_max zero gradient (learn them in ``"exact"`` mode).
       beta_static: leak of the ``leak="static"`` ablation.
       surrogate: surrogate of the ``activation="heaviside"`` ablation.
       grad: ``"exact"``, ``"eq13"`` or ``"mask"``. Static.
@@ -178,7 +180,7 @@ def init_state(shape: int | Sequence[int], dtype: Any = jnp.float32, *, params: 
 
 
 class Kernels(NamedTuple):
-    """Window kernels: ``leak`` L (scalar), ``h`` ``[k]``, ``theta`` Θ ``[k]``."""
+    """Window kernels: ``leak`` L, ``h`` ``[k]``, ``theta`` Θ ``[k]`` (see :func:`kernels` for per-neuron shapes)."""
 
     leak: jax.Array
     h: jax.Array
@@ -186,13 +188,32 @@ class Kernels(NamedTuple):
 
 
 def kernels(params: PolaraParams, dtype: Any = jnp.float32) -> Kernels:
-    """``L = 1 - Σ_i A e^{-α i} + ε``, ``h(i)`` and ``Θ(i)`` for ``i = 1..k``."""
-    i = jnp.arange(1, params.k + 1, dtype=dtype)
-    leak = 1.0 - jnp.sum(params.A * jnp.exp(-params.alpha * i)) + params.eps
+    """``L = 1 - Σ_i A e^{-α i} + ε``, ``h(i)`` and ``Θ(i)`` for ``i = 1..k``.
+
+    With scalar A, α, E, η: ``leak`` is a scalar and ``h``, ``theta`` are ``[k]``.
+    Per-neuron A, α (or E, η) of shape ``P`` give ``leak`` of shape ``P`` and
+    ``theta`` of shape ``[k, *P]`` (the window index is the leading axis).
+    """
+    nd = max(jnp.ndim(params.A), jnp.ndim(params.alpha), jnp.ndim(params.E), jnp.ndim(params.eta))
+    i = jnp.arange(1, params.k + 1, dtype=dtype).reshape((params.k,) + (1,) * nd)
+    leak = 1.0 - jnp.sum(params.A * jnp.exp(-params.alpha * i), axis=0) + params.eps
+    iv = i.reshape(-1)
     d, mu, sig = (jnp.asarray(v, dtype)[:, None] for v in (params.D, params.mu, params.sigma))
-    h = jnp.sum(d * jnp.exp(-((i[None] - mu) ** 2) / (2.0 * sig**2)), axis=0)
+    h = jnp.sum(d * jnp.exp(-((iv[None] - mu) ** 2) / (2.0 * sig**2)), axis=0)
     th = params.E * jnp.exp(-params.eta * i)
     return Kernels(leak.astype(dtype), h.astype(dtype), th.astype(dtype))
+
+
+def _window_sum(kernel: jax.Array, hist: jax.Array) -> jax.Array:
+    """``Σ_i kernel[i]·hist[i]`` over the leading window axis.
+
+    ``kernel`` is ``[k]`` (scalar constants: one contraction) or ``[k, *P]`` with
+    ``P`` a per-neuron shape that broadcasts against ``hist.shape[1:]``.
+    """
+    if kernel.ndim == 1:
+        return jnp.tensordot(kernel, hist, axes=1)
+    kernel = kernel.reshape(kernel.shape[:1] + (1,) * (hist.ndim - kernel.ndim) + kernel.shape[1:])
+    return jnp.sum(kernel * hist, axis=0)
 
 
 def _o(delta, gamma, o_max):
@@ -281,12 +302,12 @@ def step(params: PolaraParams, state: PolaraState, x: jax.Array) -> tuple[Polara
     s = activation(params, ua, theta).astype(dt)  # 4
     hist = jnp.concatenate([s[None], state.hist[:-1]], axis=0)  # 5
     if params.refractory:  # 6
-        inhib = jnp.tensordot(ker.h, hist, axes=1) if params.gated else jnp.sum(ker.h)
+        inhib = _window_sum(ker.h, hist) if params.gated else jnp.sum(ker.h)
         u_new = ua * (1.0 + inhib)
     else:
         u_new = ua
     if params.adaptive_threshold:  # 7
-        rise = jnp.tensordot(ker.theta, hist, axes=1) if params.gated else jnp.sum(ker.theta)
+        rise = _window_sum(ker.theta, hist) if params.gated else jnp.sum(ker.theta, axis=0)
         theta = theta * (1.0 + rise)
     return PolaraState(u=u_new.astype(dt), theta=theta.astype(dt), hist=hist), s
 
