@@ -9,6 +9,9 @@ downloaded, and TensorFlow is not imported).
   :func:`load_emnist` and the generic :func:`load_idx_dataset`.
 * :mod:`snnjax.data.pipeline`: :func:`batches`, deterministic in ``(seed, epoch)``,
   and :func:`num_batches`.
+* :mod:`snnjax.data.tfds`: TFDS builders over the same IDX folders (``array_record``
+  files read with ``tfds.data_source``, no TensorFlow): ``build_and_load``, ``to_numpy``.
+  Imported on first use (``snnjax.data.tfds``), so this package never imports TFDS.
 """
 
 from snnjax.data.datasets import (
@@ -48,3 +51,11 @@ __all__ = [
     "num_batches",
     "permutation",
 ]
+
+
+def __getattr__(name):
+    if name == "tfds":  # lazy: importing tensorflow_datasets is slow
+        import importlib
+
+        return importlib.import_module("snnjax.data.tfds")
+    raise AttributeError(f"module 'snnjax.data' has no attribute {name!r}")
