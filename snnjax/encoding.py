@@ -129,8 +129,11 @@ def rate(x: ArrayLike, num_steps: int, *, key: jax.Array, gain: float = 1.0, dty
     """
     _check_steps(num_steps)
     x = check_float_array("x", x)
-    p = jnp.clip(gain * x, 0.0, 1.0)
-    u = jax.random.uniform(key, (num_steps,) + x.shape, dtype=x.dtype)
+    # Draw in >= float32: bfloat16 uniforms take only 128 values in [0, 1), which would
+    # distort low rates (p = 0.001 would fire at 0.0075).
+    udt = jnp.promote_types(x.dtype, jnp.float32)
+    p = jnp.clip(gain * x.astype(udt), 0.0, 1.0)
+    u = jax.random.uniform(key, (num_steps,) + x.shape, dtype=udt)
     return (u < p[None]).astype(x.dtype if dtype is None else dtype)
 
 

@@ -88,20 +88,24 @@ def test_run_and_step_jit_without_recompile_for_new_values():
     ids=["lif", "alif", "spytorch", "li"],
 )
 def test_vmap_over_batch_equals_batched_run(step, params):
-    xs = XS  # [T, B, N]
-    _, batched = snnjax.run(step, params, xs)
-    per_example = [snnjax.run(step, params, xs[:, b])[1] for b in range(B)]
-    np.testing.assert_allclose(jnp.stack(per_example, axis=1), batched, rtol=1e-6, atol=1e-6)
-    _, vmapped = jax.vmap(lambda x: snnjax.run(step, params, x), in_axes=1, out_axes=(0, 1))(xs)
-    np.testing.assert_allclose(vmapped, batched, rtol=1e-6, atol=1e-6)
 
-    # gradients too
     def loss(x):
         return (snnjax.run(step, params, x)[1] ** 2).sum()
 
-    g_batched = jax.grad(loss)(xs)
-    g_vmapped = jax.vmap(jax.grad(loss), in_axes=1, out_axes=1)(xs)
+    @jax.jit  # one compilation for all the variants
+    def variants(xs):  # xs: [T, B, N]
+        _, batched = snnjax.run(step, params, xs)
+        per_example = [snnjax.run(step, params, xs[:, b])[1] for b in range(B)]
+        _, vmapped = jax.vmap(lambda x: snnjax.run(step, params, x), in_axes=1, out_axes=(0, 1))(xs)
+        g_batched = jax.grad(loss)(xs)
+        g_vmapped = jax.vmap(jax.grad(loss), in_axes=1, out_axes=1)(xs)
+        return batched, jnp.stack(per_example, axis=1), vmapped, g_batched, g_vmapped
+
+    batched, per_example, vmapped, g_batched, g_vmapped = variants(XS)
+    np.testing.assert_allclose(per_example, batched, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(vmapped, batched, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(g_vmapped, g_batched, rtol=1e-5, atol=1e-6)
+    assert np.any(np.asarray(g_batched) != 0)
 
 
 def test_vmap_over_surrogate_widths_equals_loop():
@@ -111,8 +115,9 @@ def test_vmap_over_surrogate_widths_equals_loop():
         p = neurons.LIFParams(tau=2.0, surrogate=Surrogate("rectangle", w))
         return jax.grad(lambda x: (snnjax.run(lif.step, p, x)[1] * jnp.arange(N)).sum())(XS)
 
-    swept = jax.vmap(grads_for_width)(widths)
-    loop = jnp.stack([grads_for_width(w) for w in [0.25, 0.5, 1.0, 2.0]])
+    swept = jax.jit(jax.vmap(grads_for_width))(widths)
+    one = jax.jit(grads_for_width)
+    loop = jnp.stack([one(jnp.float32(w)) for w in [0.25, 0.5, 1.0, 2.0]])
     np.testing.assert_allclose(swept, loop, rtol=1e-6, atol=1e-7)
     # the widths really differ in effect
     for i in range(1, len(widths)):

@@ -25,16 +25,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["fused_run"]
 
 
-def _zeros_like(tree):
-    return jax.tree.map(jnp.zeros_like, tree)
-
-
-def _add(a, b):
-    return jax.tree.map(jnp.add, a, b)
+def _is_float(leaf) -> bool:
+    return jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -54,16 +51,29 @@ def _fused_fwd(step, params, state, xs):
 def _fused_bwd(step, res, ct):
     params, states, xs = res
     d_final, d_ys = ct
+    # Differentiate w.r.t. the floating leaves of params only; integer leaves (e.g. a
+    # tau given as the Python int 2) get a float0 zero cotangent, as JAX requires.
+    leaves, treedef = jax.tree.flatten(params)
+    is_float = [_is_float(leaf) for leaf in leaves]
+    float_leaves = [leaf for leaf, f in zip(leaves, is_float) if f]
+
+    def step_of_floats(fl, s, x):
+        it = iter(fl)
+        full = [next(it) if f else leaf for leaf, f in zip(leaves, is_float)]
+        return step(jax.tree.unflatten(treedef, full), s, x)
 
     def body(carry, inp):
-        d_state, d_params = carry
+        d_state, d_fl = carry
         s_prev, x, dy = inp
-        _, vjp = jax.vjp(step, params, s_prev, x)
-        dp, ds, dx = vjp((d_state, dy))
-        return (ds, _add(d_params, dp)), dx
+        _, vjp = jax.vjp(step_of_floats, float_leaves, s_prev, x)
+        dfl, ds, dx = vjp((d_state, dy))
+        return (ds, [a + b for a, b in zip(d_fl, dfl)]), dx
 
-    (d_state0, d_params), d_xs = jax.lax.scan(body, (d_final, _zeros_like(params)), (states, xs, d_ys), reverse=True)
-    return d_params, d_state0, d_xs
+    zeros = [jnp.zeros_like(leaf) for leaf in float_leaves]
+    (d_state0, d_fl), d_xs = jax.lax.scan(body, (d_final, zeros), (states, xs, d_ys), reverse=True)
+    it = iter(d_fl)
+    d_leaves = [next(it) if f else np.zeros(np.shape(leaf), jax.dtypes.float0) for leaf, f in zip(leaves, is_float)]
+    return jax.tree.unflatten(treedef, d_leaves), d_state0, d_xs
 
 
 _fused.defvjp(_fused_fwd, _fused_bwd)
