@@ -21,11 +21,12 @@ import jax.numpy as jnp
 
 from snnjax._src import check_float_array, check_option, check_state_shapes
 from snnjax.kernels.fused import fused_run
+from snnjax.kernels.pallas import pallas_run, pallas_supported
 from snnjax.neurons._common import init_state_for
 
 __all__ = ["run", "BACKENDS"]
 
-BACKENDS = ("auto", "scan", "fused")
+BACKENDS = ("auto", "scan", "fused", "pallas")
 
 Step = Callable[[Any, Any, jax.Array], tuple[Any, Any]]
 
@@ -86,9 +87,15 @@ def run(
         pass recomputes each chunk of ``k`` steps (memory ``O(T/k + k)``).
       backend: ``"scan"`` (autodiff through ``lax.scan``), ``"fused"`` (whole-sequence
         ``custom_vjp`` that saves only the state per step and runs the backward as
-        one reverse-time scan, :mod:`snnjax.kernels.fused`) or ``"auto"``:
-        ``"fused"`` unless ``return_states``, ``remat``, ``checkpoint_every`` or
-        ``unroll`` is requested (those are ``lax.scan`` options), then ``"scan"``.
+        one reverse-time scan, :mod:`snnjax.kernels.fused`), ``"pallas"`` (the same
+        as fused Pallas kernels, time loop inside the kernel, :mod:`snnjax.kernels.pallas`;
+        element-wise steps only; interpreted on CPU) or ``"auto"``: ``"pallas"`` on
+        GPU/TPU for element-wise steps, ``"fused"`` elsewhere, unless ``return_states``, ``remat``,
+        ``checkpoint_every`` or ``unroll`` is requested (those are ``lax.scan``
+        options), then ``"scan"``. ``"fused"`` and ``"pallas"`` are reverse-mode
+        only (``custom_vjp``): for forward-mode autodiff (``jax.jvp``, ``jacfwd``,
+        ``hessian``) of a non-spiking neuron pass ``backend="scan"`` (spiking
+        neurons are reverse-mode only anyway: the surrogate spike is a ``custom_vjp``).
 
     Returns:
       ``(final_state, ys)`` with ``ys`` of shape ``[T, ...]``; with
@@ -114,15 +121,22 @@ def run(
         if init is None:
             raise ValueError("state=None needs init_state= for a step that is not a registered snnjax neuron")
         state = init(xs.shape[1:], xs.dtype, params=params)
-    else:
+    elif init_state_for(step) is not None:
+        # snnjax neurons: every state leaf is per-neuron (optionally behind a history
+        # axis). Custom steps may carry anything (counters, ...); lax.scan checks them.
         check_state_shapes(state, xs.shape[1:])
 
     scan_only = return_states or remat or checkpoint_every is not None or unroll != 1
-    if backend == "fused" and scan_only:
+    if backend in ("fused", "pallas") and scan_only:
         raise ValueError(
-            "backend='fused' does not take return_states, remat, checkpoint_every or unroll; use backend='scan'"
+            f"backend={backend!r} does not take return_states, remat, checkpoint_every or unroll; use backend='scan'"
         )
-    if backend == "fused" or (backend == "auto" and not scan_only):
+    if backend == "auto" and not scan_only:
+        on_accel = jax.default_backend() in ("gpu", "tpu")
+        backend = "pallas" if on_accel and pallas_supported(step, params, xs, state) else "fused"
+    if backend == "pallas":
+        return pallas_run(step, params, xs, state)
+    if backend == "fused":
         return fused_run(step, params, xs, state)
 
     if return_states:

@@ -1,0 +1,229 @@
+"""Multi-step neuron speed: forward and forward+backward per backend, against the memory floor.
+
+For each neuron, shape ``(T, B, N)`` and backend (``scan``, ``fused``; ``pallas`` only on GPU/TPU,
+where its kernels are compiled — on CPU it would run the Pallas interpreter), time the neuron alone
+over the whole sequence:
+
+* ``fwd``: ``ys = run(step, params, xs)``;
+* ``fwd+bwd``: ``dxs = vjp(run)(ct)`` with a given output cotangent ``ct`` (forward + backward).
+
+The memory-bandwidth floor is measured in the same run on the same device: a jitted element-wise
+pass (read + write) over a float32 array moving the same number of bytes — 8 bytes per element for
+the forward (read x, write y), 20 bytes per element for forward+backward (x, y; x again, ct, dx) —
+so ``floor / time`` is the fraction of the achievable bandwidth the neuron reaches. Every timing is
+the median of ``--repeats`` (>= 20) runs after warm-up, each ended with ``block_until_ready``.
+
+Peer libraries (snnTorch ``Leaky``, SpikingJelly ``LIFNode`` multi-step) are timed on the same
+shapes only when importable (never required), LIF only.
+
+Writes JSON lines (one per configuration) to ``--out`` and prints a Markdown table.
+
+    python benchmarks/neuron_speed.py --out benchmarks/results/neuron_speed.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import snnjax
+from snnjax import neurons
+
+CPU_SHAPES = [(500, 16, 1024), (128, 128, 256), (6, 128, 8192), (50, 64, 2048)]
+GPU_SHAPES = [(500, 16, 4096), (128, 128, 1024), (6, 128, 65536), (50, 64, 16384)]
+FLOOR_BYTES = {"fwd": 8, "fwd+bwd": 20}  # per element, float32
+
+NEURONS = {
+    "lif": (neurons.lif.step, lambda: neurons.LIFParams(tau=2.0, surrogate="atan")),
+    "spytorch-lif": (neurons.spytorch_lif.step, lambda: neurons.SpytorchLIFParams()),
+    "ilif": (neurons.ilif.step, lambda: neurons.ILIFParams()),
+    "polara": (neurons.polara.step, lambda: neurons.PolaraParams()),
+}
+
+
+def _median_time(fn, args, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def floor_time(n_elements: int, bytes_per_element: int, repeats: int) -> float:
+    """Time of one element-wise read+write pass moving ``n_elements · bytes_per_element`` bytes."""
+    n = max(1, n_elements * bytes_per_element // 8)  # a float32 pass moves 8 bytes per element
+    a = jnp.zeros((n,), jnp.float32)
+    return _median_time(jax.jit(lambda v: v + 1.0), (a,), repeats)
+
+
+def neuron_fns(name: str, backend: str):
+    step, make_params = NEURONS[name]
+    params = make_params()
+
+    def fwd(xs):
+        return snnjax.run(step, params, xs, backend=backend)[1]
+
+    def fwd_bwd(xs, ct):
+        ys, pull = jax.vjp(fwd, xs)
+        return ys, pull(ct)[0]
+
+    return jax.jit(fwd), jax.jit(fwd_bwd)
+
+
+def time_snnjax(name, backend, shape, repeats) -> dict:
+    rng = np.random.default_rng(0)
+    xs = jnp.asarray(rng.normal(0.6, 0.8, shape).astype(np.float32))
+    ct = jnp.asarray(rng.normal(size=shape).astype(np.float32))
+    fwd, fwd_bwd = neuron_fns(name, backend)
+    return {"fwd": _median_time(fwd, (xs,), repeats), "fwd+bwd": _median_time(fwd_bwd, (xs, ct), repeats)}
+
+
+def time_peer(lib: str, shape, repeats) -> dict | None:
+    """snnTorch / SpikingJelly LIF over the same sequence (torch, same kind of device), if importable."""
+    try:
+        import torch
+
+        if lib == "snntorch":
+            import snntorch
+
+            layer = snntorch.Leaky(beta=0.5, threshold=1.0)
+
+            def run(x):
+                mem = layer.init_leaky()
+                out = []
+                for t in range(x.shape[0]):
+                    s, mem = layer(x[t], mem)
+                    out.append(s)
+                return torch.stack(out)
+
+        else:
+            from spikingjelly.activation_based import neuron as sj_neuron
+
+            layer = sj_neuron.LIFNode(tau=2.0, step_mode="m", detach_reset=False)
+
+            def run(x):
+                layer.reset()
+                return layer(x)
+    except ImportError:
+        return None
+    device = "cuda" if torch.cuda.is_available() and jax.default_backend() == "gpu" else "cpu"
+    layer = layer.to(device)
+    x = torch.randn(*shape, device=device) * 0.8 + 0.6
+    ct = torch.randn(*shape, device=device)
+
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    def timed(fn):
+        for _ in range(2):
+            fn()
+        sync()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    def fwd():
+        with torch.no_grad():
+            run(x)
+
+    def fwd_bwd():
+        xr = x.detach().requires_grad_(True)
+        run(xr).backward(ct)
+
+    return {"fwd": timed(fwd), "fwd+bwd": timed(fwd_bwd)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=None, help="JSON-lines output file")
+    p.add_argument("--neurons", nargs="+", default=["lif", "ilif", "polara"], choices=list(NEURONS))
+    p.add_argument("--backends", nargs="+", default=None, help="default: scan fused (+ pallas on GPU/TPU)")
+    p.add_argument("--shapes", nargs="+", default=None, help="T,B,N triples; default: the platform's set")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--peers", action="store_true", help="also time snnTorch / SpikingJelly LIF if importable")
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
+
+    dev = jax.default_backend()
+    accel = dev in ("gpu", "tpu")
+    backends = args.backends or (["scan", "fused", "pallas"] if accel else ["scan", "fused"])
+    if "pallas" in backends and not accel:
+        print("note: backend 'pallas' on CPU runs the Pallas interpreter (correctness only, not speed)")
+    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else (
+        GPU_SHAPES if accel else CPU_SHAPES
+    )
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": str(jax.devices()[0]),
+        "platform": dev,
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "repeats": args.repeats,
+    }
+    rows = []
+    out = open(args.out, "a") if args.out else None  # noqa: SIM115
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+
+    def emit(rec):
+        rows.append(rec)
+        line = json.dumps({**meta, **rec})
+        print(line, flush=True)
+        if out:
+            out.write(line + "\n")
+            out.flush()
+
+    for shape in shapes:
+        n = int(np.prod(shape))
+        floors = {k: floor_time(n, b, args.repeats) for k, b in FLOOR_BYTES.items()}
+        for name in args.neurons:
+            for backend in backends:
+                t = time_snnjax(name, backend, shape, args.repeats)
+                for mode in ("fwd", "fwd+bwd"):
+                    emit(dict(library="snnjax", neuron=name, backend=backend, shape=list(shape), mode=mode,
+                              seconds=t[mode], floor_seconds=floors[mode],
+                              floor_fraction=floors[mode] / t[mode], elements=n))
+        if args.peers:
+            for lib in ("snntorch", "spikingjelly"):
+                t = time_peer(lib, shape, args.repeats)
+                if t is None:
+                    continue
+                for mode in ("fwd", "fwd+bwd"):
+                    emit(dict(library=lib, neuron="lif", backend="torch", shape=list(shape), mode=mode,
+                              seconds=t[mode], floor_seconds=floors[mode],
+                              floor_fraction=floors[mode] / t[mode], elements=n))
+    if out:
+        out.close()
+
+    print()
+    print(f"device: {meta['device']}; median of {args.repeats} runs; floor = element-wise pass moving "
+          "8 B/element (fwd) or 20 B/element (fwd+bwd)")
+    print("| library | neuron | backend | T, B, N | mode | ms | floor ms | floor / time |")
+    print("|---|---|---|---|---|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['library']} | {r['neuron']} | {r['backend']} | {', '.join(map(str, r['shape']))} | "
+              f"{r['mode']} | {1e3 * r['seconds']:.3f} | {1e3 * r['floor_seconds']:.3f} | "
+              f"{r['floor_fraction']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
