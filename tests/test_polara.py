@@ -17,6 +17,7 @@ from jax.test_util import check_grads
 import snnjax
 from snnjax import neurons
 from snnjax.neurons import polara
+from _numpy_ref import sigmoid as _sigmoid
 
 T = 128
 SHAPE = (2, 6)
@@ -34,21 +35,7 @@ CUSTOM = dict(
 )  # fmt: skip
 
 
-@pytest.fixture
-def x64():
-    """Enable float64 for one test and restore the previous setting afterwards."""
-    prev = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", prev)
-
-
-def _sigmoid(z):
-    z = np.asarray(z, np.float64)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+# x64: the fixture of conftest.py
 
 
 def ref_kernels(k, A, alpha, eps, D, mu, sigma, E, eta, **_):
