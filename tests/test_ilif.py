@@ -16,6 +16,7 @@ from jax.test_util import check_grads
 import snnjax
 from snnjax import neurons
 from snnjax.neurons import ilif, lif
+from _numpy_ref import check_jit_vmap_grad
 from _numpy_ref import sigmoid as _sigmoid
 
 T = 128
@@ -321,26 +322,9 @@ def test_ilif_check_grads_away_from_threshold(x64, plif, ciu_source):
 
 def test_ilif_jit_vmap_grad_compose():
     xs = jnp.asarray(_inputs(8, t=30, shape=(3, 4), dtype=np.float32))
-    tau0 = jnp.float32(1.4)
-
-    def outs(xs):
-        return snnjax.run(ilif.step, neurons.ILIFParams(tau=tau0, surrogate="atan"), xs)[1]
-
-    def loss(tau, xs):
-        final, ys = snnjax.run(ilif.step, neurons.ILIFParams(tau=tau, surrogate="atan"), xs)
-        weights = jnp.cos(jnp.arange(xs.shape[0], dtype=xs.dtype))
-        weights = weights.reshape((-1,) + (1,) * (xs.ndim - 1))
-        return jnp.sum(ys * weights) + jnp.sum(final.m)
-
-    eager = outs(xs)
-    assert 0.1 < float(eager.mean()) < 0.9
-    # jit of vmap of the per-example function over the batch axis == the eager batched call
-    np.testing.assert_array_equal(jax.jit(jax.vmap(outs, in_axes=1, out_axes=1))(xs), eager)
-    gt, gx = jax.jit(jax.grad(loss, argnums=(0, 1)))(tau0, xs)
-    assert np.isfinite(gt) and gt != 0 and np.all(np.isfinite(gx)) and np.any(gx != 0)
-    # per-example gradients (vmap of grad) equal the batched gradient: the neuron is element-wise
-    per_example = jax.vmap(jax.grad(loss, argnums=1), in_axes=(None, 1), out_axes=1)
-    np.testing.assert_allclose(jax.jit(per_example)(tau0, xs), gx, rtol=1e-5, atol=1e-6)
+    check_jit_vmap_grad(
+        ilif.step, lambda tau: neurons.ILIFParams(tau=tau, surrogate="atan"), jnp.float32(1.4), xs
+    )
 
 
 def test_ilif_float64_state(x64):
