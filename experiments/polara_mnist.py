@@ -49,7 +49,9 @@ NEURONS = ("polara", "spytorch-lif", "lif", "ilif")
 
 def make_neuron(args) -> callable:
     if args.neuron == "polara":
-        return lambda: nn.Polara(grad=args.grad, ablation=args.ablation)
+        return lambda: nn.Polara(
+            grad=args.grad, ablation=args.ablation, output=args.output, amplify=args.amplify, theta_tau=args.theta_tau
+        )
     if args.neuron == "spytorch-lif":
         return nn.SpytorchLIF
     if args.neuron == "lif":
@@ -64,6 +66,17 @@ def default_ws(args) -> float:
     if args.neuron == "polara" and args.grad != "mask":
         return 2.0
     return spytorch_weight_scale()
+
+
+HOLDOUT_SEED = 20261123  # the hold-out split is the same for every run seed
+
+
+def holdout_split(x, y, fraction: float):
+    """(x_fit, y_fit, x_holdout, y_holdout): a fixed random ``fraction`` of the training set held out."""
+    perm = np.random.default_rng(HOLDOUT_SEED).permutation(len(y))
+    n_out = int(round(fraction * len(y)))
+    fit, out = np.sort(perm[n_out:]), np.sort(perm[:n_out])
+    return x[fit], y[fit], x[out], y[out]
 
 
 def parse(argv=None):
@@ -81,6 +94,17 @@ def parse(argv=None):
     p.add_argument("--lr-gamma", type=float, default=0.8)
     p.add_argument("--grad", choices=polara.GRAD_MODES, default="exact", help="POLARA gradient mode")
     p.add_argument("--ablation", choices=polara.ABLATIONS, default=None, help="POLARA Table 2 ablation")
+    p.add_argument("--output", choices=polara.OUTPUTS, default="continuous", help="POLARA output (issue #8)")
+    p.add_argument(
+        "--amplify", choices=polara.AMPLIFY, default="after_input",
+        help="POLARA amplification order: Algorithm 1 (after_input) or Eqs. 8-9 (before_input)",
+    )  # fmt: skip
+    p.add_argument("--theta-tau", type=float, default=None, help="POLARA threshold recovery time constant (steps)")
+    p.add_argument(
+        "--holdout", type=float, default=0.0,
+        help="hold out this fraction of the training set (fixed split, seed-independent) and evaluate on it "
+        "instead of the test set (model selection; the test set is not touched)",
+    )  # fmt: skip
     p.add_argument("--ws", type=float, default=None, help="input-layer weight scale (default: see NEURONS.md)")
     p.add_argument("--ws-out", type=float, default=None, help="output-layer weight scale (default spytorch 0.67)")
     p.add_argument(
@@ -92,8 +116,12 @@ def parse(argv=None):
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    if args.ablation and args.neuron != "polara":
-        p.error("--ablation applies to --neuron polara only")
+    if args.neuron != "polara" and (
+        args.ablation or args.output != "continuous" or args.amplify != "after_input" or args.theta_tau is not None
+    ):
+        p.error("--ablation, --output, --amplify and --theta-tau apply to --neuron polara only")
+    if not 0.0 <= args.holdout < 1.0:
+        p.error(f"--holdout must be in [0, 1), got {args.holdout}")
     return args
 
 
@@ -142,6 +170,10 @@ def main(argv=None) -> dict:
         x_train, y_train = x_train[: args.train_subset], y_train[: args.train_subset]
     x_train = x_train.reshape(len(x_train), -1)
     x_test = x_test.reshape(len(x_test), -1)
+    eval_set = "test"
+    if args.holdout:
+        x_train, y_train, x_test, y_test = holdout_split(x_train, y_train, args.holdout)
+        eval_set = f"holdout {args.holdout:g} of train"
 
     model = models.SpikingMLP(
         x_train.shape[1],
@@ -181,6 +213,7 @@ def main(argv=None) -> dict:
         "n_classes": n_classes,
         "n_train": int(len(y_train)),
         "n_test": int(len(y_test)),
+        "eval_set": eval_set,
         "neuron_params": repr(model.neurons[0].params()),
         "jax": jax.__version__,
         "snnjax": snnjax.__version__,
@@ -211,7 +244,7 @@ def main(argv=None) -> dict:
     _, spikes = forward(model, jnp.asarray(x_test[:1]))
     title = f"{args.neuron}{'/' + args.ablation if args.ablation else ''} {args.dataset}"
     plot(args.results_dir, rows, np.asarray(spikes[0][:, 0]), title)
-    summary = {"test_acc": rows[-1]["test_acc"], "epochs": len(rows), "wall_time_s_this_session": time.perf_counter() - t0}
+    summary = {"test_acc": rows[-1]["test_acc"], "eval_set": eval_set, "epochs": len(rows), "wall_time_s_this_session": time.perf_counter() - t0}
     print(json.dumps(summary))
     return summary
 

@@ -122,6 +122,10 @@ for _g in polara.GRAD_MODES:
     CASES[f"polara-{_g}"] = (polara.step, neurons.PolaraParams(grad=_g))
 CASES["polara-ungated"] = (polara.step, neurons.PolaraParams(grad="mask", gated=False))
 CASES["polara-ablation-heaviside"] = (polara.step, neurons.PolaraParams(**polara.ablation("activation")))
+CASES["polara-study-options"] = (  # issue #8 options: binary output, Eq. 8-9 order, threshold recovery
+    polara.step,
+    neurons.PolaraParams(grad="eq13", output="binary", amplify="before_input", theta_tau=6.0),
+)
 
 # more options: opt-in (pytest -m slow)
 SLOW_CASES = {

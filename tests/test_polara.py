@@ -27,7 +27,7 @@ DEFAULTS = dict(
     k=6, theta0=1.0, A=0.25, alpha=1.0, eps=1e-4, B=0.1, beta=1.0, gamma=1.0, o_max=4.0,
     D=(-0.30, -0.10, -0.05), mu=(1.0, 2.0, 4.0), sigma=(0.5, 1.0, 1.5), E=0.01, eta=1.0,
     beta_static=0.9, gated=True, leak="polar", activation="shaped", refractory=True,
-    adaptive_threshold=True,
+    adaptive_threshold=True, output="continuous", amplify="after_input", theta_tau=None,
 )  # fmt: skip
 CUSTOM = dict(
     k=3, theta0=0.8, A=0.4, alpha=0.5, eps=1e-3, B=0.3, beta=2.0, gamma=0.5, o_max=2.0,
@@ -70,11 +70,16 @@ def polara_ref(xs, **overrides):
     names = ("s", "u", "theta", "hist", "delta_small", "delta_big", "o_raw")
     rec = {name: [] for name in names}
     for x in xs:
-        if c["leak"] == "polar":
+        if c["leak"] == "polar" and c["amplify"] == "after_input":
             us = leak * u + x  # 1-2
             d_small = us - theta  # 3
             amp = c["B"] * np.exp(c["beta"] * np.minimum(d_small, 0.0))
             ua = np.where(d_small <= 0, us * (1.0 + amp), us)
+        elif c["leak"] == "polar":  # Eqs. 8-9: amplify the decayed membrane, then add x
+            ud = leak * u
+            d_small = ud - theta
+            amp = c["B"] * np.exp(c["beta"] * np.minimum(d_small, 0.0))
+            ua = np.where(d_small <= 0, ud * (1.0 + amp), ud) + x
         else:
             d_small = np.full_like(u, np.inf)
             ua = c["beta_static"] * u + x
@@ -82,6 +87,8 @@ def polara_ref(xs, **overrides):
         if c["activation"] == "shaped":
             o, o_raw = ref_O(np.maximum(d_big, 0.0), c["gamma"], c["o_max"])
             s = np.where(d_big >= 0, _sigmoid(ua * o), 0.0)
+            if c["output"] == "binary":
+                s = (d_big >= 0).astype(np.float64)
         else:
             o_raw = np.full_like(u, np.inf)
             s = (d_big >= 0).astype(np.float64)
@@ -92,6 +99,8 @@ def polara_ref(xs, **overrides):
         else:
             u = ua
         if c["adaptive_threshold"]:  # 7
+            if c["theta_tau"] is not None:
+                theta = c["theta0"] + (theta - c["theta0"]) * math.exp(-1.0 / c["theta_tau"])
             rise = hist @ th_k if c["gated"] else np.sum(th_k)
             theta = theta * (1.0 + rise)
         for name, v in zip(names, (s, u, theta, hist, d_small, d_big, o_raw)):
@@ -193,6 +202,14 @@ CONFIGS = {
     "custom": CUSTOM,
     "custom-static-heaviside": dict(leak="static", activation="heaviside", **CUSTOM),
     "custom-norefr-fixed": dict(refractory=False, adaptive_threshold=False, **CUSTOM),
+    # fidelity-study options (issue #8)
+    "binary": dict(output="binary"),
+    "binary-eq13-custom": dict(output="binary", grad="eq13", **CUSTOM),
+    "amplify-before-input": dict(amplify="before_input"),
+    "amplify-before-input-custom": dict(amplify="before_input", **CUSTOM),
+    "theta-recovery": dict(theta_tau=6.0),
+    "theta-recovery-custom": dict(theta_tau=2.5, **CUSTOM),
+    "all-study-options": dict(output="binary", amplify="before_input", theta_tau=10.0),
     "all-ablations-ungated": dict(
         leak="static", activation="heaviside", refractory=False, adaptive_threshold=False,
         gated=False,
@@ -219,8 +236,10 @@ def test_polara_matches_numpy_loop(x64, name):
     np.testing.assert_allclose(st.u, ref["u"], rtol=1e-9, atol=ATOL, err_msg="u")
     np.testing.assert_allclose(st.theta, ref["theta"], rtol=1e-9, atol=ATOL, err_msg="theta")
     np.testing.assert_allclose(st.hist, ref_hist, rtol=0, atol=ATOL, err_msg="hist")
-    if cfg.get("activation", "shaped") == "shaped":
+    if cfg.get("activation", "shaped") == "shaped" and cfg.get("output", "continuous") == "continuous":
         assert np.any((ref["s"] > 0) & (ref["s"] < 0.99))  # the output is continuous, not 0/1
+    if cfg.get("output") == "binary":
+        assert set(np.unique(ys)) <= {0.0, 1.0}
     if cfg.get("adaptive_threshold", True):
         assert ref["theta"].max() > cfg.get("theta0", 1.0) * 1.01  # the threshold moved
     if name in ("full", "custom"):
@@ -229,6 +248,38 @@ def test_polara_matches_numpy_loop(x64, name):
         np.testing.assert_allclose(ys_default, ref["s"], rtol=0, atol=ATOL)
         for a, b in zip(final_default, final):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "option", [dict(output="binary"), dict(amplify="before_input"), dict(theta_tau=6.0)],
+    ids=["binary", "before-input", "theta-tau"],
+)  # fmt: skip
+def test_study_options_change_the_dynamics(option):
+    """Each fidelity-study option changes the reference dynamics (so the loop test above can fail)."""
+    xs = _inputs(1)
+    base, alt = polara_ref(xs), polara_ref(xs, **option)
+    assert np.abs(base["u"] - alt["u"]).max() > 1e-2
+    assert np.abs(base["s"] - alt["s"]).max() > 1e-2
+
+
+@pytest.mark.parametrize("grad", ["exact", "eq13", "mask"])
+def test_binary_output_is_straight_through(x64, grad):
+    """One step: the binary output is 1[Δ >= 0], and its gradient is the continuous ``s``'s."""
+    xs = jnp.asarray(_inputs(3, t=1)[0] + 0.8)
+    state = polara.init_state(SHAPE, jnp.float64)._replace(u=jnp.full(SHAPE, 0.3))
+    w = jnp.asarray(np.random.default_rng(0).normal(size=SHAPE))
+
+    def loss(x, output):
+        _, out = polara.step(neurons.PolaraParams(grad=grad, output=output), state, x)
+        return jnp.sum(w * out), out
+
+    (_, out_b), g_b = jax.value_and_grad(loss, has_aux=True)(xs, "binary")
+    (_, out_c), g_c = jax.value_and_grad(loss, has_aux=True)(xs, "continuous")
+    fired = np.asarray(out_c) > 0
+    assert 0 < fired.sum() < fired.size
+    np.testing.assert_array_equal(np.asarray(out_b), fired.astype(np.float64))
+    assert np.abs(np.asarray(g_c)).max() > 1e-3  # a gradient flows
+    np.testing.assert_allclose(np.asarray(g_b), np.asarray(g_c), rtol=1e-12, atol=1e-12)
 
 
 def test_o_max_clamp_is_exercised():
@@ -577,6 +628,10 @@ def test_polara_finite_on_long_large_inputs(cfg):
         (dict(D=(-0.3, -0.1)), r"D, mu and sigma must be 1-D with equal lengths"),
         (dict(mu=(1.0, 2.0, 3.0, 4.0)), r"D, mu and sigma"),
         (dict(D=(-0.1,), mu=(1.0,), sigma=(1.0, 2.0)), r"D, mu and sigma"),
+        (dict(output="spikes"), r"output must be one of \('continuous', 'binary'\)"),
+        (dict(amplify="never"), r"amplify must be one of \('after_input', 'before_input'\)"),
+        (dict(theta_tau=0.0), r"theta_tau must be > 0"),
+        (dict(theta_tau=-3.0), r"theta_tau must be > 0"),
         (dict(A=float("nan")), r"A must be finite"),
         (dict(E=float("inf")), r"E must be finite"),
     ],

@@ -22,6 +22,13 @@ in Algorithm 1's order (the paper's Eq. 8/9 are circular; Algorithm 1 is not):
 6. ``u = ua·(1 + Σ_i h(i)·ŝ_i)`` (refractory inhibition gated by past outputs)
 7. ``ϑ = ϑ·(1 + Σ_i Θ(i)·ŝ_i)`` (the threshold rises after spikes)
 
+Fidelity-study options (issue #8, ``experiments/POLARA_STUDY.md``):
+``output="binary"`` (the next layer gets ``1[Δ >= 0]``), ``amplify="before_input"``
+(Eqs. 8-9 order: ``ua = amp(ud) + x`` with ``δ = ud - ϑ``) and ``theta_tau``
+(the threshold relaxes toward ϑ0 before it rises). Whether ϑ is updated at the
+end of step t (here) or at the start of step t+1 (Eq. 12's ``ϑ_t``) gives the
+same sequence: both use the same history.
+
 ``gated=False`` is the literal ungated reading (``Σ_i h(i)`` and ``Σ_i Θ(i)``
 applied every step); it is stable but silences the neuron (u shrinks ≈ 0.21×
 per step) — kept as a documented flag only.
@@ -81,6 +88,8 @@ __all__ = [
 GRAD_MODES = ("exact", "eq13", "mask")
 LEAKS = ("polar", "static")
 ACTIVATIONS = ("shaped", "heaviside")
+OUTPUTS = ("continuous", "binary")
+AMPLIFY = ("after_input", "before_input")
 ABLATIONS = ("decay_amplification", "activation", "refractory", "threshold")
 
 
@@ -107,6 +116,16 @@ class PolaraParams:
       activation: ``"shaped"`` or ``"heaviside"`` (ablation). Static.
       refractory: apply the refractory term (False: ablation h ≡ 0). Static.
       adaptive_threshold: update ϑ (False: ablation, fixed threshold). Static.
+      output: ``"continuous"`` (default: the next layer and the history get
+        ``s``) or ``"binary"`` (they get the spike ``1[Δ >= 0]``; the backward
+        pass is the ``grad`` mode's derivative of ``s``, straight through).
+        Fidelity-study option (issue #8, POLARA_STUDY.md choice 6). Static.
+      amplify: ``"after_input"`` (default, Algorithm 1: decay → integrate →
+        amplify, ``δ = û_s - ϑ``) or ``"before_input"`` (Eqs. 8-9: decay →
+        amplify with ``δ = û_d - ϑ`` → integrate). Study choices 2-3. Static.
+      theta_tau: ``None`` (default: the threshold only rises, Eq. 12) or a
+        recovery time constant τ_ϑ > 0 in steps: before the rise of step 7,
+        ``ϑ ← ϑ0 + (ϑ - ϑ0)·exp(-1/τ_ϑ)``. Study choice 7.
     """
 
     k: int = static_field(6)
@@ -132,6 +151,9 @@ class PolaraParams:
     activation: str = static_field("shaped")
     refractory: bool = static_field(True)
     adaptive_threshold: bool = static_field(True)
+    output: str = static_field("continuous")
+    amplify: str = static_field("after_input")
+    theta_tau: ArrayLike | None = None
 
     def __post_init__(self):
         if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
@@ -151,6 +173,10 @@ class PolaraParams:
         check_option("grad", self.grad, GRAD_MODES)
         check_option("leak", self.leak, LEAKS)
         check_option("activation", self.activation, ACTIVATIONS)
+        check_option("output", self.output, OUTPUTS)
+        check_option("amplify", self.amplify, AMPLIFY)
+        if self.theta_tau is not None:
+            check_positive("theta_tau", self.theta_tau)
         coerce_surrogate(self, self.surrogate)
 
 
@@ -285,6 +311,14 @@ def activation(params: PolaraParams, ua: jax.Array, theta: jax.Array) -> jax.Arr
     return _act_mask(ua, theta, gamma, o_max, jnp.asarray(params.alpha_mask, dt))
 
 
+def _amplify(params: PolaraParams, v: jax.Array, theta: jax.Array) -> jax.Array:
+    """Step 3: ``v·(1 + B·exp(β·δ))`` where ``δ = v - ϑ <= 0``, else ``v``."""
+    delta = v - theta
+    below = delta <= 0
+    amp = params.B * jnp.exp(params.beta * jnp.where(below, delta, 0.0))
+    return jnp.where(below, v * (1.0 + amp), v)
+
+
 def step(params: PolaraParams, state: PolaraState, x: jax.Array) -> tuple[PolaraState, jax.Array]:
     """One POLARA step (Algorithm 1 order, see the module docstring): ``(new_state, s)``."""
     x = check_step_input(x, state)
@@ -292,14 +326,16 @@ def step(params: PolaraParams, state: PolaraState, x: jax.Array) -> tuple[Polara
     ker = kernels(params, dt)
     u, theta = state.u, state.theta
     if params.leak == "polar":
-        us = ker.leak * u + x  # 1-2
-        delta = us - theta  # 3
-        below = delta <= 0
-        amp = params.B * jnp.exp(params.beta * jnp.where(below, delta, 0.0))
-        ua = jnp.where(below, us * (1.0 + amp), us)
+        ud = ker.leak * u  # 1
+        if params.amplify == "after_input":  # Algorithm 1
+            ua = _amplify(params, ud + x, theta)  # 2-3
+        else:  # Eqs. 8-9: δ from the decayed membrane, input added after
+            ua = _amplify(params, ud, theta) + x
     else:
         ua = params.beta_static * u + x
     s = activation(params, ua, theta).astype(dt)  # 4
+    if params.output == "binary" and params.activation == "shaped":
+        s = s + jax.lax.stop_gradient((ua - theta >= 0).astype(dt) - s)
     hist = jnp.concatenate([s[None], state.hist[:-1]], axis=0)  # 5
     if params.refractory:  # 6
         inhib = _window_sum(ker.h, hist) if params.gated else jnp.sum(ker.h)
@@ -307,6 +343,9 @@ def step(params: PolaraParams, state: PolaraState, x: jax.Array) -> tuple[Polara
     else:
         u_new = ua
     if params.adaptive_threshold:  # 7
+        if params.theta_tau is not None:
+            rho = jnp.exp(-1.0 / jnp.asarray(params.theta_tau, dt))
+            theta = params.theta0 + (theta - params.theta0) * rho
         rise = _window_sum(ker.theta, hist) if params.gated else jnp.sum(ker.theta, axis=0)
         theta = theta * (1.0 + rise)
     return PolaraState(u=u_new.astype(dt), theta=theta.astype(dt), hist=hist), s
