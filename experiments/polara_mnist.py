@@ -50,8 +50,9 @@ NEURONS = ("polara", "spytorch-lif", "lif", "ilif")
 def make_neuron(args) -> callable:
     if args.neuron == "polara":
         return lambda: nn.Polara(
-            grad=args.grad, ablation=args.ablation, output=args.output, amplify=args.amplify, theta_tau=args.theta_tau
-        )
+            grad=args.grad, ablation=args.ablation, output=args.output, amplify=args.amplify, theta_tau=args.theta_tau,
+            decay=args.decay,
+        )  # fmt: skip
     if args.neuron == "spytorch-lif":
         return nn.SpytorchLIF
     if args.neuron == "lif":
@@ -99,6 +100,10 @@ def parse(argv=None):
         "--amplify", choices=polara.AMPLIFY, default="after_input",
         help="POLARA amplification order: Algorithm 1 (after_input) or Eqs. 8-9 (before_input)",
     )  # fmt: skip
+    p.add_argument(
+        "--decay", choices=polara.DECAYS, default="last",
+        help="POLARA decay: Eq. 7 (last membrane) or Algorithm 1's window of past membranes",
+    )  # fmt: skip
     p.add_argument("--theta-tau", type=float, default=None, help="POLARA threshold recovery time constant (steps)")
     p.add_argument(
         "--holdout", type=float, default=0.0,
@@ -118,8 +123,9 @@ def parse(argv=None):
     args = p.parse_args(argv)
     if args.neuron != "polara" and (
         args.ablation or args.output != "continuous" or args.amplify != "after_input" or args.theta_tau is not None
+        or args.decay != "last"
     ):
-        p.error("--ablation, --output, --amplify and --theta-tau apply to --neuron polara only")
+        p.error("--ablation, --output, --amplify, --decay and --theta-tau apply to --neuron polara only")
     if not 0.0 <= args.holdout < 1.0:
         p.error(f"--holdout must be in [0, 1), got {args.holdout}")
     return args

@@ -38,6 +38,7 @@ READINGS = {
     "binary": (["--neuron", "polara", "--output", "binary"], "binary spikes to the next layer (exact grad, straight through)"),
     "recovery": (["--neuron", "polara", "--theta-tau", "6"], "threshold relaxes to ϑ0 with τ_ϑ = k = 6"),
     "eq8_9": (["--neuron", "polara", "--amplify", "before_input"], "Eqs. 8-9 order: δ from û_d, amplify, then add x"),
+    "window": (["--neuron", "polara", "--decay", "window"], "Alg. 1 l. 3: decay of a d(i)-weighted window of past membranes"),
     "eq13_binary": (["--neuron", "polara", "--grad", "eq13", "--output", "binary"], "Eq. 13 + binary output"),
     "mask_binary": (["--neuron", "polara", "--grad", "mask", "--output", "binary"], "Eq. 17 mask + binary output"),
 }

@@ -28,6 +28,7 @@ DEFAULTS = dict(
     D=(-0.30, -0.10, -0.05), mu=(1.0, 2.0, 4.0), sigma=(0.5, 1.0, 1.5), E=0.01, eta=1.0,
     beta_static=0.9, gated=True, leak="polar", activation="shaped", refractory=True,
     adaptive_threshold=True, output="continuous", amplify="after_input", theta_tau=None,
+    decay="last",
 )  # fmt: skip
 CUSTOM = dict(
     k=3, theta0=0.8, A=0.4, alpha=0.5, eps=1e-3, B=0.3, beta=2.0, gamma=0.5, o_max=2.0,
@@ -67,16 +68,23 @@ def polara_ref(xs, **overrides):
     u = np.zeros(xs.shape[1:])
     theta = np.full(xs.shape[1:], float(c["theta0"]))
     hist = np.zeros(xs.shape[1:] + (k,))
+    umem = [np.zeros(xs.shape[1:]) for _ in range(k)]  # u_{t-1}, …, u_{t-k} (decay="window")
+    w = np.exp(-c["alpha"] * np.arange(1, k + 1))
+    w = w / w.sum()
     names = ("s", "u", "theta", "hist", "delta_small", "delta_big", "o_raw")
     rec = {name: [] for name in names}
     for x in xs:
+        if c["decay"] == "window":
+            umem = [u] + umem[:-1]
+            ud = leak * sum(wi * ui for wi, ui in zip(w, umem))
+        else:
+            ud = leak * u
         if c["leak"] == "polar" and c["amplify"] == "after_input":
-            us = leak * u + x  # 1-2
+            us = ud + x  # 1-2
             d_small = us - theta  # 3
             amp = c["B"] * np.exp(c["beta"] * np.minimum(d_small, 0.0))
             ua = np.where(d_small <= 0, us * (1.0 + amp), us)
         elif c["leak"] == "polar":  # Eqs. 8-9: amplify the decayed membrane, then add x
-            ud = leak * u
             d_small = ud - theta
             amp = c["B"] * np.exp(c["beta"] * np.minimum(d_small, 0.0))
             ua = np.where(d_small <= 0, ud * (1.0 + amp), ud) + x
@@ -209,7 +217,9 @@ CONFIGS = {
     "amplify-before-input-custom": dict(amplify="before_input", **CUSTOM),
     "theta-recovery": dict(theta_tau=6.0),
     "theta-recovery-custom": dict(theta_tau=2.5, **CUSTOM),
-    "all-study-options": dict(output="binary", amplify="before_input", theta_tau=10.0),
+    "window-decay": dict(decay="window"),
+    "window-decay-custom": dict(decay="window", **CUSTOM),
+    "all-study-options": dict(output="binary", amplify="before_input", theta_tau=10.0, decay="window"),
     "all-ablations-ungated": dict(
         leak="static", activation="heaviside", refractory=False, adaptive_threshold=False,
         gated=False,
@@ -251,8 +261,8 @@ def test_polara_matches_numpy_loop(x64, name):
 
 
 @pytest.mark.parametrize(
-    "option", [dict(output="binary"), dict(amplify="before_input"), dict(theta_tau=6.0)],
-    ids=["binary", "before-input", "theta-tau"],
+    "option", [dict(output="binary"), dict(amplify="before_input"), dict(theta_tau=6.0), dict(decay="window")],
+    ids=["binary", "before-input", "theta-tau", "window-decay"],
 )  # fmt: skip
 def test_study_options_change_the_dynamics(option):
     """Each fidelity-study option changes the reference dynamics (so the loop test above can fail)."""
@@ -631,6 +641,7 @@ def test_polara_finite_on_long_large_inputs(cfg):
         (dict(output="spikes"), r"output must be one of \('continuous', 'binary'\)"),
         (dict(amplify="never"), r"amplify must be one of \('after_input', 'before_input'\)"),
         (dict(theta_tau=0.0), r"theta_tau must be > 0"),
+        (dict(decay="kernel"), r"decay must be one of \('last', 'window'\)"),
         (dict(theta_tau=-3.0), r"theta_tau must be > 0"),
         (dict(A=float("nan")), r"A must be finite"),
         (dict(E=float("inf")), r"E must be finite"),

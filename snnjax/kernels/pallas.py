@@ -1050,4 +1050,34 @@ def pallas_run(
     params = jax.tree.map(jnp.asarray, params)
     state = jax.tree.map(jnp.asarray, state)
     cfg = _Config(block=block, interpret=bool(interpret), platform=platform)
-    return _pallas(step, cfg, params, state, xs)
+    leaves, treedef = jax.tree.flatten(state)
+    empty = tuple((i, leaf.shape, leaf.dtype) for i, leaf in enumerate(leaves) if leaf.size == 0)
+    if not empty:
+        return _pallas(step, cfg, params, state, xs)
+    # Zero-size state leaves (e.g. an unused history) carry no values: keep them out of the kernels.
+    wrapped = _WithoutEmpty(step, treedef, empty)
+    kept = tuple(leaf for leaf in leaves if leaf.size != 0)
+    final, ys = _pallas(wrapped, cfg, params, kept, xs)
+    return wrapped.restore(final), ys
+
+
+@dataclasses.dataclass(frozen=True)
+class _WithoutEmpty:
+    """``step`` on the state minus its zero-size leaves (hashable, so kernels are cached)."""
+
+    step: Callable
+    treedef: Any
+    empty: tuple
+
+    def restore(self, kept) -> Any:
+        kept, leaves = list(kept), []
+        empty = {i: (shape, dtype) for i, shape, dtype in self.empty}
+        for i in range(self.treedef.num_leaves):
+            leaves.append(jnp.zeros(*empty[i]) if i in empty else kept.pop(0))
+        return jax.tree.unflatten(self.treedef, leaves)
+
+    def __call__(self, params, kept, x):
+        new, y = self.step(params, self.restore(kept), x)
+        leaves = jax.tree.leaves(new)
+        empty = {i for i, _, _ in self.empty}
+        return tuple(leaf for i, leaf in enumerate(leaves) if i not in empty), y

@@ -25,7 +25,8 @@ in Algorithm 1's order (the paper's Eq. 8/9 are circular; Algorithm 1 is not):
 Fidelity-study options (issue #8, ``experiments/POLARA_STUDY.md``):
 ``output="binary"`` (the next layer gets ``1[Δ >= 0]``), ``amplify="before_input"``
 (Eqs. 8-9 order: ``ua = amp(ud) + x`` with ``δ = ud - ϑ``) and ``theta_tau``
-(the threshold relaxes toward ϑ0 before it rises). Whether ϑ is updated at the
+(the threshold relaxes toward ϑ0 before it rises), ``decay="window"`` (Algorithm 1
+line 3: the decay acts on a kernel-weighted window of past membranes). Whether ϑ is updated at the
 end of step t (here) or at the start of step t+1 (Eq. 12's ``ϑ_t``) gives the
 same sequence: both use the same history.
 
@@ -90,6 +91,7 @@ LEAKS = ("polar", "static")
 ACTIVATIONS = ("shaped", "heaviside")
 OUTPUTS = ("continuous", "binary")
 AMPLIFY = ("after_input", "before_input")
+DECAYS = ("last", "window")
 ABLATIONS = ("decay_amplification", "activation", "refractory", "threshold")
 
 
@@ -123,6 +125,11 @@ class PolaraParams:
       amplify: ``"after_input"`` (default, Algorithm 1: decay → integrate →
         amplify, ``δ = û_s - ϑ``) or ``"before_input"`` (Eqs. 8-9: decay →
         amplify with ``δ = û_d - ϑ`` → integrate). Study choices 2-3. Static.
+      decay: ``"last"`` (default, Eq. 7: ``û_d = L·u_{t-1}``) or ``"window"``
+        (Algorithm 1 line 3 and its input list of past membranes
+        ``u_{t-1} … u_{t-k}``: ``û_d = L·Σ_i w_i·u_{t-i}`` with ``w_i = d(i)/Σ_j d(j)``,
+        a decay-kernel-weighted average, so a constant membrane decays exactly
+        as in Eq. 7). Study choice 1; adds the membrane history to the state. Static.
       theta_tau: ``None`` (default: the threshold only rises, Eq. 12) or a
         recovery time constant τ_ϑ > 0 in steps: before the rise of step 7,
         ``ϑ ← ϑ0 + (ϑ - ϑ0)·exp(-1/τ_ϑ)``. Study choice 7.
@@ -153,6 +160,7 @@ class PolaraParams:
     adaptive_threshold: bool = static_field(True)
     output: str = static_field("continuous")
     amplify: str = static_field("after_input")
+    decay: str = static_field("last")
     theta_tau: ArrayLike | None = None
 
     def __post_init__(self):
@@ -175,6 +183,7 @@ class PolaraParams:
         check_option("activation", self.activation, ACTIVATIONS)
         check_option("output", self.output, OUTPUTS)
         check_option("amplify", self.amplify, AMPLIFY)
+        check_option("decay", self.decay, DECAYS)
         if self.theta_tau is not None:
             check_positive("theta_tau", self.theta_tau)
         coerce_surrogate(self, self.surrogate)
@@ -187,11 +196,14 @@ class PolaraState(NamedTuple):
       u: membrane, ``shape``.
       theta: threshold ϑ, ``shape`` (starts at ϑ0).
       hist: past outputs ``[k, *shape]``, ``hist[0]`` most recent.
+      umem: past membranes ``[k, *shape]`` (``umem[0] = u_{t-1}``) with
+        ``decay="window"``; an empty ``[0, *shape]`` otherwise.
     """
 
     u: jax.Array
     theta: jax.Array
     hist: jax.Array
+    umem: jax.Array
 
 
 def init_state(shape: int | Sequence[int], dtype: Any = jnp.float32, *, params: PolaraParams | None = None) -> PolaraState:
@@ -202,6 +214,7 @@ def init_state(shape: int | Sequence[int], dtype: Any = jnp.float32, *, params: 
         u=jnp.zeros(shape, dtype),
         theta=jnp.full(shape, params.theta0, dtype),
         hist=jnp.zeros((params.k,) + shape, dtype),
+        umem=jnp.zeros((params.k if params.decay == "window" else 0,) + shape, dtype),
     )
 
 
@@ -311,6 +324,14 @@ def activation(params: PolaraParams, ua: jax.Array, theta: jax.Array) -> jax.Arr
     return _act_mask(ua, theta, gamma, o_max, jnp.asarray(params.alpha_mask, dt))
 
 
+def _decay_weights(params: PolaraParams, dtype: Any) -> jax.Array:
+    """``w_i = d(i)/Σ_j d(j)`` for ``decay="window"``: ``[k]`` (or ``[k, *P]`` per-neuron α)."""
+    nd = jnp.ndim(params.alpha)
+    i = jnp.arange(1, params.k + 1, dtype=dtype).reshape((params.k,) + (1,) * nd)
+    d = jnp.exp(-params.alpha * i)  # A cancels
+    return (d / jnp.sum(d, axis=0)).astype(dtype)
+
+
 def _amplify(params: PolaraParams, v: jax.Array, theta: jax.Array) -> jax.Array:
     """Step 3: ``v·(1 + B·exp(β·δ))`` where ``δ = v - ϑ <= 0``, else ``v``."""
     delta = v - theta
@@ -325,8 +346,13 @@ def step(params: PolaraParams, state: PolaraState, x: jax.Array) -> tuple[Polara
     dt = x.dtype
     ker = kernels(params, dt)
     u, theta = state.u, state.theta
+    umem = state.umem
     if params.leak == "polar":
-        ud = ker.leak * u  # 1
+        if params.decay == "last":
+            ud = ker.leak * u  # 1
+        else:  # kernel-weighted window of past membranes, u_{t-1} … u_{t-k}
+            umem = jnp.concatenate([u[None], umem[:-1]], axis=0)
+            ud = ker.leak * _window_sum(_decay_weights(params, dt), umem)
         if params.amplify == "after_input":  # Algorithm 1
             ua = _amplify(params, ud + x, theta)  # 2-3
         else:  # Eqs. 8-9: δ from the decayed membrane, input added after
@@ -348,7 +374,7 @@ def step(params: PolaraParams, state: PolaraState, x: jax.Array) -> tuple[Polara
             theta = params.theta0 + (theta - params.theta0) * rho
         rise = _window_sum(ker.theta, hist) if params.gated else jnp.sum(ker.theta, axis=0)
         theta = theta * (1.0 + rise)
-    return PolaraState(u=u_new.astype(dt), theta=theta.astype(dt), hist=hist), s
+    return PolaraState(u=u_new.astype(dt), theta=theta.astype(dt), hist=hist, umem=umem), s
 
 
 register(step, init_state)
