@@ -25,6 +25,7 @@ import os
 import platform
 import sys
 import time
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -161,14 +162,31 @@ def plot(out_dir: str, rows: list[dict], raster: np.ndarray, title: str) -> None
     plt.close(fig)
 
 
-def main(argv=None) -> dict:
-    args = parse(argv)
+class Run(NamedTuple):
+    """Everything one run needs: built from the parsed arguments by :func:`build`."""
+
+    model: Any
+    optimizer: Any
+    schedule: Any
+    forward: Any
+    train: tuple
+    eval: tuple
+    eval_set: str
+    hidden: int
+    ws: float
+    ws_out: float
+    max_events: int | None
+    n_classes: int
+    data_dir: str
+
+
+def build(args) -> Run:
+    """Data, model (fresh, seeded), optimiser and the encode-and-forward function of a run."""
     load, n_classes, hidden_default = DATASETS[args.dataset]
     data_dir = args.data_dir or os.path.join(SHARED, args.dataset)
     hidden = args.hidden or hidden_default
     ws = args.ws if args.ws is not None else default_ws(args)
     ws_out = args.ws_out if args.ws_out is not None else spytorch_weight_scale()
-    os.makedirs(args.results_dir, exist_ok=True)
 
     x_train, y_train = load(data_dir, "train")
     x_test, y_test = load(data_dir, "test")
@@ -208,6 +226,21 @@ def main(argv=None) -> dict:
 
     def forward(model, images):
         return model(encode(images.astype(jnp.float32) / 255.0, T), return_spikes=True)
+
+    return Run(
+        model, optimizer, schedule, forward, (x_train, y_train), (x_test, y_test), eval_set,
+        hidden, ws, ws_out, max_events, n_classes, data_dir,
+    )  # fmt: skip
+
+
+def main(argv=None) -> dict:
+    args = parse(argv)
+    os.makedirs(args.results_dir, exist_ok=True)
+    run = build(args)
+    model, optimizer, schedule, forward = run.model, run.optimizer, run.schedule, run.forward
+    (x_train, y_train), (x_test, y_test) = run.train, run.eval
+    data_dir, hidden, ws, ws_out = run.data_dir, run.hidden, run.ws, run.ws_out
+    max_events, n_classes, eval_set = run.max_events, run.n_classes, run.eval_set
 
     config = {
         **vars(args),
