@@ -169,6 +169,7 @@ class Run(NamedTuple):
     optimizer: Any
     schedule: Any
     forward: Any
+    encode: Any
     train: tuple
     eval: tuple
     eval_set: str
@@ -224,11 +225,14 @@ def build(args) -> Run:
     else:
         max_events, encode = None, snnjax.encoding.latency
 
+    def encode_images(images):
+        return encode(images.astype(jnp.float32) / 255.0, T)
+
     def forward(model, images):
-        return model(encode(images.astype(jnp.float32) / 255.0, T), return_spikes=True)
+        return model(encode_images(images), return_spikes=True)
 
     return Run(
-        model, optimizer, schedule, forward, (x_train, y_train), (x_test, y_test), eval_set,
+        model, optimizer, schedule, forward, encode_images, (x_train, y_train), (x_test, y_test), eval_set,
         hidden, ws, ws_out, max_events, n_classes, data_dir,
     )  # fmt: skip
 

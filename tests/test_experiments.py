@@ -50,6 +50,14 @@ def test_polara_mnist_runs_on_holdout(tmp_path, extra):
         assert (out / name).exists(), name
     if extra:
         assert "output='binary'" in config["neuron_params"] and "decay='window'" in config["neuron_params"]
+    else:
+        # the diagnostics rebuild the run and restore its checkpoint: same accuracy on the same hold-out
+        diag = _load("polara_diagnose").diagnose(str(out), n=1000)
+        assert diag["epoch"] == 0 and diag["final"]["n_images"] == 120
+        assert diag["final"]["accuracy"] == pytest.approx(rows[0]["test_acc"], abs=1e-9)
+        for when in ("init", "final"):
+            d = diag[when]
+            assert 0.0 <= d["silent"] <= 1.0 and 0.0 < d["active_pairs"] <= 1.0 and d["rate"] > 0.0
 
 
 def test_polara_mnist_rejects_polara_options_for_lif(tmp_path):
