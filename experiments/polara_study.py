@@ -75,8 +75,13 @@ def run_all(args) -> None:
     ]
     print(f"{len(todo)} runs to do, {args.jobs} at a time", flush=True)
     running: list[tuple[subprocess.Popen, str]] = []
+    jobs_file = os.path.join(args.root, "JOBS")  # write a number here to change --jobs while running
     while todo or running:
-        while todo and len(running) < args.jobs:
+        jobs = args.jobs
+        if os.path.exists(jobs_file):
+            with open(jobs_file) as f:
+                jobs = int(f.read().strip() or jobs)
+        while todo and len(running) < jobs:
             r, d, s = todo.pop(0)
             out = run_dir(args.root, r, d, s)
             os.makedirs(out, exist_ok=True)
@@ -123,7 +128,7 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--holdout", type=float, default=0.1)
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=2, help="parallel runs (ROOT/JOBS, if present, overrides it live)")
     p.add_argument("--summarize", action="store_true", help="print the table of finished runs and exit")
     args = p.parse_args(argv)
     if args.summarize:
