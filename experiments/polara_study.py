@@ -41,6 +41,9 @@ READINGS = {
     "window": (["--neuron", "polara", "--decay", "window"], "Alg. 1 l. 3: decay of a d(i)-weighted window of past membranes"),
     "eq13_binary": (["--neuron", "polara", "--grad", "eq13", "--output", "binary"], "Eq. 13 + binary output"),
     "mask_binary": (["--neuron", "polara", "--grad", "mask", "--output", "binary"], "Eq. 17 mask + binary output"),
+    "mask_recovery": (["--neuron", "polara", "--grad", "mask", "--theta-tau", "6"], "Eq. 17 mask + threshold recovery τ_ϑ = 6"),
+    "mask_eq8_9": (["--neuron", "polara", "--grad", "mask", "--amplify", "before_input"], "Eq. 17 mask + Eqs. 8-9 order"),
+    "mask_window": (["--neuron", "polara", "--grad", "mask", "--decay", "window"], "Eq. 17 mask + window decay"),
 }
 
 
