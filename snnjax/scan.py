@@ -20,13 +20,18 @@ import jax
 import jax.numpy as jnp
 
 from snnjax._src import check_float_array, check_option, check_state_shapes
+from snnjax.kernels import linear as _linear
 from snnjax.kernels.fused import fused_run
 from snnjax.kernels.pallas import pallas_run, pallas_supported
-from snnjax.neurons._common import init_state_for
+from snnjax.neurons._common import init_state_for, is_linear
 
 __all__ = ["run", "BACKENDS"]
 
-BACKENDS = ("auto", "scan", "fused", "pallas")
+BACKENDS = ("auto", "scan", "fused", "pallas", "linear")
+
+# "auto" evaluates a linear time-invariant neuron as a [T, T] matmul up to this T
+# (its cost grows as T², the scan's as T).
+LINEAR_MAX_T = 512
 
 Step = Callable[[Any, Any, jax.Array], tuple[Any, Any]]
 
@@ -96,6 +101,10 @@ def run(
         only (``custom_vjp``): for forward-mode autodiff (``jax.jvp``, ``jacfwd``,
         ``hessian``) of a non-spiking neuron pass ``backend="scan"`` (spiking
         neurons are reverse-mode only anyway: the surrogate spike is a ``custom_vjp``).
+        ``"linear"``: for neurons registered as linear time-invariant (the leaky-integrator
+        readout), one matmul with the Toeplitz matrix of the step's impulse response
+        (:mod:`snnjax.kernels.linear`); ``"auto"`` takes it for such neurons when
+        ``T <= LINEAR_MAX_T`` (512) and the params are scalars or per-neuron ``[N]``.
 
     Returns:
       ``(final_state, ys)`` with ``ys`` of shape ``[T, ...]``; with
@@ -116,8 +125,9 @@ def run(
         raise ValueError(f"checkpoint_every must be a positive int or None, got {checkpoint_every!r}")
     if isinstance(unroll, int) and not isinstance(unroll, bool) and unroll < 1:
         raise ValueError(f"unroll must be >= 1, got {unroll}")
+    zero_state = state is None
+    init = init_state if init_state is not None else init_state_for(step)
     if state is None:
-        init = init_state if init_state is not None else init_state_for(step)
         if init is None:
             raise ValueError("state=None needs init_state= for a step that is not a registered snnjax neuron")
         state = init(xs.shape[1:], xs.dtype, params=params)
@@ -127,13 +137,25 @@ def run(
         check_state_shapes(state, xs.shape[1:])
 
     scan_only = return_states or remat or checkpoint_every is not None or unroll != 1
-    if backend in ("fused", "pallas") and scan_only:
+    if backend in ("fused", "pallas", "linear") and scan_only:
         raise ValueError(
             f"backend={backend!r} does not take return_states, remat, checkpoint_every or unroll; use backend='scan'"
         )
+    if backend == "linear":
+        if not is_linear(step):
+            raise ValueError("backend='linear' needs a step registered as linear time-invariant (e.g. neurons.li.step)")
+        if not _linear.supported(params, xs):
+            raise ValueError(
+                "backend='linear' needs params that are scalars or one value per neuron on the last axis of xs"
+            )
     if backend == "auto" and not scan_only:
         on_accel = jax.default_backend() in ("gpu", "tpu")
-        backend = "pallas" if on_accel and pallas_supported(step, params, xs, state) else "fused"
+        if is_linear(step) and xs.shape[0] <= LINEAR_MAX_T and _linear.supported(params, xs):
+            backend = "linear"
+        else:
+            backend = "pallas" if on_accel and pallas_supported(step, params, xs, state) else "fused"
+    if backend == "linear":
+        return _linear.linear_run(step, params, xs, state, init, zero_state=zero_state)
     if backend == "pallas":
         return pallas_run(step, params, xs, state)
     if backend == "fused":

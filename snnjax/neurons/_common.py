@@ -21,11 +21,24 @@ from snnjax._src import check_float_array, check_option, check_state_shapes
 RESET_MODES = ("soft", "hard", "none")
 
 _INIT_FNS: dict[Callable, Callable] = {}
+_LINEAR: set[Callable] = set()
 
 
-def register(step: Callable, init_state: Callable) -> None:
-    """Record ``init_state`` as the initial-state function of ``step`` (used by ``run``)."""
+def register(step: Callable, init_state: Callable, *, linear: bool = False) -> None:
+    """Record ``init_state`` as the initial-state function of ``step`` (used by ``run``).
+
+    ``linear=True`` declares the step linear in ``(state, x)`` and time-invariant,
+    with an all-zero ``init_state`` (e.g. the leaky-integrator readout): ``run``
+    may then evaluate it as a matmul with its impulse response (``backend="linear"``).
+    """
     _INIT_FNS[step] = init_state
+    if linear:
+        _LINEAR.add(step)
+
+
+def is_linear(step: Callable) -> bool:
+    """Whether ``step`` was registered as linear time-invariant."""
+    return step in _LINEAR
 
 
 def init_state_for(step: Callable) -> Callable | None:

@@ -83,4 +83,4 @@ def step(params: LIParams, state: LIState, x: jax.Array) -> tuple[LIState, jax.A
     return LIState(i=i.astype(x.dtype), v=v), v
 
 
-register(step, init_state)
+register(step, init_state, linear=True)
