@@ -58,7 +58,8 @@ def fake_mnist(n: int, seed: int = 0) -> np.ndarray:
     return x
 
 
-def time_step(neuron: str, input_path: str, backend: str, *, T: int, batch: int, repeats: int) -> dict:
+def make_step(neuron: str, input_path: str, backend: str, *, T: int, batch: int):
+    """``(row, run_once)`` for one snnjax configuration; ``run_once()`` does one SGD step and blocks."""
     model = models.SpikingMLP(
         784, (100,), 10, neuron=NEURONS[neuron](backend), input_mode="event" if input_path == "event" else "dense",
         rngs=nnx.Rngs(0),
@@ -86,23 +87,8 @@ def time_step(neuron: str, input_path: str, backend: str, *, T: int, batch: int,
 
     x = jnp.asarray(x_np)
     y = jnp.asarray(np.arange(batch) % 10, jnp.int32)
-    for _ in range(2):
-        step(model, opt, x, y).block_until_ready()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step(model, opt, x, y).block_until_ready()
-        ts.append(time.perf_counter() - t0)
-    return {
-        "neuron": neuron,
-        "input": input_path,
-        "backend": backend,
-        "T": T,
-        "batch": batch,
-        "median_ms": 1e3 * float(np.median(ts)),
-        "min_ms": 1e3 * float(np.min(ts)),
-        "epoch_s_est": float(np.median(ts)) * int(np.ceil(60000 / batch)),
-    }
+    row = {"library": f"snnjax {snnjax.__version__}", "neuron": neuron, "input": input_path, "backend": backend}
+    return row, lambda: step(model, opt, x, y).block_until_ready()
 
 
 def _torch_latency(x, T: int, tau: float = 20.0, thr: float = 0.2):
@@ -117,8 +103,9 @@ def _torch_latency(x, T: int, tau: float = 20.0, thr: float = 0.2):
     return spikes[:T]
 
 
-def time_peer(lib: str, *, T: int, batch: int, repeats: int) -> dict | None:
-    """One SGD step of the same 784-100-10 network in snnTorch or SpikingJelly (``None`` if not importable)."""
+def make_peer(lib: str, *, T: int, batch: int):
+    """``(row, run_once)``: one SGD step of the same network in snnTorch or SpikingJelly
+    (``None`` if not importable)."""
     try:
         import torch
     except ImportError:
@@ -200,23 +187,8 @@ def time_peer(lib: str, *, T: int, batch: int, repeats: int) -> dict | None:
         opt.step()
         return loss
 
-    for _ in range(2):
-        step()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        ts.append(time.perf_counter() - t0)
-    return {
-        "neuron": f"{lib} {version} (synaptic LIF)",
-        "input": "dense",
-        "backend": f"torch {torch.__version__}",
-        "T": T,
-        "batch": batch,
-        "median_ms": 1e3 * float(np.median(ts)),
-        "min_ms": 1e3 * float(np.min(ts)),
-        "epoch_s_est": float(np.median(ts)) * int(np.ceil(60000 / batch)),
-    }
+    row = {"library": f"{lib} {version}", "neuron": "synaptic LIF", "input": "dense", "backend": f"torch {torch.__version__}"}
+    return row, step
 
 
 def main(argv=None):
@@ -227,7 +199,7 @@ def main(argv=None):
     p.add_argument("--backends", nargs="+", default=["scan", "fused"], choices=["scan", "fused"])
     p.add_argument("--num-steps", type=int, default=128)
     p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=10, help="interleaved timing rounds")
     p.add_argument("--peers", nargs="*", default=["snntorch", "spikingjelly"], choices=["snntorch", "spikingjelly"],
                    help="peer libraries to time when importable (none: --peers)")
     args = p.parse_args(argv)
@@ -237,28 +209,55 @@ def main(argv=None):
         "device": str(jax.devices()[0]),
         "jax": jax.__version__,
     }
+    configs = []
+    for lib in args.peers:
+        peer = make_peer(lib, T=args.num_steps, batch=args.batch)
+        if peer is not None:
+            configs.append(peer)
+    for neuron in args.neurons:
+        for inp in args.inputs:
+            for backend in args.backends:
+                configs.append(make_step(neuron, inp, backend, T=args.num_steps, batch=args.batch))
+    for _, run_once in configs:  # compile and warm up
+        run_once()
+        run_once()
+    # Interleaved rounds: every configuration once per round, so drift in the machine's
+    # speed (shared cores) affects all of them alike; medians over rounds.
+    times = [[] for _ in configs]
+    for _ in range(args.repeats):
+        for ts, (_, run_once) in zip(times, configs):
+            t0 = time.perf_counter()
+            run_once()
+            ts.append(time.perf_counter() - t0)
+    ref = next((np.median(ts) for ts, (r, _) in zip(times, configs) if r["library"].startswith("snntorch")), None)
     rows = []
-
-    def emit(r):
+    for ts, (row, _) in zip(times, configs):
+        med = float(np.median(ts))
+        r = {
+            **row,
+            "T": args.num_steps,
+            "batch": args.batch,
+            "median_ms": 1e3 * med,
+            "min_ms": 1e3 * float(np.min(ts)),
+            "epoch_s_est": med * int(np.ceil(60000 / args.batch)),
+            "speedup_vs_snntorch": float(ref / med) if ref is not None else None,
+            "repeats": args.repeats,
+            **meta,
+        }
         rows.append(r)
         print(json.dumps(r), flush=True)
         if args.out:
             os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
             with open(args.out, "a") as f:
                 f.write(json.dumps(r) + "\n")
-
-    for lib in args.peers:
-        r = time_peer(lib, T=args.num_steps, batch=args.batch, repeats=args.repeats)
-        if r is not None:
-            emit({**r, **meta})
-    for neuron in args.neurons:
-        for inp in args.inputs:
-            for backend in args.backends:
-                emit({**time_step(neuron, inp, backend, T=args.num_steps, batch=args.batch, repeats=args.repeats), **meta})
-    print("\n| neuron | input | backend | step (ms) | epoch est. (s) |\n|---|---|---|---|---|")
+    print("\n| library | neuron | input | backend | step (ms) | epoch est. (s) | speed-up vs snnTorch |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['neuron']} | {r['input']} | {r['backend']} | {r['median_ms']:.1f} | {r['epoch_s_est']:.0f} |")
-
+        sp = f"{r['speedup_vs_snntorch']:.1f}x" if r["speedup_vs_snntorch"] else "—"
+        print(
+            f"| {r['library']} | {r['neuron']} | {r['input']} | {r['backend']} | {r['median_ms']:.1f} "
+            f"| {r['epoch_s_est']:.0f} | {sp} |"
+        )
 
 if __name__ == "__main__":
     main()

@@ -90,3 +90,24 @@ def test_study_summary_is_mean_and_std_over_seeds(tmp_path):
     vals = [90.0, 92.0, 97.0]
     assert f"{np.mean(vals):.2f} ± {np.std(vals, ddof=1):.2f} (n=3)" in table
     assert "| `lif` |" in table and "— |" in table.split("| `lif` |")[1]
+
+
+@pytest.mark.parametrize("neuron", ["spytorch-lif", "polara"])
+def test_event_input_gives_the_dense_training_curve(tmp_path, neuron):
+    """Issue #7: the event-driven input layer trains exactly like the dense one (same seed):
+    two epochs, the same per-epoch accuracies and losses (to float32 rounding)."""
+    pm = _load("polara_mnist")
+    rows = {}
+    for mode in ("dense", "event"):
+        out = tmp_path / mode
+        argv = ["--data-dir", SMALL, "--results-dir", str(out), "--epochs", "2", "--train-subset", "512",
+                "--num-steps", "32", "--neuron", neuron, "--input", mode, "--no-progress"]  # fmt: skip
+        pm.main(argv)
+        rows[mode] = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert len(rows["dense"]) == len(rows["event"]) == 2
+    for d, e in zip(rows["dense"], rows["event"]):
+        assert e["train_acc"] == d["train_acc"] and e["test_acc"] == d["test_acc"]
+        # float32 sums in another order: the losses agree to rounding, not bit for bit
+        assert e["train_loss"] == pytest.approx(d["train_loss"], rel=1e-4)
+        assert e["test_loss"] == pytest.approx(d["test_loss"], rel=1e-4)
+    assert rows["event"][1]["train_loss"] < rows["event"][0]["train_loss"]  # it does train
