@@ -58,9 +58,12 @@ def test_latency_events_equal_dense_latency():
 def test_spike_linear_dispatch():
     layer = nn.SpikeLinear(11, 6, rngs=nnx.Rngs(0))
     s = _dense_spikes()
-    ev = events.from_dense(s, 12)  # density bound 12 / (9 * 11) > 0.05: dense path
+    ev = events.from_dense(s, 12)  # density bound 12 / (9 * 11) > 0.008: dense path
     assert not layer.uses_events(ev)
-    assert layer.uses_events(events.from_dense(s, 4))
+    assert not layer.uses_events(events.from_dense(s, 4))  # 0.040
+    assert nn.SpikeLinear(11, 6, event_threshold=0.05, rngs=nnx.Rngs(0)).uses_events(events.from_dense(s, 4))
+    wide = jnp.zeros((40, 2, 11)).at[0, :, 0].set(1.0)  # density bound 3 / (40 * 11) = 0.0068
+    assert layer.uses_events(events.from_dense(wide, 3))
     assert nn.SpikeLinear(11, 6, mode="event", rngs=nnx.Rngs(0)).uses_events(ev)
     assert not nn.SpikeLinear(11, 6, mode="dense", rngs=nnx.Rngs(0)).uses_events(ev)
     with pytest.raises(ValueError, match="mode must be one of"):

@@ -33,7 +33,10 @@ class SpikeLinear(nnx.Module):
       weight_scale: ``W ~ N(0, (weight_scale / sqrt(C))²)`` (spytorch's init).
       mode: ``"auto"`` (event path when the density bound < ``event_threshold``),
         ``"dense"`` or ``"event"``.
-      event_threshold: density below which ``"auto"`` takes the event path.
+      event_threshold: density bound below which ``"auto"`` takes the event path.
+        Default 0.008: just below the measured crossover (≈ 0.01 on 2 CPU cores for
+        the POLARA-MNIST input layer, ``benchmarks/event_crossover.py``); MNIST's
+        latency code is ≈ 0.0034.
       rngs: ``nnx.Rngs``.
 
     ``kernel`` has shape ``[C, H]`` like ``nnx.Linear``'s, so weights are interchangeable.
@@ -47,7 +50,7 @@ class SpikeLinear(nnx.Module):
         use_bias: bool = False,
         weight_scale: float = 1.0,
         mode: str = "auto",
-        event_threshold: float = 0.05,
+        event_threshold: float = 0.008,
         rngs: nnx.Rngs,
     ):
         check_option("mode", mode, MODES)
