@@ -94,7 +94,10 @@ def parse(argv=None):
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--lr-step", type=int, default=2, help="StepLR step size in epochs")
     p.add_argument("--lr-gamma", type=float, default=0.8)
-    p.add_argument("--grad", choices=polara.GRAD_MODES, default="exact", help="POLARA gradient mode")
+    p.add_argument(
+        "--grad", choices=polara.GRAD_MODES, default="mask",
+        help="POLARA gradient mode (default: the fidelity study's choice, POLARA_STUDY.md; NEURONS.md: exact)",
+    )  # fmt: skip
     p.add_argument("--ablation", choices=polara.ABLATIONS, default=None, help="POLARA Table 2 ablation")
     p.add_argument("--output", choices=polara.OUTPUTS, default="continuous", help="POLARA output (issue #8)")
     p.add_argument(

@@ -31,14 +31,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # name -> (polara_mnist.py flags, what the reading is)
 READINGS = {
     "lif": (["--neuron", "spytorch-lif"], "spytorch-LIF baseline, same pipeline"),
-    "neurons_md": (["--neuron", "polara"], "NEURONS.md reading: exact autodiff, ws 2.0, continuous s, Alg. 1 order"),
+    "neurons_md": (["--neuron", "polara", "--grad", "exact"], "NEURONS.md reading: exact autodiff, ws 2.0, continuous s, Alg. 1 order"),
     "eq13": (["--neuron", "polara", "--grad", "eq13"], "Eq. 13 derivative (ws 2.0)"),
     "mask": (["--neuron", "polara", "--grad", "mask"], "Eq. 17 mask gradient (ws 0.67, spytorch init)"),
     "mask_ws2": (["--neuron", "polara", "--grad", "mask", "--ws", "2.0"], "Eq. 17 mask gradient, ws 2.0"),
-    "binary": (["--neuron", "polara", "--output", "binary"], "binary spikes to the next layer (exact grad, straight through)"),
-    "recovery": (["--neuron", "polara", "--theta-tau", "6"], "threshold relaxes to ϑ0 with τ_ϑ = k = 6"),
-    "eq8_9": (["--neuron", "polara", "--amplify", "before_input"], "Eqs. 8-9 order: δ from û_d, amplify, then add x"),
-    "window": (["--neuron", "polara", "--decay", "window"], "Alg. 1 l. 3: decay of a d(i)-weighted window of past membranes"),
+    "binary": (["--neuron", "polara", "--grad", "exact", "--output", "binary"], "binary spikes to the next layer (exact grad, straight through)"),
+    "recovery": (["--neuron", "polara", "--grad", "exact", "--theta-tau", "6"], "threshold relaxes to ϑ0 with τ_ϑ = k = 6"),
+    "eq8_9": (["--neuron", "polara", "--grad", "exact", "--amplify", "before_input"], "Eqs. 8-9 order: δ from û_d, amplify, then add x"),
+    "window": (["--neuron", "polara", "--grad", "exact", "--decay", "window"], "Alg. 1 l. 3: decay of a d(i)-weighted window of past membranes"),
     "eq13_binary": (["--neuron", "polara", "--grad", "eq13", "--output", "binary"], "Eq. 13 + binary output"),
     "mask_binary": (["--neuron", "polara", "--grad", "mask", "--output", "binary"], "Eq. 17 mask + binary output"),
     "mask_recovery": (["--neuron", "polara", "--grad", "mask", "--theta-tau", "6"], "Eq. 17 mask + threshold recovery τ_ϑ = 6"),
@@ -100,7 +100,7 @@ def run_all(args) -> None:
 
 def summarize(args) -> str:
     lines = [
-        f"Hold-out accuracy (%) after {args.epochs} epochs, mean ± std over seeds (n = seeds finished).",
+        f"Hold-out accuracy (%) after {args.epochs} epochs, mean ± std (ddof 1) over seeds (n = seeds finished).",
         "",
         "| reading | what | " + " | ".join(args.datasets) + " |",
         "|---|---|" + "---|" * len(args.datasets),
@@ -116,10 +116,23 @@ def summarize(args) -> str:
                         rows = [json.loads(line) for line in f if line.strip()]
                     accs.append(100 * rows[args.epochs - 1]["test_acc"])
             if accs:
-                cells.append(f"{np.mean(accs):.2f} ± {np.std(accs, ddof=1) if len(accs) > 1 else 0:.2f} (n={len(accs)})")
+                spread = f" ± {np.std(accs, ddof=1):.2f}" if len(accs) > 1 else ""
+                cells.append(f"{np.mean(accs):.2f}{spread} (n={len(accs)})")
             else:
                 cells.append("—")
         lines.append(f"| `{r}` | {READINGS[r][1]} | " + " | ".join(cells) + " |")
+    lines += ["", "Per seed (hold-out %, seed: accuracy):", ""]
+    for r in args.readings:
+        for d in args.datasets:
+            got = []
+            for s in args.seeds:
+                rd = run_dir(args.root, r, d, s)
+                if finished_epochs(rd) >= args.epochs:
+                    with open(os.path.join(rd, "metrics.jsonl")) as f:
+                        rows = [json.loads(line) for line in f if line.strip()]
+                    got.append(f"s{s}: {100 * rows[args.epochs - 1]['test_acc']:.2f}")
+            if got:
+                lines.append(f"- `{r}` {d}: " + ", ".join(got))
     return "\n".join(lines)
 
 

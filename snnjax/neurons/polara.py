@@ -34,7 +34,8 @@ same sequence: both use the same history.
 applied every step); it is stable but silences the neuron (u shrinks ≈ 0.21×
 per step) — kept as a documented flag only.
 
-Gradient modes (``grad``), for the activation ``s(ua, ϑ)`` only:
+Gradient modes (``grad``; default ``"mask"``, the fidelity study's choice —
+NEURONS.md's reading is ``"exact"``), for the activation ``s(ua, ϑ)`` only:
 
 * ``"exact"``: autodiff. Below threshold ``s = 0`` with zero gradient; the jump
   0 → 0.5 at Δ = 0 has no derivative.
@@ -112,7 +113,11 @@ class PolaraParams:
         hand-written and gives γ and o_max zero gradient (learn them in ``"exact"`` mode).
       beta_static: leak of the ``leak="static"`` ablation.
       surrogate: surrogate of the ``activation="heaviside"`` ablation.
-      grad: ``"exact"``, ``"eq13"`` or ``"mask"``. Static.
+      grad: ``"mask"`` (default), ``"exact"`` or ``"eq13"``. Static. The default is
+        the fidelity study's choice (``experiments/POLARA_STUDY.md``): Eq. 17's mask
+        gives the hidden layer a learning signal where the exact derivative is zero
+        below threshold; ``../shared/NEURONS.md``'s reading is ``grad="exact"``
+        (with input weight scale 2.0 in the MNIST protocol).
       gated: refractory/threshold sums gated by past outputs (default) or constant. Static.
       leak: ``"polar"`` (decay + amplification) or ``"static"`` (ablation). Static.
       activation: ``"shaped"`` or ``"heaviside"`` (ablation). Static.
@@ -152,7 +157,7 @@ class PolaraParams:
     alpha_mask: ArrayLike = 0.3
     beta_static: ArrayLike = 0.9
     surrogate: Any = _surrogate.superspike(100.0)
-    grad: str = static_field("exact")
+    grad: str = static_field("mask")
     gated: bool = static_field(True)
     leak: str = static_field("polar")
     activation: str = static_field("shaped")

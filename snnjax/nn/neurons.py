@@ -365,7 +365,8 @@ class Polara(Neuron):
     """POLARA layer; see :mod:`snnjax.neurons.polara`.
 
     Keyword arguments are those of :class:`snnjax.neurons.PolaraParams`
-    (``grad="exact"|"eq13"|"mask"``, the constants, the ablation flags);
+    (``grad="mask"`` (default, the fidelity study's choice) ``| "exact" | "eq13"``, the constants,
+    the ablation flags);
     ``ablation=`` selects one of the paper's Table 2 variants by name.
     """
 
