@@ -89,6 +89,7 @@ def test_study_summary_is_mean_and_std_over_seeds(tmp_path):
     )
     vals = [90.0, 92.0, 97.0]
     assert f"{np.mean(vals):.2f} ± {np.std(vals, ddof=1):.2f} (n=3)" in table
+    assert "- `mask` mnist: s0: 90.00, s1: 92.00, s2: 97.00" in table  # the per-seed values
     assert "| `lif` |" in table and "— |" in table.split("| `lif` |")[1]
 
 
