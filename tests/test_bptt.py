@@ -350,19 +350,26 @@ def test_check_grads_li_readout_order2(x64):
     check_grads(jax.jit(g), (xs, jnp.array([2.0, 3.0, 7.0])), order=1, modes=["rev"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="known limitation: the default backend ('auto' -> 'fused') wraps the whole sequence "
-    "in a "
-    "jax.custom_vjp, so forward-mode autodiff (jax.jvp / jacfwd / hessian) fails even for the "
-    "non-spiking LI readout; backend='scan' works",
-)
 def test_forward_mode_through_default_run(x64):
+    """For T <= 64 the LI readout's default backend is the linear (Toeplitz matmul) path,
+    which forward-mode autodiff goes through; the tangent of a linear map is the map."""
     xs = jnp.asarray(np.random.default_rng(4).normal(size=(6, 3)))
     f = lambda x: snnjax.run(li.step, neurons.LIParams(), x)[1]  # noqa: E731
     _, tangent = jax.jvp(f, (xs,), (jnp.ones_like(xs),))
     np.testing.assert_allclose(tangent, f(jnp.ones_like(xs)), rtol=1e-12)  # linear map
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="known limitation: beyond T = 64 the default backend ('auto' -> 'fused') wraps the whole "
+    "sequence in a jax.custom_vjp, so forward-mode autodiff (jax.jvp / jacfwd / hessian) fails even "
+    "for the non-spiking LI readout; backend='scan' or 'linear' works",
+)
+def test_forward_mode_through_default_run_long(x64):
+    xs = jnp.asarray(np.random.default_rng(4).normal(size=(snnjax.scan.LINEAR_MAX_T + 1, 3)))
+    f = lambda x: snnjax.run(li.step, neurons.LIParams(), x)[1]  # noqa: E731
+    jax.jvp(f, (xs,), (jnp.ones_like(xs),))
 
 
 def test_check_grads_lif_reset_none_membrane(x64):
