@@ -98,6 +98,18 @@ def run_all(args) -> None:
                 print(f"done  {os.path.basename(out)} rc={proc.returncode} {time.strftime('%H:%M:%S')}", flush=True)
 
 
+def _seed_accuracies(args, reading: str, dataset: str) -> dict[int, float]:
+    """Hold-out accuracy (%) after ``args.epochs`` epochs of every seed that got that far."""
+    out = {}
+    for s in args.seeds:
+        rd = run_dir(args.root, reading, dataset, s)
+        if finished_epochs(rd) >= args.epochs:
+            with open(os.path.join(rd, "metrics.jsonl")) as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+            out[s] = 100 * rows[args.epochs - 1]["test_acc"]
+    return out
+
+
 def summarize(args) -> str:
     lines = [
         f"Hold-out accuracy (%) after {args.epochs} epochs, mean ± std (ddof 1) over seeds (n = seeds finished).",
@@ -108,13 +120,7 @@ def summarize(args) -> str:
     for r in args.readings:
         cells = []
         for d in args.datasets:
-            accs = []
-            for s in args.seeds:
-                rd = run_dir(args.root, r, d, s)
-                if finished_epochs(rd) >= args.epochs:
-                    with open(os.path.join(rd, "metrics.jsonl")) as f:
-                        rows = [json.loads(line) for line in f if line.strip()]
-                    accs.append(100 * rows[args.epochs - 1]["test_acc"])
+            accs = list(_seed_accuracies(args, r, d).values())
             if accs:
                 spread = f" ± {np.std(accs, ddof=1):.2f}" if len(accs) > 1 else ""
                 cells.append(f"{np.mean(accs):.2f}{spread} (n={len(accs)})")
@@ -124,13 +130,7 @@ def summarize(args) -> str:
     lines += ["", "Per seed (hold-out %, seed: accuracy):", ""]
     for r in args.readings:
         for d in args.datasets:
-            got = []
-            for s in args.seeds:
-                rd = run_dir(args.root, r, d, s)
-                if finished_epochs(rd) >= args.epochs:
-                    with open(os.path.join(rd, "metrics.jsonl")) as f:
-                        rows = [json.loads(line) for line in f if line.strip()]
-                    got.append(f"s{s}: {100 * rows[args.epochs - 1]['test_acc']:.2f}")
+            got = [f"s{s}: {acc:.2f}" for s, acc in _seed_accuracies(args, r, d).items()]
             if got:
                 lines.append(f"- `{r}` {d}: " + ", ".join(got))
     return "\n".join(lines)
