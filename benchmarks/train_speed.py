@@ -4,8 +4,9 @@ For each hidden neuron, input path (dense latency spikes vs event-driven) and
 neuron backend (scan vs fused), time one jitted SGD step (forward + backward +
 update, latency encoding included) on random MNIST-like images: median of
 ``--repeats`` runs after warm-up, ``block_until_ready``. Optionally the same
-network in snnTorch and SpikingJelly when importable (same process, CPU torch,
-``torch.set_num_threads`` = the number of CPUs): the input and readout matmuls
+network in snnTorch and SpikingJelly when importable (same process; torch on the
+GPU when JAX runs on one, else CPU torch with ``torch.set_num_threads`` = the number
+of CPUs): the input and readout matmuls
 hoisted out of the time loop (one ``[T·B, C] @ W`` each), the neuron loop in the
 library's own modules — snnTorch ``Synaptic`` (hidden: reset to zero; readout:
 ``reset_mechanism="none"``, its membrane as the output), SpikingJelly
@@ -91,6 +92,13 @@ def make_step(neuron: str, input_path: str, backend: str, *, T: int, batch: int)
     return row, lambda: step(model, opt, x, y).block_until_ready()
 
 
+def _torch_device() -> str:
+    """Where the peers run: CUDA when JAX itself runs on a GPU (and torch sees one), else CPU."""
+    import torch
+
+    return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+
+
 def _torch_latency(x, T: int, tau: float = 20.0, thr: float = 0.2):
     """spytorch's latency code in torch: ``[T, B, C]`` dense 0/1 spikes of ``x [B, C]`` in [0, 1]."""
     import torch
@@ -98,7 +106,7 @@ def _torch_latency(x, T: int, tau: float = 20.0, thr: float = 0.2):
     fire = x > thr
     t = torch.where(fire, tau * torch.log(x / (x - thr).clamp_min(1e-7)), torch.full_like(x, float(T)))
     t = t.long().clamp(0, T)  # T: no spike (the extra row is dropped)
-    spikes = torch.zeros(T + 1, *x.shape)
+    spikes = torch.zeros(T + 1, *x.shape, device=x.device)
     spikes.scatter_(0, t.unsqueeze(0), 1.0)
     return spikes[:T]
 
@@ -112,10 +120,11 @@ def make_peer(lib: str, *, T: int, batch: int):
         return None
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(0)
+    dev = _torch_device()
     alpha, beta = float(np.exp(-1 / 5)), float(np.exp(-1 / 10))
     ws = 7 * (1 - beta)
-    w1 = (torch.randn(784, 100) * ws / np.sqrt(784)).requires_grad_()
-    w2 = (torch.randn(100, 10) * ws / np.sqrt(100)).requires_grad_()
+    w1 = (torch.randn(784, 100) * ws / np.sqrt(784)).to(dev).requires_grad_()
+    w2 = (torch.randn(100, 10) * ws / np.sqrt(100)).to(dev).requires_grad_()
     if lib == "snntorch":
         try:
             import snntorch as snn
@@ -125,6 +134,7 @@ def make_peer(lib: str, *, T: int, batch: int):
         version = snn.__version__
         hidden = snn.Synaptic(alpha=alpha, beta=beta, spike_grad=snn_sg.fast_sigmoid(slope=100), reset_mechanism="zero")
         readout = snn.Synaptic(alpha=alpha, beta=beta, reset_mechanism="none")
+        hidden, readout = hidden.to(dev), readout.to(dev)
 
         def forward(spk_in):
             cur = (spk_in.reshape(T * batch, 784) @ w1).reshape(T, batch, 100)
@@ -158,7 +168,7 @@ def make_peer(lib: str, *, T: int, batch: int):
         li2 = neuron.LIFNode(
             tau=tau_mem, decay_input=False, v_threshold=float("inf"), v_reset=None, step_mode="m", store_v_seq=True
         )
-        mods = [syn1, lif1, syn2, li2]
+        mods = [m.to(dev) for m in (syn1, lif1, syn2, li2)]
 
         def forward(spk_in):
             for m in mods:
@@ -173,8 +183,8 @@ def make_peer(lib: str, *, T: int, batch: int):
         raise ValueError(f"unknown peer {lib!r}")
 
     opt = torch.optim.SGD([w1, w2], lr=0.1)
-    x = torch.as_tensor(fake_mnist(batch), dtype=torch.float32) / 255.0
-    y = torch.as_tensor(np.arange(batch) % 10)
+    x = torch.as_tensor(fake_mnist(batch), dtype=torch.float32, device=dev) / 255.0
+    y = torch.as_tensor(np.arange(batch) % 10, device=dev)
 
     spk_in = _torch_latency(x, T)
 
@@ -185,9 +195,16 @@ def make_peer(lib: str, *, T: int, batch: int):
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if dev == "cuda":
+            torch.cuda.synchronize()
         return loss
 
-    row = {"library": f"{lib} {version}", "neuron": "synaptic LIF", "input": "dense", "backend": f"torch {torch.__version__}"}
+    row = {
+        "library": f"{lib} {version}",
+        "neuron": "synaptic LIF",
+        "input": "dense",
+        "backend": f"torch {torch.__version__} ({dev})",
+    }
     return row, step
 
 
@@ -196,7 +213,8 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="JSON-lines output file")
     p.add_argument("--neurons", nargs="+", default=list(NEURONS), choices=list(NEURONS))
     p.add_argument("--inputs", nargs="+", default=["dense", "event"], choices=["dense", "event"])
-    p.add_argument("--backends", nargs="+", default=["scan", "fused"], choices=["scan", "fused"])
+    p.add_argument("--backends", nargs="+", default=["scan", "fused"], choices=["scan", "fused", "pallas", "auto"],
+                   help="neuron backends (pallas: GPU/TPU only; auto: the library's choice)")
     p.add_argument("--num-steps", type=int, default=128)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--repeats", type=int, default=10, help="interleaved timing rounds")
@@ -211,9 +229,13 @@ def main(argv=None):
     }
     configs = []
     for lib in args.peers:
-        peer = make_peer(lib, T=args.num_steps, batch=args.batch)
-        if peer is not None:
-            configs.append(peer)
+        try:
+            peer = make_peer(lib, T=args.num_steps, batch=args.batch)
+            if peer is not None:
+                peer[1]()  # fails here (not in the timing loop) if the peer cannot run on this device
+                configs.append(peer)
+        except Exception as e:  # a peer is optional: report and go on
+            print(f"skipping {lib}: {type(e).__name__}: {e}", flush=True)
     for neuron in args.neurons:
         for inp in args.inputs:
             for backend in args.backends:

@@ -1,5 +1,7 @@
 """backend='pallas': the generated Pallas kernels (interpret mode on CPU) equal autodiff through lax.scan.
 
+On a GPU/TPU the same tests run the compiled kernels (``benchmarks/device_check.sh``).
+
 For every neuron and option: outputs, final states and the gradients w.r.t. the
 inputs, the initial state and every floating parameter leaf, float32 to 1e-5.
 Shapes are ragged (``[B, N] = [2, 37]`` flattened to 74 neurons, blocks of 16
@@ -23,8 +25,10 @@ from snnjax.neurons import alif, clif, if_, ilif, li, lif, plif, polara, rlif, s
 T, B, N = 12, 2, 37
 BLOCK = 16
 RTOL = ATOL = 1e-5
+ON_CPU = jax.default_backend() == "cpu"
+INTERPRET = ON_CPU  # the Pallas interpreter on CPU; the compiled (Triton / Mosaic) kernels on GPU / TPU
 # tiny programs: cheap XLA:CPU compiles (both the pallas and the lax.scan side, so they stay comparable)
-_FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+_FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True} if ON_CPU else {}
 
 _rng = np.random.default_rng(0)
 XS = jnp.asarray((0.6 + 0.8 * _rng.standard_normal((T, B, N))).astype(np.float32))
@@ -58,7 +62,7 @@ def _value_and_grads(step, params, state, xs, backend, block=BLOCK):
         if backend == "scan":
             fin, ys = jax.lax.scan(lambda c, xt: step(p, c, xt), s, x)
         else:
-            fin, ys = pallas_run(step, p, x, s, block=block, interpret=True)
+            fin, ys = pallas_run(step, p, x, s, block=block, interpret=INTERPRET)
         terms = jax.tree.map(lambda a, w: (a.astype(jnp.float32) * w).sum(), (fin, ys), (w_final, w_ys))
         return sum(jax.tree.leaves(terms)), (fin, ys)
 

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The GPU/TPU checks of issue #6 as one script, for a session that is lent an accelerator.
+# Run from the repository root on the device machine:
+#
+#   bash benchmarks/device_check.sh OUT_DIR
+#
+# 1. tests/test_pallas.py (slow options included) with the *compiled* kernels (Triton on GPU,
+#    Mosaic on TPU): every neuron and option against autodiff through lax.scan;
+# 2. benchmarks/neuron_speed.py on the platform's shapes: scan, fused and pallas for LIF, ILIF
+#    and POLARA against the HBM floor (+ SpikingJelly / snnTorch LIF when importable);
+# 3. benchmarks/train_speed.py: the POLARA-MNIST training step (+ peers when importable).
+#
+# Peers are optional: wheels put in ./.whl (ignored by git) are installed to /tmp/site first, e.g.
+#   pip download --no-deps --only-binary=:all: -d .whl spikingjelly==2.0.0 snntorch==1.0.0 loguru SciencePlots
+# Each stage has its own time limit (about 9 minutes in all); results and logs go to OUT_DIR
+# (6 files).
+set -u
+out=${1:?usage: device_check.sh OUT_DIR}
+mkdir -p "$out"
+py=${PYTHON:-python3}
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+if compgen -G ".whl/*.whl" > /dev/null; then
+  $py -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=$PYTHONPATH:/tmp/site
+fi
+{
+  date -u +%FT%TZ
+  nvidia-smi -L 2>/dev/null
+  $py -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, jax.devices())"
+  git rev-parse HEAD 2>/dev/null
+} 2>&1 | tee "$out/env.txt"
+
+echo "== 1. Pallas kernels, compiled, vs lax.scan"
+timeout 240 $py -m pytest -q -m "slow or not slow" -p no:cacheprovider tests/test_pallas.py \
+  > "$out/pytest_pallas.log" 2>&1
+echo "exit $?" >> "$out/pytest_pallas.log"
+tail -n 25 "$out/pytest_pallas.log"
+
+echo "== 2. neuron speed"
+timeout 200 $py benchmarks/neuron_speed.py --peers --out "$out/neuron_speed.jsonl" > "$out/neuron_speed.log" 2>&1
+echo "exit $?" >> "$out/neuron_speed.log"
+grep '^|' "$out/neuron_speed.log" | head -n 60
+
+echo "== 3. training step"
+timeout 100 $py benchmarks/train_speed.py --neurons spytorch-lif polara-mask --backends fused auto \
+  --repeats 5 --out "$out/train_speed.jsonl" > "$out/train_speed.log" 2>&1
+echo "exit $?" >> "$out/train_speed.log"
+tail -n 12 "$out/train_speed.log"
