@@ -34,6 +34,7 @@ import numpy as np
 
 import snnjax
 from snnjax import neurons
+from snnjax.neurons._common import decay_from_tau
 
 CPU_SHAPES = [(500, 16, 1024), (128, 128, 256), (6, 128, 8192), (50, 64, 2048)]
 PARAMS = neurons.LIFParams(tau=2.0, surrogate="atan")  # the neuron_speed.py benchmark's LIF
@@ -43,14 +44,14 @@ def hand_written(params: neurons.LIFParams):
     """LIF (soft reset, not detached) over ``[T, ...]`` with the backward written out by hand."""
     if params.reset != "soft" or params.detach_reset:
         raise ValueError("hand_written covers reset='soft', detach_reset=False only")
-    lam = 1.0 - 1.0 / params.tau
+    lam = decay_from_tau(params.tau)
     v_th = params.v_th
     sg = params.surrogate
 
     def forward(xs, save):
         def body(m, x):
             u = lam * m + x
-            s = (u >= v_th).astype(x.dtype)
+            s = sg(u - v_th).astype(x.dtype)  # the library's Heaviside, H(0) = 1
             return u - s * v_th, ((s, u) if save else s)
 
         return jax.lax.scan(body, jnp.zeros_like(xs[0]), xs)[1]
