@@ -19,7 +19,11 @@ import os
 import platform
 import time
 
-import jax
+import _host  # first: glibc malloc settings, before jax / torch allocate
+
+MALLOC = _host.apply_from_argv()
+
+import jax  # noqa: E402
 import jax.numpy as jnp
 import numpy as np
 
@@ -32,6 +36,7 @@ def main(argv=None):
     p.add_argument("--densities", nargs="+", type=float, default=[0.003, 0.01, 0.02, 0.05, 0.1, 0.2])
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--shape", nargs=4, type=int, default=[128, 256, 784, 100], metavar=("T", "B", "C", "H"))
+    _host.add_argument(p)
     args = p.parse_args(argv)
     t, b, c, h = args.shape
     w = jax.random.normal(jax.random.key(0), (c, h)) / np.sqrt(c)
@@ -68,6 +73,7 @@ def main(argv=None):
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} {os.cpu_count()} cpus",
             "jax": jax.__version__,
+            "malloc": MALLOC,
         }
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -28,7 +28,11 @@ import platform
 import statistics
 import time
 
-import jax
+import _host  # first: glibc malloc settings, before jax / torch allocate
+
+MALLOC = _host.apply_from_argv()
+
+import jax  # noqa: E402
 import jax.numpy as jnp
 import numpy as np
 
@@ -84,6 +88,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--out", default=None, help="JSON-lines file to append to")
+    _host.add_argument(ap)
     args = ap.parse_args(argv)
 
     variants = {
@@ -122,7 +127,7 @@ def main(argv=None) -> None:
             f"{med['hand']:.1f} | {med['hand'] / med['fused']:.2f} |"
         )
         rows.append({"shape": shape, "ms": med, "rounds": args.rounds, "date": date, "machine": machine,
-                     "jax": jax.__version__, "pass": "fwd+bwd", "neuron": "lif"})
+                     "jax": jax.__version__, "malloc": MALLOC, "pass": "fwd+bwd", "neuron": "lif"})
     if args.out:
         with open(args.out, "a") as f:
             for row in rows:

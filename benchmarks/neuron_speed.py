@@ -31,7 +31,11 @@ import platform
 import statistics
 import time
 
-import jax
+import _host  # first: glibc malloc settings, before jax / torch allocate
+
+MALLOC = _host.apply_from_argv()
+
+import jax  # noqa: E402
 import jax.numpy as jnp
 import numpy as np
 
@@ -46,6 +50,7 @@ NEURONS = {
     "lif": (neurons.lif.step, lambda: neurons.LIFParams(tau=2.0, surrogate="atan")),
     "spytorch-lif": (neurons.spytorch_lif.step, lambda: neurons.SpytorchLIFParams()),
     "ilif": (neurons.ilif.step, lambda: neurons.ILIFParams()),
+    "clif": (neurons.clif.step, lambda: neurons.CLIFParams()),
     "polara": (neurons.polara.step, lambda: neurons.PolaraParams()),
 }
 
@@ -153,11 +158,12 @@ def time_peer(lib: str, shape, repeats) -> dict | None:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=None, help="JSON-lines output file")
-    p.add_argument("--neurons", nargs="+", default=["lif", "ilif", "polara"], choices=list(NEURONS))
+    p.add_argument("--neurons", nargs="+", default=["lif", "ilif", "clif", "polara"], choices=list(NEURONS))
     p.add_argument("--backends", nargs="+", default=None, help="default: scan fused (+ pallas on GPU/TPU)")
     p.add_argument("--shapes", nargs="+", default=None, help="T,B,N triples; default: the platform's set")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--peers", action="store_true", help="also time snnTorch / SpikingJelly LIF if importable")
+    _host.add_argument(p)
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
@@ -175,6 +181,7 @@ def main(argv=None):
         "device": str(jax.devices()[0]),
         "platform": dev,
         "jax": jax.__version__,
+        "malloc": MALLOC,
         "python": platform.python_version(),
         "host": platform.node(),
         "repeats": args.repeats,

@@ -32,7 +32,11 @@ import os
 import platform
 import time
 
-import jax
+import _host  # first: glibc malloc settings, before jax / torch allocate
+
+MALLOC = _host.apply_from_argv()
+
+import jax  # noqa: E402
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -220,12 +224,14 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=10, help="interleaved timing rounds")
     p.add_argument("--peers", nargs="*", default=["snntorch", "spikingjelly"], choices=["snntorch", "spikingjelly"],
                    help="peer libraries to time when importable (none: --peers)")
+    _host.add_argument(p)
     args = p.parse_args(argv)
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus",
         "device": str(jax.devices()[0]),
         "jax": jax.__version__,
+        "malloc": MALLOC,
     }
     configs = []
     for lib in args.peers:

@@ -147,15 +147,16 @@ ALL_NEURONS = [
 ]
 
 
+@pytest.mark.parametrize("t", [T, 4], ids=["loop", "unrolled"])  # T <= UNROLL_MAX_T is unrolled
 @pytest.mark.parametrize(
     "step, params",
     ALL_NEURONS,
     ids=["if", "lif-tau-vec", "lif-detach", "plif", "alif", "spytorch", "li", "rlif"],
 )
-def test_fused_backend_equals_scan(step, params):
+def test_fused_backend_equals_scan(step, params, t):
     """The whole-sequence VJP (backend "fused", the default) equals autodiff through lax.scan."""
-    (f_fused, y_fused), g_fused = _forward_and_grads(step, params, XS, "fused")
-    (f_scan, y_scan), g_scan = _forward_and_grads(step, params, XS, "scan")
+    (f_fused, y_fused), g_fused = _forward_and_grads(step, params, XS[:t], "fused")
+    (f_scan, y_scan), g_scan = _forward_and_grads(step, params, XS[:t], "scan")
     np.testing.assert_array_equal(y_fused, y_scan)
     jax.tree.map(np.testing.assert_array_equal, f_fused, f_scan)
     assert jax.tree.structure(g_fused) == jax.tree.structure(g_scan)
@@ -306,3 +307,28 @@ def test_run_under_jit_and_rank1_input():
     # m: 0.6 -> 0.9 -> 0.45 -> 1.225 (spike) -> 0.225
     np.testing.assert_array_equal(ys, [0.0, 0.0, 0.0, 1.0])
     np.testing.assert_allclose(final.m, 0.225, rtol=1e-6)
+
+
+def test_fused_unrolls_short_sequences_only():
+    """``fused_run`` lowers T <= UNROLL_MAX_T without a while loop (forward and backward)."""
+    from snnjax.kernels.fused import UNROLL_MAX_T, fused_run
+
+    params = neurons.LIFParams(tau=2.0, surrogate="atan")
+
+    def lowered(t, unroll=None):
+        xs = XS[:t]
+        state = lif.init_state(xs.shape[1:])
+
+        def f(xs):
+            return jnp.sum(fused_run(lif.step, params, xs, state, unroll=unroll)[1] * xs)
+
+        return jax.jit(jax.grad(f)).lower(xs).as_text()
+
+    assert "while" not in lowered(UNROLL_MAX_T)
+    assert "while" in lowered(UNROLL_MAX_T + 1)
+    assert "while" in lowered(UNROLL_MAX_T, unroll=1)
+    xs = XS[:UNROLL_MAX_T]
+    state = lif.init_state(xs.shape[1:])
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="unroll must be a positive int"):
+            fused_run(lif.step, params, xs, state, unroll=bad)

@@ -10,6 +10,13 @@ step. :func:`fused_run` instead wraps the *whole sequence* in one
   step from its saved state and pulls the cotangents back with ``jax.vjp`` of
   the neuron's own pure ``step``.
 
+Short sequences (``T <= UNROLL_MAX_T``) are unrolled at trace time (``lax.scan(...,
+unroll=True)``): no while loop, so XLA fuses across steps and reads and writes each
+step's slice with static offsets. On 2 CPU cores that makes forward+backward 1.1–5x
+faster at T = 2..6 (the ``T = 4..6`` of CIFAR-style SNN training) for LIF, ILIF, CLIF and
+POLARA, but at T >= 8 XLA's cross-step fusions start recomputing the recurrence and some
+neurons become up to 10x slower (``benchmarks/fused_unroll.py``, ``benchmarks/RESULTS.md``).
+
 So every neuron gets it from its single definition: the ``step`` function is
 the source of truth, this module never re-implements dynamics. Gradients flow
 to the inputs, the initial state and every (floating) leaf of ``params``;
@@ -27,28 +34,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["fused_run"]
+__all__ = ["fused_run", "UNROLL_MAX_T"]
+
+# Sequences up to this length are unrolled at trace time; longer ones run as a while loop.
+UNROLL_MAX_T = 6
 
 
 def _is_float(leaf) -> bool:
     return jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _fused(step, params, state, xs):
-    return jax.lax.scan(lambda c, x: step(params, c, x), state, xs)
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _fused(step, unroll, params, state, xs):
+    return jax.lax.scan(lambda c, x: step(params, c, x), state, xs, unroll=unroll)
 
 
-def _fused_fwd(step, params, state, xs):
+def _fused_fwd(step, unroll, params, state, xs):
     def body(carry, x):
         new, y = step(params, carry, x)
         return new, (y, carry)
 
-    final, (ys, states) = jax.lax.scan(body, state, xs)
+    final, (ys, states) = jax.lax.scan(body, state, xs, unroll=unroll)
     return (final, ys), (params, states, xs)
 
 
-def _fused_bwd(step, res, ct):
+def _fused_bwd(step, unroll, res, ct):
     params, states, xs = res
     d_final, d_ys = ct
     # Differentiate w.r.t. the floating leaves of params only; integer leaves (e.g. a
@@ -70,7 +80,9 @@ def _fused_bwd(step, res, ct):
         return (ds, [a + b for a, b in zip(d_fl, dfl)]), dx
 
     zeros = [jnp.zeros_like(leaf) for leaf in float_leaves]
-    (d_state0, d_fl), d_xs = jax.lax.scan(body, (d_final, zeros), (states, xs, d_ys), reverse=True)
+    (d_state0, d_fl), d_xs = jax.lax.scan(
+        body, (d_final, zeros), (states, xs, d_ys), reverse=True, unroll=unroll
+    )
     it = iter(d_fl)
     d_leaves = [next(it) if f else np.zeros(np.shape(leaf), jax.dtypes.float0) for leaf, f in zip(leaves, is_float)]
     return jax.tree.unflatten(treedef, d_leaves), d_state0, d_xs
@@ -79,11 +91,21 @@ def _fused_bwd(step, res, ct):
 _fused.defvjp(_fused_fwd, _fused_bwd)
 
 
-def fused_run(step: Callable, params: Any, xs: jax.Array, state: Any) -> tuple[Any, Any]:
+def fused_run(
+    step: Callable, params: Any, xs: jax.Array, state: Any, *, unroll: int | None = None
+) -> tuple[Any, Any]:
     """``(final_state, ys)`` of ``step`` over ``xs [T, ...]`` with the whole-sequence VJP.
 
     Equal to ``lax.scan(lambda c, x: step(params, c, x), state, xs)`` in value
     and gradient (up to floating-point reassociation); ``step`` must be a
     hashable function (module-level), as it is static under ``jit``.
+
+    ``unroll`` is the forward and backward scans' unroll factor; ``None`` (default)
+    unrolls fully when ``T <= UNROLL_MAX_T`` and not at all otherwise.
     """
-    return _fused(step, params, state, xs)
+    t = jax.tree.leaves(xs)[0].shape[0]
+    if unroll is None:
+        unroll = t if t <= UNROLL_MAX_T else 1
+    elif isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
+        raise ValueError(f"unroll must be a positive int or None, got {unroll!r}")
+    return _fused(step, min(unroll, t), params, state, xs)
