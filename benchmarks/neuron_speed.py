@@ -13,6 +13,12 @@ the forward (read x, write y), 20 bytes per element for forward+backward (x, y; 
 so ``floor / time`` is the fraction of the achievable bandwidth the neuron reaches. Every timing is
 the median of ``--repeats`` (>= 20) runs after warm-up, each ended with ``block_until_ready``.
 
+Peak memory of each snnjax configuration is XLA's own account of the compiled function
+(``compiled.memory_analysis()``): arguments + outputs + temporaries (the saved residuals and
+scratch; XLA allocates them as one block) − aliased bytes, as ``peak_bytes``, with the
+temporaries alone as ``temp_bytes``. For the torch peers on a GPU it is
+``torch.cuda.max_memory_allocated`` over the timed runs; on CPU it is not measured (``null``).
+
 Peer libraries (snnTorch ``Leaky``, SpikingJelly ``LIFNode`` multi-step) are timed on the same
 shapes only when importable (never required), LIF only.
 
@@ -87,12 +93,26 @@ def neuron_fns(name: str, backend: str):
     return jax.jit(fwd), jax.jit(fwd_bwd)
 
 
+def _memory(compiled) -> dict:
+    """XLA's peak-memory account of a compiled function (bytes)."""
+    m = compiled.memory_analysis()
+    if m is None:
+        return {"peak_bytes": None, "temp_bytes": None}
+    peak = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+    return {"peak_bytes": int(peak), "temp_bytes": int(m.temp_size_in_bytes)}
+
+
 def time_snnjax(name, backend, shape, repeats) -> dict:
+    """``{"fwd": (seconds, memory), "fwd+bwd": (seconds, memory)}``."""
     rng = np.random.default_rng(0)
     xs = jnp.asarray(rng.normal(0.6, 0.8, shape).astype(np.float32))
     ct = jnp.asarray(rng.normal(size=shape).astype(np.float32))
     fwd, fwd_bwd = neuron_fns(name, backend)
-    return {"fwd": _median_time(fwd, (xs,), repeats), "fwd+bwd": _median_time(fwd_bwd, (xs, ct), repeats)}
+    fwd, fwd_bwd = fwd.lower(xs).compile(), fwd_bwd.lower(xs, ct).compile()
+    return {
+        "fwd": (_median_time(fwd, (xs,), repeats), _memory(fwd)),
+        "fwd+bwd": (_median_time(fwd_bwd, (xs, ct), repeats), _memory(fwd_bwd)),
+    }
 
 
 def time_peer(lib: str, shape, repeats) -> dict | None:
@@ -152,7 +172,14 @@ def time_peer(lib: str, shape, repeats) -> dict | None:
         xr = x.detach().requires_grad_(True)
         run(xr).backward(ct)
 
-    return {"fwd": timed(fwd), "fwd+bwd": timed(fwd_bwd)}
+    def measured(fn):
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        seconds = timed(fn)
+        peak = int(torch.cuda.max_memory_allocated()) if device == "cuda" else None
+        return seconds, {"peak_bytes": peak, "temp_bytes": None}
+
+    return {"fwd": measured(fwd), "fwd+bwd": measured(fwd_bwd)}
 
 
 def main(argv=None):
@@ -206,30 +233,33 @@ def main(argv=None):
             for backend in backends:
                 t = time_snnjax(name, backend, shape, args.repeats)
                 for mode in ("fwd", "fwd+bwd"):
+                    sec, mem = t[mode]
                     emit(dict(library="snnjax", neuron=name, backend=backend, shape=list(shape), mode=mode,
-                              seconds=t[mode], floor_seconds=floors[mode],
-                              floor_fraction=floors[mode] / t[mode], elements=n))
+                              seconds=sec, floor_seconds=floors[mode],
+                              floor_fraction=floors[mode] / sec, elements=n, **mem))
         if args.peers:
             for lib in ("snntorch", "spikingjelly"):
                 t = time_peer(lib, shape, args.repeats)
                 if t is None:
                     continue
                 for mode in ("fwd", "fwd+bwd"):
+                    sec, mem = t[mode]
                     emit(dict(library=lib, neuron="lif", backend="torch", shape=list(shape), mode=mode,
-                              seconds=t[mode], floor_seconds=floors[mode],
-                              floor_fraction=floors[mode] / t[mode], elements=n))
+                              seconds=sec, floor_seconds=floors[mode],
+                              floor_fraction=floors[mode] / sec, elements=n, **mem))
     if out:
         out.close()
 
     print()
     print(f"device: {meta['device']}; median of {args.repeats} runs; floor = element-wise pass moving "
           "8 B/element (fwd) or 20 B/element (fwd+bwd)")
-    print("| library | neuron | backend | T, B, N | mode | ms | floor ms | floor / time |")
-    print("|---|---|---|---|---|---:|---:|---:|")
+    print("| library | neuron | backend | T, B, N | mode | ms | floor ms | floor / time | peak MB |")
+    print("|---|---|---|---|---|---:|---:|---:|---:|")
     for r in rows:
+        peak = "–" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 2**20:.0f}"
         print(f"| {r['library']} | {r['neuron']} | {r['backend']} | {', '.join(map(str, r['shape']))} | "
               f"{r['mode']} | {1e3 * r['seconds']:.3f} | {1e3 * r['floor_seconds']:.3f} | "
-              f"{r['floor_fraction']:.2f} |")
+              f"{r['floor_fraction']:.2f} | {peak} |")
 
 
 if __name__ == "__main__":
