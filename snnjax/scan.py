@@ -21,9 +21,9 @@ import jax.numpy as jnp
 
 from snnjax._src import check_float_array, check_option, check_state_shapes
 from snnjax.kernels import linear as _linear
-from snnjax.kernels.fused import fused_run
+from snnjax.kernels.fused import UNROLL_MAX_T, fused_run
 from snnjax.kernels.pallas import pallas_run, pallas_supported
-from snnjax.neurons._common import init_state_for, is_linear
+from snnjax.neurons._common import init_state_for, is_compute_bound, is_linear
 
 __all__ = ["run", "BACKENDS"]
 
@@ -96,7 +96,9 @@ def run(
         one reverse-time scan, :mod:`snnjax.kernels.fused`), ``"pallas"`` (the same
         as fused Pallas kernels, time loop inside the kernel, :mod:`snnjax.kernels.pallas`;
         element-wise steps only; interpreted on CPU) or ``"auto"``: ``"pallas"`` on
-        GPU/TPU for element-wise steps, ``"fused"`` elsewhere, unless ``return_states``, ``remat``,
+        GPU/TPU for element-wise steps, ``"fused"`` elsewhere (but ``"scan"`` on CPU for a step
+        registered ``compute_bound``, e.g. POLARA, when ``T > UNROLL_MAX_T`` = 6: its fused
+        backward's recomputation costs more than it saves), unless ``return_states``, ``remat``,
         ``checkpoint_every`` or ``unroll`` is requested (those are ``lax.scan``
         options), then ``"scan"``. ``"fused"`` and ``"pallas"`` are reverse-mode
         only (``custom_vjp``): for forward-mode autodiff (``jax.jvp``, ``jacfwd``,
@@ -153,8 +155,12 @@ def run(
         on_accel = jax.default_backend() in ("gpu", "tpu")
         if is_linear(step) and xs.shape[0] <= LINEAR_MAX_T and _linear.supported(params, xs):
             backend = "linear"
+        elif on_accel and pallas_supported(step, params, xs, state):
+            backend = "pallas"
+        elif not on_accel and is_compute_bound(step) and xs.shape[0] > UNROLL_MAX_T:
+            backend = "scan"  # recomputing the step in the fused backward costs more than it saves
         else:
-            backend = "pallas" if on_accel and pallas_supported(step, params, xs, state) else "fused"
+            backend = "fused"
     if backend == "linear":
         return _linear.linear_run(step, params, xs, state, init, zero_state=zero_state)
     if backend == "pallas":

@@ -332,3 +332,31 @@ def test_fused_unrolls_short_sequences_only():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="unroll must be a positive int"):
             fused_run(lif.step, params, xs, state, unroll=bad)
+
+
+def test_auto_scans_a_compute_bound_step_beyond_the_unroll_length(monkeypatch):
+    """On CPU ``auto`` takes the fused VJP, except for steps registered ``compute_bound``
+    (POLARA) when T > UNROLL_MAX_T, where it takes autodiff through lax.scan."""
+    import snnjax.scan as scan_mod
+    from snnjax.kernels.fused import UNROLL_MAX_T
+    from snnjax.neurons._common import is_compute_bound
+
+    assert is_compute_bound(neurons.polara.step) and not is_compute_bound(lif.step)
+    calls = []
+    real = scan_mod.fused_run
+    monkeypatch.setattr(scan_mod, "fused_run", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    p = neurons.PolaraParams()
+    long_xs, short_xs = XS[: UNROLL_MAX_T + 1], XS[:UNROLL_MAX_T]
+    snnjax.run(neurons.polara.step, p, long_xs)
+    assert calls == []  # scanned
+    snnjax.run(neurons.polara.step, p, short_xs)
+    snnjax.run(lif.step, neurons.LIFParams(), long_xs)
+    assert calls == [neurons.polara.step, lif.step]
+    # the scanned default gives the same values and gradients as the fused backend
+    def loss(xs, backend):
+        return jnp.sum(snnjax.run(neurons.polara.step, p, xs, backend=backend)[1] * jnp.cos(xs))
+
+    np.testing.assert_allclose(loss(long_xs, "auto"), loss(long_xs, "fused"), rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.grad(loss)(long_xs, "auto"), jax.grad(loss)(long_xs, "fused"), rtol=1e-5, atol=1e-6
+    )

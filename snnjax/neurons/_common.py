@@ -22,18 +22,32 @@ RESET_MODES = ("soft", "hard", "none")
 
 _INIT_FNS: dict[Callable, Callable] = {}
 _LINEAR: set[Callable] = set()
+_COMPUTE_BOUND: set[Callable] = set()
 
 
-def register(step: Callable, init_state: Callable, *, linear: bool = False) -> None:
+def register(step: Callable, init_state: Callable, *, linear: bool = False, compute_bound: bool = False) -> None:
     """Record ``init_state`` as the initial-state function of ``step`` (used by ``run``).
 
     ``linear=True`` declares the step linear in ``(state, x)`` and time-invariant,
     with an all-zero ``init_state`` (e.g. the leaky-integrator readout): ``run``
     may then evaluate it as a matmul with its impulse response (``backend="linear"``).
+
+    ``compute_bound=True`` declares the step costly to recompute (many transcendental
+    operations, e.g. POLARA): the fused backend's backward recomputes every step, which
+    for such a step costs more than the residuals it avoids storing, so ``backend="auto"``
+    on CPU keeps autodiff through ``lax.scan`` for sequences the fused backend would not
+    unroll (``T > UNROLL_MAX_T``). Measured in ``benchmarks/RESULTS.md``.
     """
     _INIT_FNS[step] = init_state
     if linear:
         _LINEAR.add(step)
+    if compute_bound:
+        _COMPUTE_BOUND.add(step)
+
+
+def is_compute_bound(step: Callable) -> bool:
+    """Whether ``step`` was registered as costly to recompute (see :func:`register`)."""
+    return step in _COMPUTE_BOUND
 
 
 def is_linear(step: Callable) -> bool:

@@ -382,7 +382,9 @@ def step(params: PolaraParams, state: PolaraState, x: jax.Array) -> tuple[Polara
     return PolaraState(u=u_new.astype(dt), theta=theta.astype(dt), hist=hist, umem=umem), s
 
 
-register(step, init_state)
+# ~40 element-wise ops with several exp per step: the fused VJP's recomputation costs more
+# than it saves (benchmarks/RESULTS.md), so run(backend="auto") scans it on CPU for T > 6.
+register(step, init_state, compute_bound=True)
 
 
 def ablation(name: str | None) -> dict[str, Any]:
