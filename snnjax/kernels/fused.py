@@ -12,10 +12,11 @@ step. :func:`fused_run` instead wraps the *whole sequence* in one
 
 Short sequences (``T <= UNROLL_MAX_T``) are unrolled at trace time (``lax.scan(...,
 unroll=True)``): no while loop, so XLA fuses across steps and reads and writes each
-step's slice with static offsets. On 2 CPU cores that makes forward+backward 1.1–5x
-faster at T = 2..6 (the ``T = 4..6`` of CIFAR-style SNN training) for LIF, ILIF, CLIF and
-POLARA, but at T >= 8 XLA's cross-step fusions start recomputing the recurrence and some
-neurons become up to 10x slower (``benchmarks/fused_unroll.py``, ``benchmarks/RESULTS.md``).
+step's slice with static offsets. On 2 CPU cores that makes forward+backward up to 8x
+faster at T = 2..6 (the ``T = 4..6`` of CIFAR-style SNN training; at worst 0.8x, for
+per-step sizes of 16k elements), but at T >= 8 XLA's cross-step fusions start recomputing
+the recurrence and some neurons become up to 11x slower (``benchmarks/fused_unroll.py``,
+``benchmarks/RESULTS.md``).
 
 So every neuron gets it from its single definition: the ``step`` function is
 the source of truth, this module never re-implements dynamics. Gradients flow
