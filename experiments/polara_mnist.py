@@ -123,6 +123,10 @@ def parse(argv=None):
     p.add_argument("--train-subset", type=int, default=None, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
+    p.add_argument(
+        "--devices", type=int, default=None,
+        help="data-parallel over the first N devices (jax.sharding); batch size must be a multiple of N",
+    )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.neuron != "polara" and (
@@ -286,6 +290,7 @@ def main(argv=None) -> dict:
         resume=args.resume,
         lr_schedule=schedule,
         progress=not args.no_progress,
+        devices=args.devices,
     )
     _, spikes = forward(model, jnp.asarray(x_test[:1]))
     title = f"{args.neuron}{'/' + args.ablation if args.ablation else ''} {args.dataset}"

@@ -5,6 +5,13 @@ by ``(seed, epoch)``), an ``nnx.jit`` train step, evaluation on the full test
 set (the final partial batch included), per-epoch metrics to JSON lines + CSV,
 an Orbax checkpoint per epoch, and ``resume=True`` continuing exactly where the
 last checkpoint left off.
+
+Data parallelism (``devices=``): the model and optimizer state are replicated on every
+device of a one-axis ``jax.sharding.Mesh`` and each batch is split along its leading axis;
+``jit`` partitions the step (GSPMD), so gradients are all-reduced by XLA and the result is
+the single-device computation up to floating-point summation order. On one host with
+several CPU devices (``XLA_FLAGS=--xla_force_host_platform_device_count=N``) this is how
+the tests check it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from snnjax.data import batches, num_batches
 from snnjax.train.checkpoint import Checkpointer
 from snnjax.train.metrics import MetricsWriter
 
-__all__ = ["fit", "make_steps"]
+__all__ = ["fit", "make_steps", "data_parallel_mesh"]
 
 Forward = Callable[[nnx.Module, jax.Array], tuple[jax.Array, Sequence[jax.Array]]]
 
@@ -61,6 +68,54 @@ def make_steps(forward: Forward, loss_fn: Callable, logits_fn: Callable):
     return train_step, eval_step
 
 
+def data_parallel_mesh(devices: int | Sequence[jax.Device] | None) -> jax.sharding.Mesh | None:
+    """A one-axis (``"batch"``) mesh over ``devices``: a count (the first ``n`` of
+    ``jax.devices()``) or a list of devices; ``None`` or one device gives ``None`` (no sharding)."""
+    if devices is None:
+        return None
+    if isinstance(devices, int) and not isinstance(devices, bool):
+        available = jax.devices()
+        if devices < 1 or devices > len(available):
+            raise ValueError(
+                f"devices must be between 1 and the {len(available)} available device(s), got {devices}"
+            )
+        devs = available[:devices]
+    else:
+        devs = list(devices)
+        if not devs or not all(isinstance(d, jax.Device) for d in devs):
+            raise TypeError("devices must be an int, a non-empty sequence of jax.Device, or None")
+        if len(set(devs)) != len(devs):
+            raise ValueError("devices lists a device more than once")
+    if len(devs) == 1:
+        return None
+    return jax.sharding.Mesh(np.asarray(devs), ("batch",))
+
+
+class _Placer:
+    """Puts the model and optimizer on every device of the mesh and splits batches across them."""
+
+    def __init__(self, mesh: jax.sharding.Mesh | None):
+        self.mesh = mesh
+        if mesh is not None:
+            self.n = mesh.devices.size
+            self.replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+            self.split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+
+    def replicate(self, *objs) -> None:
+        if self.mesh is None:
+            return
+        state = nnx.state(objs)
+        nnx.update(objs, jax.device_put(state, self.replicated))
+
+    def batch(self, xb, yb):
+        x, y = jnp.asarray(xb), jnp.asarray(yb, jnp.int32)
+        if self.mesh is None:
+            return x, y
+        # a final partial batch that does not divide evenly runs replicated (same result)
+        sharding = self.split if len(y) % self.n == 0 else self.replicated
+        return jax.device_put(x, sharding), jax.device_put(y, sharding)
+
+
 def _progress(iterable, total, desc, enabled):
     if not enabled:
         return iterable
@@ -71,12 +126,15 @@ def _progress(iterable, total, desc, enabled):
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
 
 
-def evaluate(eval_step, model, data: tuple[np.ndarray, np.ndarray], batch_size: int) -> dict[str, float]:
+def evaluate(
+    eval_step, model, data: tuple[np.ndarray, np.ndarray], batch_size: int, *, place: _Placer | None = None
+) -> dict[str, float]:
     """Loss, accuracy and firing rates over every example of ``data`` (partial batch included)."""
     x, y = data
+    place = place or _Placer(None)
     loss_sum, correct, rate_sums = 0.0, 0, None
     for xb, yb in batches((x, y), batch_size, shuffle=False):
-        ls, c, rs = eval_step(model, jnp.asarray(xb), jnp.asarray(yb, jnp.int32))
+        ls, c, rs = eval_step(model, *place.batch(xb, yb))
         loss_sum += float(ls)
         correct += int(c)
         rate_sums = [float(r) for r in rs] if rate_sums is None else [a + float(r) for a, r in zip(rate_sums, rs)]
@@ -104,6 +162,7 @@ def fit(
     lr_schedule: Callable[[int], Any] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    devices: int | Sequence[jax.Device] | None = None,
 ) -> list[dict[str, Any]]:
     """Train for ``epochs`` epochs; returns the per-epoch metric rows.
 
@@ -121,11 +180,19 @@ def fit(
       lr_schedule: optional schedule of optimiser steps, logged per epoch as ``lr``.
       progress: show a tqdm progress bar (if tqdm is installed).
       log: where the one-line epoch summaries go.
+      devices: data parallelism over these devices (a count, the first ``n`` of
+        ``jax.devices()``, or a list); ``batch_size`` and ``eval_batch_size`` must be
+        multiples of their number. ``None`` (default): one device, no sharding.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if resume and out_dir is None:
         raise ValueError("resume=True needs out_dir (where the checkpoints are)")
+    place = _Placer(data_parallel_mesh(devices))
+    if place.mesh is not None:
+        for name, size in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if size % place.n:
+                raise ValueError(f"{name} ({size}) must be a multiple of the number of devices ({place.n})")
     train_step, eval_step = make_steps(forward, loss_fn, logits_fn)
     writer = MetricsWriter(out_dir) if out_dir else None
     ckpt = Checkpointer(os.path.join(out_dir, "checkpoints")) if out_dir else None
@@ -136,6 +203,7 @@ def fit(
             start = done + 1
             writer.truncate(done)
             log(f"resumed from the checkpoint of epoch {done + 1}")
+    place.replicate(model, optimizer)
     x, y = train_data
     spe = num_batches(len(y), batch_size, drop_last=False)
     rows = writer.rows() if writer else []
@@ -145,14 +213,14 @@ def fit(
         it = batches((x, y), batch_size, shuffle=True, seed=seed, epoch=epoch)
         bar = _progress(it, spe, f"epoch {epoch + 1}/{epochs}", progress)
         for xb, yb in bar:
-            loss, c, _ = train_step(model, optimizer, jnp.asarray(xb), jnp.asarray(yb, jnp.int32))
+            loss, c, _ = train_step(model, optimizer, *place.batch(xb, yb))
             loss_sum += float(loss) * len(yb)
             correct += int(c)
             n += len(yb)
             if bar is not it:
                 bar.set_postfix(loss=f"{loss_sum / n:.4f}", acc=f"{100 * correct / n:.2f}%")
         train_time = time.perf_counter() - t0
-        test = evaluate(eval_step, model, test_data, eval_batch_size)
+        test = evaluate(eval_step, model, test_data, eval_batch_size, place=place)
         row = {
             "epoch": epoch,
             "lr": float(lr_schedule(epoch * spe)) if lr_schedule is not None else None,
