@@ -6,8 +6,8 @@
 #
 # 1. tests/test_pallas.py (slow options included) with the *compiled* kernels (Triton on GPU,
 #    Mosaic on TPU): every neuron and option against autodiff through lax.scan;
-# 2. benchmarks/neuron_speed.py on the platform's shapes: scan, fused and pallas for LIF, ILIF
-#    and POLARA against the HBM floor (+ SpikingJelly / snnTorch LIF when importable);
+# 2. benchmarks/neuron_speed.py on the platform's shapes: scan, fused and pallas for LIF, ILIF,
+#    CLIF and POLARA against the HBM floor, with peak memory (+ SpikingJelly / snnTorch LIF when importable);
 # 3. benchmarks/train_speed.py: the POLARA-MNIST training step (+ peers when importable).
 #
 # Peers are optional: wheels put in ./.whl (ignored by git) are installed to /tmp/site first, e.g.
@@ -37,12 +37,12 @@ echo "exit $?" >> "$out/pytest_pallas.log"
 tail -n 25 "$out/pytest_pallas.log"
 
 echo "== 2. neuron speed"
-timeout 200 $py benchmarks/neuron_speed.py --peers --out "$out/neuron_speed.jsonl" > "$out/neuron_speed.log" 2>&1
+timeout 240 $py benchmarks/neuron_speed.py --peers --out "$out/neuron_speed.jsonl" > "$out/neuron_speed.log" 2>&1
 echo "exit $?" >> "$out/neuron_speed.log"
 grep '^|' "$out/neuron_speed.log" | head -n 60
 
 echo "== 3. training step"
-timeout 100 $py benchmarks/train_speed.py --neurons spytorch-lif polara-mask --backends fused auto \
+timeout 80 $py benchmarks/train_speed.py --neurons spytorch-lif polara-mask --backends fused auto \
   --repeats 5 --out "$out/train_speed.jsonl" > "$out/train_speed.log" 2>&1
 echo "exit $?" >> "$out/train_speed.log"
 tail -n 12 "$out/train_speed.log"
