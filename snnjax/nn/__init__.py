@@ -1,7 +1,7 @@
 """Flax NNX modules: neuron layers over the pure functions, and time-folding glue."""
 
 from snnjax.nn.synapses import SpikeLinear
-from snnjax.nn.layers import TimeDistributed, fold_time, unfold_time
+from snnjax.nn.layers import StepBatchNorm, TimeDistributed, fold_time, unfold_time
 from snnjax.nn.neurons import ALIF, CLIF, IF, ILIF, LI, LIF, PLIF, RLIF, Neuron, Polara, SpytorchLIF
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Polara",
     "SpikeLinear",
     "TimeDistributed",
+    "StepBatchNorm",
     "fold_time",
     "unfold_time",
 ]
