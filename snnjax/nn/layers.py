@@ -86,6 +86,8 @@ class StepBatchNorm(nnx.Module):
       momentum: weight m of the newest statistics in the running averages (PyTorch's convention).
       epsilon: ε added to the variance.
       use_running_average: normalise with the running statistics (evaluation).
+      dtype: dtype of γ, β and the running statistics (the statistics of a step are
+        computed in at least float32; the output has the input's dtype).
     """
 
     def __init__(self, num_features: int, *, momentum: float = 0.1, epsilon: float = 1e-5,
