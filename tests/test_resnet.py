@@ -66,15 +66,19 @@ def test_initialisation_follows_the_pytorch_code():
 
 def test_block_adds_the_shortcut_after_the_first_neuron():
     m = _small()
-    blk = m.blocks[0]  # identity shortcut (8 -> 8, stride 1)
     xs = jnp.asarray(np.random.default_rng(0).normal(1.0, 1.0, (3, 2, 8, 8, 8)), jnp.float32)
-    s1 = blk.neuron1(blk.bn1(xs))
-    expected = blk.conv2(blk.neuron2(blk.bn2(blk.conv1(s1)))) + s1
-    np.testing.assert_allclose(blk(xs), expected, rtol=1e-6, atol=1e-6)
-    blk2 = m.blocks[1]  # 1x1 conv shortcut (8 -> 16, stride 2), also fed the post-neuron input
-    s1 = blk2.neuron1(blk2.bn1(xs))
-    expected = blk2.conv2(blk2.neuron2(blk2.bn2(blk2.conv1(s1)))) + blk2.shortcut(s1)
-    np.testing.assert_allclose(blk2(xs), expected, rtol=1e-6, atol=1e-6)
+
+    @nnx.jit
+    def both(blk, xs):
+        s1 = blk.neuron1(blk.bn1(xs))
+        short = s1 if blk.shortcut is None else blk.shortcut(s1)
+        return blk(xs), blk.conv2(blk.neuron2(blk.bn2(blk.conv1(s1)))) + short
+
+    assert m.blocks[0].shortcut is None  # 8 -> 8, stride 1: identity on the post-neuron input
+    assert m.blocks[1].shortcut is not None  # 8 -> 16, stride 2: 1x1 conv on the post-neuron input
+    for blk in m.blocks[:2]:
+        out, expected = both(blk, xs)
+        np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_dropout_mask_is_shared_across_time():
