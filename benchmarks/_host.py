@@ -1,4 +1,5 @@
-"""Host memory settings shared by the benchmark scripts (import before jax / torch).
+"""What the benchmark scripts share: host memory settings (import before jax / torch) and
+the JSON-lines record (:class:`JsonLines`).
 
 On the virtual machines we measure on, a page fault costs ~2.5 µs: glibc serves every
 allocation of 32 MB or more with a fresh ``mmap`` and returns it on ``free``, so each
@@ -83,3 +84,30 @@ def add_argument(parser) -> None:
         "--malloc", choices=MALLOC_MODES, default="keep",
         help="keep: glibc keeps freed memory (no page faults after warm-up; default); system: glibc defaults",
     )
+
+
+class JsonLines:
+    """The benchmark record: each ``emit(rec)`` prints ``{**meta, **rec}`` as a JSON line and
+    appends it to ``path`` (if given); ``rows`` keeps the records for the Markdown table."""
+
+    def __init__(self, path: str | None, meta: dict):
+        import os
+
+        self.meta, self.rows = meta, []
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._file = open(path, "a") if path else None  # noqa: SIM115
+
+    def emit(self, rec: dict) -> None:
+        import json
+
+        self.rows.append(rec)
+        line = json.dumps({**self.meta, **rec})
+        print(line, flush=True)
+        if self._file:
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file:
+            self._file.close()

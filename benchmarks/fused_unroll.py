@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import platform
 import statistics
 import time
@@ -86,8 +85,7 @@ def main(argv=None):
         "unroll_max_t": UNROLL_MAX_T,
         "rounds": args.rounds,
     }
-    out = open(args.out, "a") if args.out else None  # noqa: SIM115
-    rows = []
+    record = _host.JsonLines(args.out, meta)
     rng = np.random.default_rng(0)
     for shape_s in args.shapes:
         b, n = (int(v) for v in shape_s.split(","))
@@ -108,19 +106,13 @@ def main(argv=None):
                        "loop_ms": statistics.median(t_loop), "unrolled_ms": statistics.median(t_unr),
                        "compile_loop_s": c_loop, "compile_unrolled_s": c_unr}
                 rec["speedup"] = rec["loop_ms"] / rec["unrolled_ms"]
-                rows.append(rec)
-                line = json.dumps({**meta, **rec})
-                print(line, flush=True)
-                if out:
-                    out.write(line + "\n")
-                    out.flush()
-    if out:
-        out.close()
+                record.emit(rec)
+    record.close()
     print()
     print(f"device: {meta['device']}; fwd+bwd, median over {args.rounds} interleaved rounds")
     print("| neuron | T, B, N | while loop ms | unrolled ms | loop / unrolled | compile s (loop / unrolled) |")
     print("|---|---|---:|---:|---:|---|")
-    for r in rows:
+    for r in record.rows:
         print(f"| {r['neuron']} | {', '.join(map(str, r['shape']))} | {r['loop_ms']:.2f} | {r['unrolled_ms']:.2f} | "
               f"{r['speedup']:.2f}x | {r['compile_loop_s']:.1f} / {r['compile_unrolled_s']:.1f} |")
 

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import os
 import platform
 import statistics
 import time
@@ -213,18 +211,8 @@ def main(argv=None):
         "host": platform.node(),
         "repeats": args.repeats,
     }
-    rows = []
-    out = open(args.out, "a") if args.out else None  # noqa: SIM115
-    if out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-
-    def emit(rec):
-        rows.append(rec)
-        line = json.dumps({**meta, **rec})
-        print(line, flush=True)
-        if out:
-            out.write(line + "\n")
-            out.flush()
+    record = _host.JsonLines(args.out, meta)
+    rows, emit = record.rows, record.emit
 
     for shape in shapes:
         n = int(np.prod(shape))
@@ -247,8 +235,7 @@ def main(argv=None):
                     emit(dict(library=lib, neuron="lif", backend="torch", shape=list(shape), mode=mode,
                               seconds=sec, floor_seconds=floors[mode],
                               floor_fraction=floors[mode] / sec, elements=n, **mem))
-    if out:
-        out.close()
+    record.close()
 
     print()
     print(f"device: {meta['device']}; median of {args.repeats} runs; floor = element-wise pass moving "
