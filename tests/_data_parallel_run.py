@@ -17,14 +17,7 @@ from flax import nnx
 import snnjax
 from snnjax import models, train
 from snnjax.train.loop import _Placer
-
-
-def toy_data(n, seed):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    x = rng.integers(0, 120, (n, 64))
-    x[y == 1, :32] += 130
-    return x.astype(np.uint8), y.astype(np.int64)
+from test_train import _toy_data as toy_data  # this script runs from tests/
 
 
 def run(devices, out_dir=None, epochs=2, resume=False, batch_size=32):
