@@ -136,7 +136,7 @@ class PreActResNet(nnx.Module):
         k = self.pool
         if s.shape[2] % k or s.shape[3] % k:
             raise ValueError(f"the final feature map {s.shape[2:4]} is not divisible by the pool window {k}")
-        pooled = nn.TimeDistributed(lambda v: nnx.avg_pool(v, (k, k), strides=(k, k)))(s)
+        pooled = nn.unfold_time(nnx.avg_pool(nn.fold_time(s), (k, k), strides=(k, k)), s.shape[0])
         feats = pooled.reshape(pooled.shape[:2] + (-1,))
         logits = self.linear(self.dropout(feats))
         return (logits, spikes) if return_spikes else logits
