@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: host memory settings (import before jax / torch) and
-the JSON-lines record (:class:`JsonLines`).
+"""What the benchmark scripts share: host memory settings (import before jax / torch), the
+timer (:func:`median_seconds`) and the JSON-lines record (:class:`JsonLines`).
 
 On the virtual machines we measure on, a page fault costs ~2.5 µs: glibc serves every
 allocation of 32 MB or more with a fresh ``mmap`` and returns it on ``free``, so each
@@ -111,3 +111,21 @@ class JsonLines:
     def close(self) -> None:
         if self._file:
             self._file.close()
+
+
+def median_seconds(fn, args, repeats: int, warmup: int = 2) -> float:
+    """Median wall time of ``fn(*args)`` over ``repeats`` runs after ``warmup`` runs, each ended
+    with ``jax.block_until_ready``."""
+    import statistics
+    import time
+
+    import jax
+
+    for _ in range(warmup):
+        jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)

@@ -44,15 +44,6 @@ NEURONS = {
 }
 
 
-def _median_ms(fn, args, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
-
-
 def compiled_fwd_bwd(name: str, unroll: int, xs, ct):
     step, make_params = NEURONS[name]
     params = make_params()
@@ -100,8 +91,8 @@ def main(argv=None):
                     np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-5 * (1 + float(jnp.max(jnp.abs(x)))))
                 t_loop, t_unr = [], []
                 for _ in range(args.rounds):
-                    t_loop.append(_median_ms(loop, (xs, ct)))
-                    t_unr.append(_median_ms(unrolled, (xs, ct)))
+                    t_loop.append(1e3 * _host.median_seconds(loop, (xs, ct), 3, warmup=0))
+                    t_unr.append(1e3 * _host.median_seconds(unrolled, (xs, ct), 3, warmup=0))
                 rec = {"neuron": name, "shape": [t, b, n], "pass": "fwd+bwd",
                        "loop_ms": statistics.median(t_loop), "unrolled_ms": statistics.median(t_unr),
                        "compile_loop_s": c_loop, "compile_unrolled_s": c_unr}

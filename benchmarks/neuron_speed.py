@@ -59,22 +59,11 @@ NEURONS = {
 }
 
 
-def _median_time(fn, args, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def floor_time(n_elements: int, bytes_per_element: int, repeats: int) -> float:
     """Time of one element-wise read+write pass moving ``n_elements · bytes_per_element`` bytes."""
     n = max(1, n_elements * bytes_per_element // 8)  # a float32 pass moves 8 bytes per element
     a = jnp.zeros((n,), jnp.float32)
-    return _median_time(jax.jit(lambda v: v + 1.0), (a,), repeats)
+    return _host.median_seconds(jax.jit(lambda v: v + 1.0), (a,), repeats)
 
 
 def neuron_fns(name: str, backend: str):
@@ -108,8 +97,8 @@ def time_snnjax(name, backend, shape, repeats) -> dict:
     fwd, fwd_bwd = neuron_fns(name, backend)
     fwd, fwd_bwd = fwd.lower(xs).compile(), fwd_bwd.lower(xs, ct).compile()
     return {
-        "fwd": (_median_time(fwd, (xs,), repeats), _memory(fwd)),
-        "fwd+bwd": (_median_time(fwd_bwd, (xs, ct), repeats), _memory(fwd_bwd)),
+        "fwd": (_host.median_seconds(fwd, (xs,), repeats), _memory(fwd)),
+        "fwd+bwd": (_host.median_seconds(fwd_bwd, (xs, ct), repeats), _memory(fwd_bwd)),
     }
 
 
