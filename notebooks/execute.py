@@ -35,7 +35,6 @@ def _lines(text: str) -> list[str]:
 
 def run_notebook(path: str, *, write: bool = False) -> list[float]:
     """Execute ``path``'s code cells; returns each code cell's wall time (s). Raises on failure."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
 
     matplotlib.use("Agg")
