@@ -70,15 +70,7 @@ def default_ws(args) -> float:
     return spytorch_weight_scale()
 
 
-HOLDOUT_SEED = 20261123  # the hold-out split is the same for every run seed
-
-
-def holdout_split(x, y, fraction: float):
-    """(x_fit, y_fit, x_holdout, y_holdout): a fixed random ``fraction`` of the training set held out."""
-    perm = np.random.default_rng(HOLDOUT_SEED).permutation(len(y))
-    n_out = int(round(fraction * len(y)))
-    fit, out = np.sort(perm[n_out:]), np.sort(perm[:n_out])
-    return x[fit], y[fit], x[out], y[out]
+holdout_split = data.holdout_split  # a fixed split of the training set, the same for every run seed
 
 
 def parse(argv=None):

@@ -31,7 +31,7 @@ from snnjax.data.idx import (
     write_idx,
     write_sha256sums,
 )
-from snnjax.data.pipeline import batches, num_batches, permutation
+from snnjax.data.pipeline import HOLDOUT_SEED, batches, holdout_split, num_batches, permutation
 
 __all__ = [
     "read_idx",
@@ -50,6 +50,8 @@ __all__ = [
     "batches",
     "num_batches",
     "permutation",
+    "holdout_split",
+    "HOLDOUT_SEED",
 ]
 
 

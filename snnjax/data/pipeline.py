@@ -15,7 +15,10 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["batches", "num_batches", "permutation"]
+__all__ = ["batches", "num_batches", "permutation", "holdout_split", "HOLDOUT_SEED"]
+
+HOLDOUT_SEED = 20261123
+"""Seed of :func:`holdout_split`'s default split (the same for every run seed)."""
 
 
 def _check_int(name: str, value, low: int) -> int:
@@ -134,3 +137,26 @@ def _iterate(arrs, batch_size, total, order):
         else:
             idx = order[lo:hi]
             yield tuple(a[idx] for a in arrs)
+
+
+def holdout_split(
+    x: np.ndarray, y: np.ndarray, fraction: float, *, seed: int = HOLDOUT_SEED
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hold out a fixed random ``fraction`` of a training set for model selection.
+
+    The split is ``np.random.default_rng(seed).permutation(n)``: the first
+    ``round(fraction · n)`` indices are held out; both parts keep the original order.
+    It depends on ``seed`` and ``n`` only, never on a run's seed.
+
+    Returns:
+      ``(x_fit, y_fit, x_holdout, y_holdout)``.
+    """
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    if not isinstance(fraction, numbers.Real) or not 0.0 < float(fraction) < 1.0:
+        raise ValueError(f"fraction must lie in (0, 1), got {fraction!r}")
+    seed = _check_int("seed", seed, 0)
+    perm = np.random.default_rng(seed).permutation(len(y))
+    n_out = int(round(float(fraction) * len(y)))
+    fit, out = np.sort(perm[n_out:]), np.sort(perm[:n_out])
+    return x[fit], y[fit], x[out], y[out]

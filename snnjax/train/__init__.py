@@ -1,7 +1,7 @@
 """Training: losses over time-major outputs, schedules, metrics, checkpoints and the loop."""
 
 from snnjax.train.checkpoint import Checkpointer
-from snnjax.train.loop import data_parallel_mesh, evaluate, fit, make_steps
+from snnjax.train.loop import batch_key, data_parallel_mesh, evaluate, fit, make_steps
 from snnjax.train.losses import accuracy, max_over_time_ce, max_over_time_logits, mean_over_time_ce, tet_loss
 from snnjax.train.metrics import MetricsWriter, firing_rate
 from snnjax.train.schedules import cosine_lr, multistep_lr, step_lr
@@ -14,6 +14,7 @@ __all__ = [
     "tet_loss",
     "fit",
     "make_steps",
+    "batch_key",
     "data_parallel_mesh",
     "evaluate",
     "Checkpointer",

@@ -36,36 +36,73 @@ __all__ = ["fit", "make_steps", "data_parallel_mesh"]
 Forward = Callable[[nnx.Module, jax.Array], tuple[jax.Array, Sequence[jax.Array]]]
 
 
-def make_steps(forward: Forward, loss_fn: Callable, logits_fn: Callable):
+def make_steps(
+    forward: Forward,
+    loss_fn: Callable,
+    logits_fn: Callable,
+    *,
+    train_transform: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    eval_transform: Callable[[jax.Array], jax.Array] | None = None,
+):
     """Build ``(train_step, eval_step)``, both ``nnx.jit``-compiled.
 
     Args:
       forward: ``forward(model, x) -> (outputs [T, B, C], [hidden spikes [T, B, ...], ...])``.
       loss_fn: ``loss_fn(outputs, labels) -> scalar`` (mean over the batch).
       logits_fn: ``logits_fn(outputs) -> [B, C]`` for accuracy.
+      train_transform: optional ``train_transform(key, x) -> x`` applied to every training
+        batch *inside* the compiled step (data augmentation on the accelerator, e.g.
+        :func:`snnjax.data.augment.cifar_train_transform`).
+      eval_transform: optional ``eval_transform(x) -> x`` applied inside the evaluation step,
+        and inside the training step when there is no ``train_transform`` (e.g. uint8 ->
+        normalised float).
 
-    ``train_step(model, optimizer, x, y) -> (loss, n_correct, rates)`` updates in place;
-    ``eval_step(model, x, y) -> (loss_sum, n_correct, rate_sums)``.
+    Without ``train_transform``: ``train_step(model, optimizer, x, y) -> (loss, n_correct,
+    rates)``, updating in place; with it the step takes the augmentation key last,
+    ``train_step(model, optimizer, x, y, key)``. ``eval_step(model, x, y) -> (loss_sum,
+    n_correct, rate_sums)``.
     """
+    for name, fn in (("train_transform", train_transform), ("eval_transform", eval_transform)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
 
     def loss_and_aux(model, x, y):
         out, spikes = forward(model, x)
         rates = [jnp.mean(s) for s in spikes]
         return loss_fn(out, y), (logits_fn(out), rates)
 
-    @nnx.jit
-    def train_step(model, optimizer, x, y):
+    def update(model, optimizer, x, y):
         (loss, (logits, rates)), grads = nnx.value_and_grad(loss_and_aux, has_aux=True)(model, x, y)
         optimizer.update(model, grads)
         return loss, jnp.sum(jnp.argmax(logits, -1) == y), rates
 
+    if train_transform is None:
+
+        @nnx.jit
+        def train_step(model, optimizer, x, y):
+            return update(model, optimizer, x if eval_transform is None else eval_transform(x), y)
+
+    else:
+
+        @nnx.jit
+        def train_step(model, optimizer, x, y, key):
+            return update(model, optimizer, train_transform(key, x), y)
+
     @nnx.jit
     def eval_step(model, x, y):
+        if eval_transform is not None:
+            x = eval_transform(x)
         loss, (logits, rates) = loss_and_aux(model, x, y)
         b = x.shape[0]
         return loss * b, jnp.sum(jnp.argmax(logits, -1) == y), [r * b for r in rates]
 
     return train_step, eval_step
+
+
+def batch_key(seed: int, epoch: int, step: int) -> jax.Array:
+    """The augmentation key of training step ``step`` of epoch ``epoch``: a function of
+    ``(seed, epoch, step)`` only, so a resumed run draws the same augmentations."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), epoch), step)
 
 
 def data_parallel_mesh(devices: int | Sequence[jax.Device] | None) -> jax.sharding.Mesh | None:
@@ -129,9 +166,20 @@ def _progress(iterable, total, desc, enabled):
 def evaluate(
     eval_step, model, data: tuple[np.ndarray, np.ndarray], batch_size: int, *, place: _Placer | None = None
 ) -> dict[str, float]:
-    """Loss, accuracy and firing rates over every example of ``data`` (partial batch included)."""
+    """Loss, accuracy and firing rates over every example of ``data`` (partial batch included).
+
+    The model is put in evaluation mode (``model.eval()``: running BatchNorm statistics, no
+    dropout) for the pass and back in training mode afterwards."""
     x, y = data
     place = place or _Placer(None)
+    model.eval()
+    try:
+        return _evaluate(eval_step, model, x, y, batch_size, place)
+    finally:
+        model.train()
+
+
+def _evaluate(eval_step, model, x, y, batch_size, place):
     loss_sum, correct, rate_sums = 0.0, 0, None
     for xb, yb in batches((x, y), batch_size, shuffle=False):
         ls, c, rs = eval_step(model, *place.batch(xb, yb))
@@ -163,6 +211,10 @@ def fit(
     progress: bool = True,
     log: Callable[[str], None] = print,
     devices: int | Sequence[jax.Device] | None = None,
+    train_transform: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    eval_transform: Callable[[jax.Array], jax.Array] | None = None,
+    augment_seed: int | None = None,
+    max_steps_per_epoch: int | None = None,
 ) -> list[dict[str, Any]]:
     """Train for ``epochs`` epochs; returns the per-epoch metric rows.
 
@@ -183,6 +235,11 @@ def fit(
       devices: data parallelism over these devices (a count, the first ``n`` of
         ``jax.devices()``, or a list); ``batch_size`` and ``eval_batch_size`` must be
         multiples of their number. ``None`` (default): one device, no sharding.
+      train_transform, eval_transform: see :func:`make_steps`; the key of training step ``i``
+        of epoch ``e`` is :func:`batch_key` ``(augment_seed, e, i)``.
+      augment_seed: seed of the augmentation keys (default ``seed``).
+      max_steps_per_epoch: stop each epoch after this many training steps (quick runs and
+        throughput measurements; ``None``: the whole training set).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -193,7 +250,14 @@ def fit(
         for name, size in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if size % place.n:
                 raise ValueError(f"{name} ({size}) must be a multiple of the number of devices ({place.n})")
-    train_step, eval_step = make_steps(forward, loss_fn, logits_fn)
+    if max_steps_per_epoch is not None and (
+        isinstance(max_steps_per_epoch, bool) or not isinstance(max_steps_per_epoch, int) or max_steps_per_epoch < 1
+    ):
+        raise ValueError(f"max_steps_per_epoch must be a positive int or None, got {max_steps_per_epoch!r}")
+    train_step, eval_step = make_steps(
+        forward, loss_fn, logits_fn, train_transform=train_transform, eval_transform=eval_transform
+    )
+    aug_seed = seed if augment_seed is None else augment_seed
     writer = MetricsWriter(out_dir) if out_dir else None
     ckpt = Checkpointer(os.path.join(out_dir, "checkpoints")) if out_dir else None
     start = 0
@@ -211,9 +275,14 @@ def fit(
         t0 = time.perf_counter()
         loss_sum, correct, n = 0.0, 0, 0
         it = batches((x, y), batch_size, shuffle=True, seed=seed, epoch=epoch)
-        bar = _progress(it, spe, f"epoch {epoch + 1}/{epochs}", progress)
-        for xb, yb in bar:
-            loss, c, _ = train_step(model, optimizer, *place.batch(xb, yb))
+        steps = spe if max_steps_per_epoch is None else min(spe, max_steps_per_epoch)
+        bar = _progress(it, steps, f"epoch {epoch + 1}/{epochs}", progress)
+        model.train()
+        for i, (xb, yb) in enumerate(bar):
+            if i == steps:
+                break
+            extra = () if train_transform is None else (batch_key(aug_seed, epoch, i),)
+            loss, c, _ = train_step(model, optimizer, *place.batch(xb, yb), *extra)
             loss_sum += float(loss) * len(yb)
             correct += int(c)
             n += len(yb)
