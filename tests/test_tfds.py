@@ -166,7 +166,7 @@ def test_name_validation():
     assert snn_tfds.builder_class("local_emnist/digits") is snn_tfds.LocalEmnist
     assert [c.name for c in snn_tfds.LocalEmnist.BUILDER_CONFIGS] == list(data.EMNIST_SUBSETS)
     with pytest.raises(ValueError, match="name must be one of"):
-        snn_tfds.builder_class("cifar10")
+        snn_tfds.builder_class("cifar1000")
     with pytest.raises(ValueError, match="EMNIST subset"):
         snn_tfds.builder_class("emnist/bogus")
     with pytest.raises(ValueError, match="no builder configs"):

@@ -1,4 +1,5 @@
-"""TensorFlow Datasets (TFDS) builders for MNIST, Fashion-MNIST and EMNIST from local IDX files.
+"""TensorFlow Datasets (TFDS) builders for MNIST, Fashion-MNIST, EMNIST (local IDX files)
+and CIFAR-10/100 (the local official python-version files).
 
 This is the TFDS route to the same data that :func:`snnjax.data.load_mnist` and
 friends read: ``tfds.core.GeneratorBasedBuilder`` subclasses that build a TFDS
@@ -9,7 +10,10 @@ access, decoded to NumPy). TensorFlow is not needed for any of it.
 * :class:`LocalMnist` (TFDS name ``local_mnist``) reads what
   :func:`snnjax.data.load_mnist` reads;
 * :class:`LocalFashionMnist` (``local_fashion_mnist``): :func:`snnjax.data.load_fashion_mnist`;
-* :class:`LocalEmnist` (``local_emnist/<subset>``): :func:`snnjax.data.load_emnist`.
+* :class:`LocalEmnist` (``local_emnist/<subset>``): :func:`snnjax.data.load_emnist`;
+* :class:`LocalCifar10` (``local_cifar10``): :func:`snnjax.data.load_cifar10`;
+* :class:`LocalCifar100` (``local_cifar100``): :func:`snnjax.data.load_cifar100`
+  (fine ``label`` and ``coarse_label``).
 
 ``LocalEmnist`` has one builder config per EMNIST subset (``byclass`` (the
 default), ``bymerge``, ``balanced``, ``letters``, ``digits``, ``mnist``).
@@ -28,6 +32,24 @@ Features match TFDS's own ``mnist`` / ``fashion_mnist`` / ``emnist`` builders:
 ``label`` (``tfds.features.ClassLabel``), so :func:`to_numpy` works equally on a
 source from ``tfds.data_source("mnist")`` for users who download with TFDS.
 Examples keep the IDX files' order (shuffling at build time is disabled).
+
+The CIFAR builders read through :mod:`snnjax.data.cifar`, so their source is
+anything :func:`snnjax.data.load_cifar10` accepts: the extracted
+``cifar-10-batches-py`` / ``cifar-100-python`` folder, a directory holding it,
+or the ``.tar.gz`` archive (or a directory holding it). Every file is checked
+before anything is written (a ``SHA256SUMS`` entry beside it, else the
+published MD5), and what each was checked against is stored in
+``builder.info.metadata["source_checksums"]``. Their features match TFDS's own
+``cifar10`` / ``cifar100``: ``id`` (``"train_00000"`` ...), ``image``
+(``uint8`` ``[32, 32, 3]``, PNG-encoded), ``label`` (``ClassLabel`` named from
+the meta file) and, for CIFAR-100, ``coarse_label``; so :func:`to_numpy` works on
+``tfds.data_source("cifar10")`` as well. Pass the CIFAR path as
+``data_dir_idx`` to :func:`build` / :func:`build_and_load`, or as
+``LocalCifar10(cifar_path=...)`` (else the manual directory is used)::
+
+    source = snn_tfds.build_and_load("cifar10", "data/cifar-10-python.tar.gz",
+                                     "/tmp/tensorflow_datasets", split="test")
+    images, labels = snn_tfds.to_numpy(source)  # uint8 [N, 32, 32, 3], int32 [N]
 
 Usage::
 
@@ -66,6 +88,7 @@ from typing import Any
 import numpy as np
 
 from snnjax._src import check_option
+from snnjax.data import cifar as _cifar
 from snnjax.data.datasets import (
     EMNIST_SUBSETS,
     SPLITS,
@@ -82,6 +105,8 @@ __all__ = [
     "LocalMnist",
     "LocalFashionMnist",
     "LocalEmnist",
+    "LocalCifar10",
+    "LocalCifar100",
     "DATASETS",
     "builder_class",
     "build",
@@ -91,8 +116,11 @@ __all__ = [
 
 PathLike = str | os.PathLike
 
-DATASETS = ("mnist", "fashion_mnist", "emnist")
+DATASETS = ("mnist", "fashion_mnist", "emnist", "cifar10", "cifar100")
 """Dataset names accepted by :func:`build` / :func:`build_and_load` (``emnist/<subset>`` too)."""
+
+_CIFAR = ("cifar10", "cifar100")
+_BUILDER_NAMES = ("LocalMnist", "LocalFashionMnist", "LocalEmnist", "LocalCifar10", "LocalCifar100")
 
 _VERSION = "1.0.0"
 
@@ -133,6 +161,15 @@ without the .gz) in one directory together with a SHA256SUMS file listing them
 Expected files: {files}.
 """
 
+_CIFAR_INSTRUCTIONS = """\
+Download the python version of {title} ({archive}) from
+https://www.cs.toronto.edu/~kriz/cifar.html. Use as the manual directory (or pass
+as `cifar_path`, or as `data_dir_idx` to `snnjax.data.tfds.build_and_load`) the
+archive, the directory holding it, the extracted {folder} folder ({files}) or the
+directory holding that folder. Files are checked against a SHA256SUMS beside
+them when it lists them, else against the published MD5s.
+"""
+
 
 def _tfds():
     """Import ``tensorflow_datasets`` (lazily), with a clear error if missing."""
@@ -147,7 +184,7 @@ def _tfds():
 
 
 def _png(image: np.ndarray) -> bytes:
-    """Lossless PNG bytes of a uint8 [28, 28] image (Pillow; TFDS would need TensorFlow)."""
+    """Lossless PNG bytes of a uint8 [H, W] or [H, W, 3] image (Pillow; TFDS would need TF)."""
     try:
         from PIL import Image
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -234,8 +271,84 @@ def _make_base(tfds):
     return _LocalIdxBuilder
 
 
+def _make_cifar_base(tfds):
+    class _LocalCifarBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+        """Shared logic: read (and verify) every file with snnjax.data.cifar, then yield it."""
+
+        VERSION = tfds.core.Version(_VERSION)
+        RELEASE_NOTES = {_VERSION: "Initial release: built from the local python-version files."}
+        DATASET = ""  # "cifar10" or "cifar100"
+        DESCRIPTION = ""
+        HOMEPAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
+        CITATION = """\
+@TECHREPORT{Krizhevsky09learningmultiple,
+    author = {Alex Krizhevsky},
+    title = {Learning multiple layers of features from tiny images},
+    institution = {},
+    year = {2009}
+}"""
+
+        def __init__(self, *, cifar_path: PathLike | None = None, **kwargs: Any):
+            """Create the builder.
+
+            Args:
+              cifar_path: the CIFAR files, anything :func:`snnjax.data.load_cifar10`
+                accepts (folder, archive, or a directory holding either); ``None``
+                reads ``dl_manager.manual_dir``.
+              **kwargs: passed to ``tfds.core.GeneratorBasedBuilder`` (``data_dir``,
+                ``file_format``, ...).
+            """
+            self._cifar_path = None if cifar_path is None else Path(os.fspath(cifar_path))
+            super().__init__(**kwargs)
+
+        def _label_features(self) -> dict[str, Any]:
+            raise NotImplementedError
+
+        def _info(self):
+            return tfds.core.DatasetInfo(
+                builder=self,
+                description=self.DESCRIPTION,
+                features=tfds.features.FeaturesDict(
+                    {
+                        "id": tfds.features.Text(),
+                        "image": tfds.features.Image(shape=_cifar._IMAGE_SHAPE),
+                        **self._label_features(),
+                    }
+                ),
+                supervised_keys=("image", "label"),
+                homepage=self.HOMEPAGE,
+                citation=self.CITATION,
+                metadata=tfds.core.MetadataDict(),
+                disable_shuffling=True,  # keep the files' order
+            )
+
+        def _split_generators(self, dl_manager):
+            path = self._cifar_path
+            if path is None:
+                path = Path(os.fspath(dl_manager.manual_dir))
+            # Reads and verifies every file (both splits and the meta file) before
+            # any split is written.
+            loc, splits, names = _cifar._read_all(path, self.DATASET, verify=True)
+            self.info.features["label"].names = list(names["fine"])
+            if "coarse" in names:
+                self.info.features["coarse_label"].names = list(names["coarse"])
+            self.info.metadata["source_checksums"] = loc.expected_checksums()
+            return {s: self._generate_examples(s, *splits[s]) for s in SPLITS}
+
+        def _generate_examples(self, split: str, images: np.ndarray, labels: dict):
+            keys = {"fine": "label", "coarse": "coarse_label"}
+            for i in range(images.shape[0]):
+                record = {"id": f"{split}_{i:05d}", "image": _png(images[i])}
+                for mode, lab in labels.items():
+                    record[keys[mode]] = int(lab[i])
+                yield i, record
+
+    return _LocalCifarBuilder
+
+
 def _define_builders(tfds) -> dict[str, type]:
     base = _make_base(tfds)
+    cifar_base = _make_cifar_base(tfds)
     mnist_instructions = _INSTRUCTIONS.format(
         files=", ".join(f for s in SPLITS for f in mnist_files(s))
     )
@@ -296,7 +409,54 @@ def _define_builders(tfds) -> dict[str, type]:
         def _load(self, directory, split):
             return load_emnist(directory, split, self.builder_config.name)
 
-    classes = {"mnist": LocalMnist, "fashion_mnist": LocalFashionMnist, "emnist": LocalEmnist}
+    def cifar_instructions(dataset: str) -> str:
+        spec = _cifar._SPECS[dataset]
+        return _CIFAR_INSTRUCTIONS.format(
+            title=spec.title,
+            archive=spec.archive,
+            folder=spec.folder,
+            files=", ".join(spec.all_files),
+        )
+
+    class LocalCifar10(cifar_base):
+        """CIFAR-10 from the local python-version files (``local_cifar10``); see
+        :func:`snnjax.data.load_cifar10`. Features as TFDS's ``cifar10``."""
+
+        DATASET = "cifar10"
+        MANUAL_DOWNLOAD_INSTRUCTIONS = cifar_instructions("cifar10")
+        DESCRIPTION = (
+            "CIFAR-10: 60000 32x32 colour images in 10 classes (50000 train, 10000 test), "
+            "built from the local python-version files."
+        )
+
+        def _label_features(self):
+            return {"label": tfds.features.ClassLabel(num_classes=10)}
+
+    class LocalCifar100(cifar_base):
+        """CIFAR-100 from the local python-version files (``local_cifar100``); see
+        :func:`snnjax.data.load_cifar100`. Features as TFDS's ``cifar100``: ``label``
+        (fine, 100 classes) and ``coarse_label`` (20 superclasses)."""
+
+        DATASET = "cifar100"
+        MANUAL_DOWNLOAD_INSTRUCTIONS = cifar_instructions("cifar100")
+        DESCRIPTION = (
+            "CIFAR-100: 60000 32x32 colour images, 100 fine classes in 20 superclasses "
+            "(50000 train, 10000 test), built from the local python-version files."
+        )
+
+        def _label_features(self):
+            return {
+                "label": tfds.features.ClassLabel(num_classes=100),
+                "coarse_label": tfds.features.ClassLabel(num_classes=20),
+            }
+
+    classes = {
+        "mnist": LocalMnist,
+        "fashion_mnist": LocalFashionMnist,
+        "emnist": LocalEmnist,
+        "cifar10": LocalCifar10,
+        "cifar100": LocalCifar100,
+    }
     for cls in classes.values():
         cls.__module__ = __name__
         cls.__qualname__ = cls.__name__
@@ -324,9 +484,8 @@ def _builders() -> dict[str, type]:
 
 
 def __getattr__(name: str) -> Any:
-    # LocalMnist / LocalFashionMnist / LocalEmnist are created (and tensorflow_datasets
-    # imported) on first access.
-    if name in ("LocalMnist", "LocalFashionMnist", "LocalEmnist"):
+    # The builder classes are created (and tensorflow_datasets imported) on first access.
+    if name in _BUILDER_NAMES:
         return {cls.__name__: cls for cls in _builders().values()}[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -348,8 +507,8 @@ def _parse_name(name: str) -> tuple[str, str | None]:
 
 
 def builder_class(name: str) -> type:
-    """The builder class for ``"mnist"``, ``"fashion_mnist"`` or ``"emnist"``
-    (``local_`` prefix and ``/<subset>`` suffix accepted and ignored)."""
+    """The builder class for ``"mnist"``, ``"fashion_mnist"``, ``"emnist"``, ``"cifar10"``
+    or ``"cifar100"`` (``local_`` prefix and ``/<subset>`` suffix accepted and ignored)."""
     return _builders()[_parse_name(name)[0]]
 
 
@@ -359,6 +518,27 @@ def builder_class(name: str) -> type:
 def _tfds_name(name: str) -> str:
     base, config = _parse_name(name)
     return f"local_{base}" + (f"/{config}" if config else "")
+
+
+def _cifar_recorded_mismatch(builder, loc) -> list[str]:
+    """Files the built CIFAR dataset was checked against differently than ``loc``'s are now.
+
+    Two sources are the same data when every check is identical, or when both were
+    checked against the published MD5s only (the official release, as folder or
+    archive)."""
+    recorded = (builder.info.metadata or {}).get("source_checksums")
+    if not recorded:
+        return []
+    current = loc.expected_checksums()
+    if dict(recorded) == current:
+        return []
+
+    def official(sums):
+        return all(str(v).startswith("md5:") for v in sums.values())
+
+    if official(recorded) and official(current):
+        return []
+    return sorted(n for n in set(recorded) | set(current) if recorded.get(n) != current.get(n))
 
 
 def _recorded_mismatch(builder, directory: Path) -> list[str]:
@@ -377,13 +557,16 @@ def build(
     *,
     overwrite: bool = False,
 ):
-    """Build (if not built yet) a TFDS ``array_record`` dataset from local IDX files.
+    """Build (if not built yet) a TFDS ``array_record`` dataset from local files.
 
     Args:
-      name: ``"mnist"``, ``"fashion_mnist"``, ``"emnist"`` (= ``"emnist/byclass"``)
-        or ``"emnist/<subset>"``; a ``local_`` prefix is accepted.
-      data_dir_idx: directory holding the IDX files and ``SHA256SUMS`` (the
-        builder's manual directory).
+      name: ``"mnist"``, ``"fashion_mnist"``, ``"emnist"`` (= ``"emnist/byclass"``),
+        ``"emnist/<subset>"``, ``"cifar10"`` or ``"cifar100"``; a ``local_`` prefix
+        is accepted.
+      data_dir_idx: for the MNIST family, the directory holding the IDX files and
+        ``SHA256SUMS`` (the builder's manual directory); for CIFAR, anything
+        :func:`snnjax.data.load_cifar10` accepts (the extracted folder, the
+        ``.tar.gz`` archive, or a directory holding either).
       tfds_data_dir: TFDS ``data_dir`` to write to (``<tfds_data_dir>/local_mnist/1.0.0/...``).
       overwrite: rebuild even if the dataset already exists there.
 
@@ -391,27 +574,39 @@ def build(
       The prepared ``tfds.core.DatasetBuilder``.
 
     Raises:
-      FileNotFoundError: if ``data_dir_idx``, a data file or ``SHA256SUMS`` is missing.
+      FileNotFoundError: if ``data_dir_idx``, a data file or (IDX) ``SHA256SUMS`` is missing.
       ValueError: on a bad ``name``, a checksum mismatch or a corrupted file; or if
         ``tfds_data_dir`` already holds this dataset built from files whose hashes
-        differ from ``data_dir_idx``'s ``SHA256SUMS`` (pass ``overwrite=True`` or
-        use another ``tfds_data_dir``).
+        differ from ``data_dir_idx``'s (``SHA256SUMS`` entries; for CIFAR, also a
+        switch between the published MD5s and a ``SHA256SUMS``); pass
+        ``overwrite=True`` or use another ``tfds_data_dir``.
     """
     tfds = _tfds()
     base, config = _parse_name(name)
-    directory = Path(data_dir_idx)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"IDX directory not found: {directory}")
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be a bool, got {overwrite!r}")
     cls = _builders()[base]
-    builder = cls(data_dir=os.fspath(tfds_data_dir), config=config, file_format="array_record")
+    kwargs: dict[str, Any] = {}
+    if base in _CIFAR:
+        loc = _cifar._locate(data_dir_idx, base)  # FileNotFoundError saying what is expected
+        directory = loc.path if loc.kind == "folder" else loc.path.parent
+        kwargs["cifar_path"] = loc.path
+    else:
+        directory = Path(data_dir_idx)
+        if not directory.is_dir():
+            raise FileNotFoundError(f"IDX directory not found: {directory}")
+    builder = cls(
+        data_dir=os.fspath(tfds_data_dir), config=config, file_format="array_record", **kwargs
+    )
     if builder.is_prepared() and not overwrite:
-        stale = _recorded_mismatch(builder, directory)
+        if base in _CIFAR:
+            stale, source, what = _cifar_recorded_mismatch(builder, loc), loc.path, "checksums"
+        else:
+            stale, source, what = _recorded_mismatch(builder, directory), directory, "SHA256SUMS"
         if stale:
             raise ValueError(
-                f"{builder.data_dir} was built from different files than {directory} holds "
-                f"(SHA256SUMS differ for {', '.join(stale)}); pass overwrite=True to rebuild "
+                f"{builder.data_dir} was built from different files than {source} holds "
+                f"({what} differ for {', '.join(stale)}); pass overwrite=True to rebuild "
                 "or use another tfds_data_dir"
             )
         return builder
@@ -442,8 +637,9 @@ def build_and_load(
 
     Returns:
       A random-access data source (``len(source)``, ``source[i]`` ->
-      ``{"image": uint8 [28, 28, 1], "label": int}``) needing no TensorFlow;
-      see :func:`to_numpy`.
+      ``{"image": uint8 [28, 28, 1], "label": int}``; for CIFAR ``{"id": str,
+      "image": uint8 [32, 32, 3], "label": int}`` and ``"coarse_label"`` for
+      CIFAR-100) needing no TensorFlow; see :func:`to_numpy`.
     """
     build(name, data_dir_idx, tfds_data_dir, overwrite=overwrite)
     return _tfds().data_source(
@@ -455,30 +651,39 @@ def to_numpy(
     source,
     *,
     batch_size: int = 4096,
-    label_dtype: Any = np.uint8,
+    label_dtype: Any = None,
+    label_key: str = "label",
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Read a whole TFDS data source of 28x28 grayscale images into NumPy arrays.
+    """Read a whole TFDS data source of ``uint8`` images into NumPy arrays.
 
     Works on sources from :func:`build_and_load` and on TFDS's own
-    ``tfds.data_source("mnist" | "fashion_mnist" | "emnist/...", split=...)``
-    (same features), giving what :func:`snnjax.data.load_mnist` returns.
+    ``tfds.data_source("mnist" | "fashion_mnist" | "emnist/..." | "cifar10" |
+    "cifar100", split=...)`` (same features), giving what
+    :func:`snnjax.data.load_mnist` / :func:`snnjax.data.load_cifar10` /
+    :func:`snnjax.data.load_cifar100` return.
 
     Args:
       source: a data source for one split (``len`` and ``[i]``; ``__getitems__``
         is used when present).
       batch_size: records decoded per request.
-      label_dtype: dtype of the returned labels (``uint8``, as the IDX loaders
-        return, by default); labels that do not fit raise ``ValueError``.
+      label_dtype: dtype of the returned labels; ``None`` gives the matching
+        loader's: ``uint8`` for 28x28 grayscale images (the IDX loaders),
+        ``int32`` otherwise (the CIFAR loaders). Labels that do not fit raise
+        ``ValueError``.
+      label_key: the record's label feature: ``"label"``, or ``"coarse_label"``
+        for CIFAR-100's superclasses.
       progress: optional ``callable(done, total)`` called after each batch.
 
     Returns:
-      ``(images, labels)``: ``uint8`` ``[N, 28, 28]`` and ``label_dtype`` ``[N]``,
-      in the source's order.
+      ``(images, labels)``: ``uint8`` images in the source's order, ``[N, H, W]``
+      for single-channel images (``[N, 28, 28]`` for MNIST) and ``[N, H, W, C]``
+      otherwise (``[N, 32, 32, 3]`` for CIFAR), and ``label_dtype`` labels ``[N]``.
 
     Raises:
       TypeError: if ``source`` is a dict of splits rather than one split.
-      ValueError: if a record is not a 28x28(x1) uint8 image with an integer label.
+      ValueError: if a record's image is not ``uint8`` ``[H, W]`` / ``[H, W, C]``
+        of the first record's shape, or it has no integer ``label_key``.
     """
     if isinstance(source, dict):
         raise TypeError(
@@ -486,8 +691,10 @@ def to_numpy(
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if not isinstance(label_key, str):
+        raise TypeError(f"label_key must be a str, got {label_key!r}")
     n = len(source)
-    images = np.empty((n, 28, 28), np.uint8)
+    images = None
     labels = np.empty((n,), np.int64)
     get_many = getattr(source, "__getitems__", None)
     for start in range(0, n, batch_size):
@@ -495,14 +702,32 @@ def to_numpy(
         records = get_many(keys) if get_many is not None else [source[k] for k in keys]
         for k, rec in zip(keys, records):
             img = np.asarray(rec["image"])
-            if img.dtype != np.uint8 or img.shape not in ((28, 28, 1), (28, 28)):
+            if images is None:  # the first record fixes the shape
+                if img.dtype != np.uint8 or img.ndim not in (2, 3):
+                    raise ValueError(
+                        f"record {k}: expected a uint8 [H, W, C] image (e.g. [28, 28, 1] or "
+                        f"[32, 32, 3]), got {img.dtype} {img.shape}"
+                    )
+                stored = img.shape
+                images = np.empty((n, *_squeeze_channel(stored)), np.uint8)
+            if img.dtype != np.uint8 or img.shape != stored:
                 raise ValueError(
-                    f"record {k}: expected a uint8 [28, 28, 1] image, got {img.dtype} {img.shape}"
+                    f"record {k}: expected a uint8 {list(stored)} image (the first record's "
+                    f"shape), got {img.dtype} {img.shape}"
                 )
-            images[k] = img.reshape(28, 28)
-            labels[k] = int(rec["label"])
+            images[k] = img.reshape(images.shape[1:])
+            if label_key not in rec:
+                raise ValueError(
+                    f"record {k} has no {label_key!r} feature (it has {sorted(rec)}); "
+                    "pass label_key"
+                )
+            labels[k] = int(rec[label_key])
         if progress is not None:
             progress(keys[-1] + 1, n)
+    if images is None:
+        images = np.empty((0, *_squeeze_channel(_source_image_shape(source))), np.uint8)
+    if label_dtype is None:
+        label_dtype = np.uint8 if images.shape[1:] == (28, 28) else np.int32
     dtype = np.dtype(label_dtype)
     if n and np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
@@ -512,3 +737,17 @@ def to_numpy(
                 "pass label_dtype"
             )
     return images, labels.astype(dtype)
+
+
+def _squeeze_channel(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``(H, W, 1)`` -> ``(H, W)``; other shapes unchanged."""
+    return tuple(shape[:-1]) if len(shape) == 3 and shape[-1] == 1 else tuple(shape)
+
+
+def _source_image_shape(source) -> tuple[int, ...]:
+    """The ``image`` feature's shape of an (empty) source, from its dataset info if any."""
+    try:
+        shape = tuple(source.dataset_info.features["image"].shape)
+    except (AttributeError, KeyError, TypeError):
+        return (28, 28)
+    return shape if all(isinstance(d, int) for d in shape) else (28, 28)
