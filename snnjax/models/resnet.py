@@ -24,35 +24,24 @@ The input is already a sequence: direct (analog) encoding repeats the image over
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from snnjax import nn
-from snnjax._src import check_float_array
+from snnjax.models import _common as C
+from snnjax.models.neurons import NeuronFactory, NeuronSpec, make_neuron
 
 __all__ = ["PreActBlock", "PreActResNet", "preact_resnet18"]
 
-NeuronFactory = Callable[[], nnx.Module]
 
-
-def _uniform(key, shape, dtype=jnp.float32, *, bound):
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-
-def _conv(c_in: int, c_out: int, k: int, stride: int, bias: bool, rngs: nnx.Rngs) -> nn.TimeDistributed:
+def _conv(c_in: int, c_out: int, k: int, stride: int, bias: bool, rngs: nnx.Rngs,
+          dtype: Any = None) -> nn.TimeDistributed:
     """A PyTorch-initialised ``Conv2d(c_in, c_out, k, stride, padding=k // 2)`` over ``[T, B, H, W, C]``."""
-    fan_in = c_in * k * k
-    conv = nnx.Conv(
-        c_in, c_out, (k, k), strides=(stride, stride), padding=((k // 2, k // 2), (k // 2, k // 2)),
-        use_bias=bias, kernel_init=nnx.initializers.variance_scaling(2.0, "fan_out", "normal"),
-        bias_init=partial(_uniform, bound=1.0 / math.sqrt(fan_in)), rngs=rngs,
-    )
-    return nn.TimeDistributed(conv)
+    return C.conv(c_in, c_out, k, stride, bias=bias, rngs=rngs, dtype=dtype)
 
 
 class PreActBlock(nnx.Module):
@@ -60,19 +49,20 @@ class PreActBlock(nnx.Module):
     the block's input after its first neuron."""
 
     def __init__(self, c_in: int, c_out: int, stride: int, *, neuron: NeuronFactory, dropout: float,
-                 rngs: nnx.Rngs):
+                 rngs: nnx.Rngs, dtype: Any = None):
         self.bn1 = nn.StepBatchNorm(c_in)
         self.neuron1 = neuron()
-        self.conv1 = _conv(c_in, c_out, 3, stride, True, rngs)
+        self.conv1 = _conv(c_in, c_out, 3, stride, True, rngs, dtype)
         self.bn2 = nn.StepBatchNorm(c_out)
         self.neuron2 = neuron()
         self.dropout = nnx.Dropout(dropout, broadcast_dims=(0,), rngs=rngs)
-        self.conv2 = _conv(c_out, c_out, 3, 1, True, rngs)
-        self.shortcut = _conv(c_in, c_out, 1, stride, True, rngs) if stride != 1 or c_in != c_out else None
+        self.conv2 = _conv(c_out, c_out, 3, 1, True, rngs, dtype)
+        self.shortcut = (_conv(c_in, c_out, 1, stride, True, rngs, dtype)
+                         if stride != 1 or c_in != c_out else None)
 
     def __call__(self, xs: jax.Array, spikes: list | None = None) -> jax.Array:
-        s1 = self.neuron1(self.bn1(xs))
-        s2 = self.neuron2(self.bn2(self.conv1(s1)))
+        s1 = C.fire(self.neuron1, self.bn1(xs))
+        s2 = C.fire(self.neuron2, self.bn2(self.conv1(s1)))
         if spikes is not None:
             spikes += [s1, s2]
         out = self.conv2(self.dropout(s2))
@@ -85,64 +75,63 @@ class PreActResNet(nnx.Module):
     Args:
       num_blocks: blocks per stage (ResNet-18: ``(2, 2, 2, 2)``).
       num_classes: outputs.
-      neuron: factory of the neuron module, called once per neuron layer, e.g.
-        ``snnjax.nn.ILIF`` or ``lambda: snnjax.nn.LIF(tau=2.0)``.
+      neuron: the neuron: a name of :data:`snnjax.models.NEURON_NAMES` (``"ilif"``, ``"lif"``,
+        ...), or a factory called once per neuron layer, e.g. ``snnjax.nn.ILIF`` or
+        ``lambda: snnjax.nn.LIF(tau=2.0)`` (see :func:`snnjax.models.make_neuron`).
       dropout: dropout rate in every block and before the classifier (masks shared over T).
       in_channels: input channels (3 for CIFAR).
       widths: channels per stage (default 64, 128, 256, 512); the stem has ``widths[0]``.
       pool: the head's average-pool window (4: a 32×32 input ends at 4×4).
+      dtype: compute dtype of the convolutions and the Linear (e.g. ``jnp.bfloat16``; None:
+        float32). Parameters stay float32; BatchNorm statistics and the neurons' state are
+        computed in float32; the logits are returned in float32.
       rngs: ``nnx.Rngs`` (parameters, and the ``dropout`` stream in training).
     """
 
-    def __init__(self, num_blocks: Sequence[int], num_classes: int, *, neuron: NeuronFactory,
+    def __init__(self, num_blocks: Sequence[int], num_classes: int, *, neuron: NeuronSpec,
                  dropout: float = 0.0, in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 512),
-                 pool: int = 4, rngs: nnx.Rngs):
+                 pool: int = 4, dtype: Any = None, rngs: nnx.Rngs):
         if len(num_blocks) != len(widths) or not all(isinstance(n, int) and n >= 1 for n in num_blocks):
             raise ValueError(f"num_blocks must be positive ints, one per stage of widths {tuple(widths)}, "
                              f"got {tuple(num_blocks)}")
-        if not callable(neuron):
-            raise TypeError(f"neuron must be a factory of neuron modules, got {type(neuron).__name__}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        widths = C.check_widths("widths", widths)
+        neuron = make_neuron(neuron)
+        C.check_dropout(dropout)
         self.in_channels, self.pool = in_channels, pool
-        self.stem = _conv(in_channels, widths[0], 3, 1, False, rngs)
+        self.stem = _conv(in_channels, widths[0], 3, 1, False, rngs, dtype)
         blocks, c = [], widths[0]
         for i, (n, w) in enumerate(zip(num_blocks, widths)):
             for j in range(n):
                 stride = 2 if (i > 0 and j == 0) else 1
-                blocks.append(PreActBlock(c, w, stride, neuron=neuron, dropout=dropout, rngs=rngs))
+                blocks.append(PreActBlock(c, w, stride, neuron=neuron, dropout=dropout, rngs=rngs,
+                                          dtype=dtype))
                 c = w
         self.blocks = nnx.List(blocks)
         self.bn = nn.StepBatchNorm(c)
         self.neuron = neuron()
         self.dropout = nnx.Dropout(dropout, broadcast_dims=(0,), rngs=rngs)
-        self.linear = nnx.Linear(
-            c, num_classes, kernel_init=nnx.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
-            bias_init=nnx.initializers.zeros, rngs=rngs,
-        )
+        self.linear = C.linear(c, num_classes, bias=True, bias_init=C.ZEROS, rngs=rngs, dtype=dtype)
 
     def __call__(self, xs: jax.Array, *, return_spikes: bool = False):
         """``[T, B, H, W, C_in] -> [T, B, num_classes]``; with ``return_spikes`` also the list
         of every neuron layer's output ``[T, B, ...]`` (for firing rates)."""
-        xs = check_float_array("xs", xs, min_rank=5)
-        if xs.shape[-1] != self.in_channels:
-            raise ValueError(f"xs must be [T, B, H, W, {self.in_channels}] (channels last), got shape {xs.shape}")
+        xs = C.check_input(xs, self.in_channels)
         spikes: list = []
         out = self.stem(xs)
         for block in self.blocks:
             out = block(out, spikes)
-        s = self.neuron(self.bn(out))
+        s = C.fire(self.neuron, self.bn(out))
         spikes.append(s)
         k = self.pool
         if s.shape[2] % k or s.shape[3] % k:
             raise ValueError(f"the final feature map {s.shape[2:4]} is not divisible by the pool window {k}")
-        pooled = nn.unfold_time(nnx.avg_pool(nn.fold_time(s), (k, k), strides=(k, k)), s.shape[0])
+        pooled = C.avg_pool(s, k)
         feats = pooled.reshape(pooled.shape[:2] + (-1,))
-        logits = self.linear(self.dropout(feats))
+        logits = self.linear(self.dropout(feats)).astype(jnp.float32)
         return (logits, spikes) if return_spikes else logits
 
 
-def preact_resnet18(num_classes: int = 10, *, neuron: NeuronFactory = nn.ILIF, dropout: float = 0.1,
+def preact_resnet18(num_classes: int = 10, *, neuron: NeuronSpec = "ilif", dropout: float = 0.1,
                     rngs: nnx.Rngs, **kwargs) -> PreActResNet:
     """ILIF's CIFAR network: ``PreActResNet((2, 2, 2, 2), ...)``, dropout 0.1, ILIF neurons by default."""
     return PreActResNet((2, 2, 2, 2), num_classes, neuron=neuron, dropout=dropout, rngs=rngs, **kwargs)
