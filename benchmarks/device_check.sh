@@ -8,12 +8,15 @@
 #    Mosaic on TPU): every neuron and option against autodiff through lax.scan;
 # 2. benchmarks/neuron_speed.py on the platform's shapes: scan, fused and pallas for LIF, ILIF,
 #    CLIF and POLARA against the HBM floor, with peak memory (+ SpikingJelly / snnTorch LIF when importable);
-# 3. benchmarks/train_speed.py: the POLARA-MNIST training step (+ peers when importable).
+# 3. benchmarks/train_speed.py: the POLARA-MNIST training step (+ peers when importable);
+# 4. benchmarks/deep_train_speed.py: the ILIF ResNet-18 (T = 4) and POLARA ResNet-38 (T = 50)
+#    training steps on synthetic CIFAR batches of 128, scan vs fused vs pallas, images/s and the
+#    projected wall time of the full protocols (records stream out, so a timeout keeps what ran).
 #
 # Peers are optional: wheels put in ./.whl (ignored by git) are installed to /tmp/site first, e.g.
 #   pip download --no-deps --only-binary=:all: -d .whl spikingjelly==2.0.0 snntorch==1.0.0 loguru SciencePlots
-# Each stage has its own time limit (about 9 minutes in all); results and logs go to OUT_DIR
-# (6 files).
+# Each stage has its own time limit (9 minutes in all); results and logs go to OUT_DIR
+# (8 files).
 set -u
 out=${1:?usage: device_check.sh OUT_DIR}
 mkdir -p "$out"
@@ -31,18 +34,24 @@ fi
 } 2>&1 | tee "$out/env.txt"
 
 echo "== 1. Pallas kernels, compiled, vs lax.scan"
-timeout 240 $py -m pytest -q -m "slow or not slow" -p no:cacheprovider tests/test_pallas.py \
+timeout 150 $py -m pytest -q -m "slow or not slow" -p no:cacheprovider tests/test_pallas.py \
   > "$out/pytest_pallas.log" 2>&1
 echo "exit $?" >> "$out/pytest_pallas.log"
 tail -n 25 "$out/pytest_pallas.log"
 
 echo "== 2. neuron speed"
-timeout 240 $py benchmarks/neuron_speed.py --peers --out "$out/neuron_speed.jsonl" > "$out/neuron_speed.log" 2>&1
+timeout 180 $py benchmarks/neuron_speed.py --peers --out "$out/neuron_speed.jsonl" > "$out/neuron_speed.log" 2>&1
 echo "exit $?" >> "$out/neuron_speed.log"
 grep '^|' "$out/neuron_speed.log" | head -n 60
 
 echo "== 3. training step"
-timeout 80 $py benchmarks/train_speed.py --neurons spytorch-lif polara-mask --backends fused auto \
+timeout 60 $py benchmarks/train_speed.py --neurons spytorch-lif polara-mask --backends fused auto \
   --repeats 5 --out "$out/train_speed.jsonl" > "$out/train_speed.log" 2>&1
 echo "exit $?" >> "$out/train_speed.log"
 tail -n 12 "$out/train_speed.log"
+
+echo "== 4. deep networks: training step (ILIF ResNet-18 T=4, POLARA ResNet-38 T=50)"
+timeout 150 $py benchmarks/deep_train_speed.py --batch 128 --backends fused pallas scan --repeats 3 \
+  --out "$out/deep_train_speed.jsonl" > "$out/deep_train_speed.log" 2>&1
+echo "exit $?" >> "$out/deep_train_speed.log"
+grep '^|' "$out/deep_train_speed.log"
