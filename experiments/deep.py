@@ -201,6 +201,8 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cifar100-labels", choices=("fine", "coarse"), default="fine")
     p.add_argument("--backend", choices=snnjax.scan.BACKENDS, default="auto", help="neuron time-loop backend")
     p.add_argument("--bf16", action="store_true", help="bfloat16 compute, float32 parameters and optimiser")
+    p.add_argument("--remat", choices=("on", "off"), default=None,
+                   help="recompute each residual block in the backward pass (memory for long T; default per script)")
     p.add_argument("--holdout", type=float, default=0.0,
                    help="evaluate on this fixed fraction of the training set instead of the test set")
     p.add_argument("--train-subset", type=int, default=None, help="only the first N training examples")

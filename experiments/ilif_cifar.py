@@ -79,7 +79,7 @@ PROTOCOL = {
     "fashion_mnist": dict(arch="preact_resnet", T=4, batch_size=128, epochs=20, lr=0.1, weight_decay=5e-4,
                           dropout=0.1, lambda_i=0.03, cutout="none", flip="off", translate="none"),
 }
-COMMON = dict(seed=1234, eval_batch_size=256, surrogate="rectangle", tau=1.1, lambda_u=1.0, tet_lambda=0.05)
+COMMON = dict(remat="off", seed=1234, eval_batch_size=256, surrogate="rectangle", tau=1.1, lambda_u=1.0, tet_lambda=0.05)
 SMOKE = dict(T=2, batch_size=8, eval_batch_size=32, epochs=30, lr=0.1, widths=(8, 16), blocks=(1, 1))
 
 
@@ -147,15 +147,18 @@ def build_model(args, info: deep.DatasetInfo, in_channels: int, size: int):
     if args.smoke and args.arch == "vgg11":
         return models.SpikingVGG(((8, "M"), (16, "M")), info.num_classes, pool_size=(2, 2), **common)
     if args.smoke and args.arch == "resnet19":
-        return models.SpikingResNet((1, 1), info.num_classes, widths=(8, 16), stem_width=8, fc_width=16, **common)
+        return models.SpikingResNet((1, 1), info.num_classes, widths=(8, 16), stem_width=8, fc_width=16,
+                                    remat=args.remat == "on", **common)
+    remat = args.remat == "on"
     if args.arch == "preact_resnet" or args.smoke:
         pool = args.pool or size // 2 ** (len(args.widths) - 1)
-        return models.PreActResNet(args.blocks, info.num_classes, widths=args.widths, pool=pool, **common)
+        return models.PreActResNet(args.blocks, info.num_classes, widths=args.widths, pool=pool, remat=remat,
+                                   **common)
     if args.arch == "preact_resnet18":
-        return models.preact_resnet18(info.num_classes, **common)
+        return models.preact_resnet18(info.num_classes, remat=remat, **common)
     if args.arch == "vgg11":
         return models.vgg11(info.num_classes, **common)
-    return models.resnet19(info.num_classes, **common)
+    return models.resnet19(info.num_classes, remat=remat, **common)
 
 
 def loss_fns(args):

@@ -457,3 +457,32 @@ def test_model_input_and_argument_errors():
     r38 = _tiny("resnet38", "lif")
     with pytest.raises(ValueError, match=r"\[T, B, H, W, 3\]"):
         r38(jnp.ones((1, 1, 8, 8, 2)))
+
+
+@pytest.mark.parametrize("which", ["sresnet", "preact", pytest.param("resnet19", marks=pytest.mark.slow)])
+def test_block_remat_changes_nothing_but_memory(which):
+    """``remat=True`` (each residual block under ``nnx.remat``) gives the same loss, spikes,
+    gradients and running statistics, bit for bit."""
+    ctors = {
+        "sresnet": lambda r, rm: models.SResNet(1, 10, neuron="polara", width=4, remat=rm, rngs=r),
+        "preact": lambda r, rm: models.PreActResNet((1, 1), 10, neuron="ilif", widths=(4, 8), pool=4, remat=rm,
+                                                    rngs=r),
+        "resnet19": lambda r, rm: models.SpikingResNet((1, 1), 10, neuron="lif", widths=(4, 8), stem_width=4,
+                                                       fc_width=8, remat=rm, rngs=r),
+    }
+    xs = jax.random.normal(jax.random.key(1), (3, 2, 8, 8, 3))
+    results = []
+    for remat in (False, True):
+        model = ctors[which](_rngs(0), remat)
+
+        def loss(m):
+            logits, spikes = m(xs, return_spikes=True)
+            return jnp.sum(logits**2), spikes
+
+        (value, spikes), grads = nnx.jit(nnx.value_and_grad(loss, has_aux=True))(model)
+        results.append((value, spikes, jax.tree.leaves(grads), jax.tree.leaves(nnx.state(model, nnx.BatchStat))))
+    (v0, s0, g0, b0), (v1, s1, g1, b1) = results
+    assert float(v0) == float(v1) and len(s0) == len(s1)
+    for a, b in zip(s0 + g0 + b0, s1 + g1 + b1):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert any(float(jnp.abs(g).max()) > 0 for g in g0)

@@ -152,3 +152,26 @@ def check_widths(name: str, widths: Any) -> tuple[int, ...]:
     ):
         raise ValueError(f"{name} must be positive ints, got {widths}")
     return widths
+
+
+def _block_with_spikes(block: nnx.Module, xs: jax.Array) -> tuple[jax.Array, list]:
+    spikes: list = []
+    return block(xs, spikes), spikes
+
+
+_remat_block = nnx.remat(_block_with_spikes)
+
+
+def run_blocks(blocks, xs: jax.Array, spikes: list, *, remat: bool) -> jax.Array:
+    """``xs`` through the residual ``blocks`` in order (each ``block(xs, spikes)`` appends its
+    neuron outputs to ``spikes``). With ``remat`` every block runs under ``nnx.remat``: the
+    backward pass keeps only each block's input and recomputes the block, so the memory of a
+    deep network at long T (ResNet-38 at T = 50) is about one block's activations plus one
+    ``[T, B, ...]`` tensor per block, at the cost of a second forward pass of every block."""
+    for block in blocks:
+        if remat:
+            xs, s = _remat_block(block, xs)
+            spikes.extend(s)
+        else:
+            xs = block(xs, spikes)
+    return xs

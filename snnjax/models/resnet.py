@@ -85,12 +85,15 @@ class PreActResNet(nnx.Module):
       dtype: compute dtype of the convolutions and the Linear (e.g. ``jnp.bfloat16``; None:
         float32). Parameters stay float32; BatchNorm statistics and the neurons' state are
         computed in float32; the logits are returned in float32.
+      remat: rematerialise every residual block in the backward pass (``nnx.remat``): same
+        values and gradients, memory of about one block's activations plus each block's input
+        (for long T, e.g. ResNet-38 at T = 50), at the cost of a second forward pass per block.
       rngs: ``nnx.Rngs`` (parameters, and the ``dropout`` stream in training).
     """
 
     def __init__(self, num_blocks: Sequence[int], num_classes: int, *, neuron: NeuronSpec,
                  dropout: float = 0.0, in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 512),
-                 pool: int = 4, dtype: Any = None, rngs: nnx.Rngs):
+                 pool: int = 4, dtype: Any = None, remat: bool = False, rngs: nnx.Rngs):
         if len(num_blocks) != len(widths) or not all(isinstance(n, int) and n >= 1 for n in num_blocks):
             raise ValueError(f"num_blocks must be positive ints, one per stage of widths {tuple(widths)}, "
                              f"got {tuple(num_blocks)}")
@@ -98,6 +101,7 @@ class PreActResNet(nnx.Module):
         neuron = make_neuron(neuron)
         C.check_dropout(dropout)
         self.in_channels, self.pool = in_channels, pool
+        self.remat = bool(remat)
         self.stem = _conv(in_channels, widths[0], 3, 1, False, rngs, dtype)
         blocks, c = [], widths[0]
         for i, (n, w) in enumerate(zip(num_blocks, widths)):
@@ -118,8 +122,7 @@ class PreActResNet(nnx.Module):
         xs = C.check_input(xs, self.in_channels)
         spikes: list = []
         out = self.stem(xs)
-        for block in self.blocks:
-            out = block(out, spikes)
+        out = C.run_blocks(self.blocks, out, spikes, remat=self.remat)
         s = C.fire(self.neuron, self.bn(out))
         spikes.append(s)
         k = self.pool

@@ -104,6 +104,9 @@ class SpikingResNet(nnx.Module):
       dtype: compute dtype of the convolutions and Linears (e.g. ``jnp.bfloat16``; None:
         float32). Parameters stay float32; BatchNorm statistics and the neurons' state are
         computed in float32; the logits are returned in float32.
+      remat: rematerialise every residual block in the backward pass (``nnx.remat``): same
+        values and gradients, memory of about one block's activations plus each block's input
+        (for long T, e.g. ResNet-38 at T = 50), at the cost of a second forward pass per block.
       rngs: ``nnx.Rngs`` (parameters, and the ``dropout`` stream in training).
 
     ``__call__(xs, return_spikes=False)``: ``[T, B, H, W, in_channels] -> [T, B, num_classes]``;
@@ -123,6 +126,7 @@ class SpikingResNet(nnx.Module):
         dropout: float = 0.0,
         in_channels: int = 3,
         dtype: Any = None,
+        remat: bool = False,
         rngs: nnx.Rngs,
     ):
         widths = C.check_widths("widths", widths)
@@ -139,6 +143,7 @@ class SpikingResNet(nnx.Module):
         neuron = make_neuron(neuron)
         C.check_dropout(dropout)
         self.in_channels = in_channels
+        self.remat = bool(remat)
         self.stem = _conv(in_channels, stem_width, 3, 1, rngs, dtype)
         self.stem_bn = nn.StepBatchNorm(stem_width)
         self.stem_neuron = neuron()
@@ -165,8 +170,7 @@ class SpikingResNet(nnx.Module):
         xs = C.check_input(xs, self.in_channels)
         s = C.fire(self.stem_neuron, self.stem_bn(self.stem(xs)))
         spikes: list = [s]
-        for block in self.blocks:
-            s = block(s, spikes)
+        s = C.run_blocks(self.blocks, s, spikes, remat=self.remat)
         feats = self.dropout(jnp.mean(s, axis=(2, 3)))  # AdaptiveAvgPool2d(1) + flatten: [T, B, C]
         if self.fc1 is not None:
             feats = C.fire(self.fc_neuron, self.fc1(feats))

@@ -112,6 +112,9 @@ class SResNet(nnx.Module):
       dtype: compute dtype of the convolutions and the Linear (e.g. ``jnp.bfloat16``; None:
         float32). Parameters stay float32; BatchNorm statistics and the neurons' state are
         computed in float32; the logits are returned in float32.
+      remat: rematerialise every residual block in the backward pass (``nnx.remat``): same
+        values and gradients, memory of about one block's activations plus each block's input
+        (for long T, e.g. ResNet-38 at T = 50), at the cost of a second forward pass per block.
       rngs: ``nnx.Rngs`` (parameters, and the ``dropout`` stream in training).
 
     ``__call__(xs, return_spikes=False)``: ``[T, B, H, W, in_channels] -> [T, B, num_classes]``
@@ -129,6 +132,7 @@ class SResNet(nnx.Module):
         dropout: float = 0.0,
         in_channels: int = 3,
         dtype: Any = None,
+        remat: bool = False,
         rngs: nnx.Rngs,
     ):
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
@@ -137,6 +141,7 @@ class SResNet(nnx.Module):
         neuron = make_neuron(neuron)
         C.check_dropout(dropout)
         self.in_channels = in_channels
+        self.remat = bool(remat)
         self.stem = _conv(in_channels, width, 3, 1, rngs, dtype)
         self.stem_bn = _bn(width)
         self.stem_neuron = neuron()
@@ -160,8 +165,7 @@ class SResNet(nnx.Module):
         xs = C.check_input(xs, self.in_channels)
         out = C.fire(self.stem_neuron, self.stem_bn(self.stem(xs)))
         spikes: list = [out]
-        for block in self.blocks:
-            out = block(out, spikes)
+        out = C.run_blocks(self.blocks, out, spikes, remat=self.remat)
         feats = self.dropout(
             jnp.mean(out, axis=(2, 3))
         )  # AdaptiveAvgPool2d(1) + flatten: [T, B, C]
