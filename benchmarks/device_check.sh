@@ -15,7 +15,7 @@
 #
 # Peers are optional: wheels put in ./.whl (ignored by git) are installed to /tmp/site first, e.g.
 #   pip download --no-deps --only-binary=:all: -d .whl spikingjelly==2.0.0 snntorch==1.0.0 loguru SciencePlots
-# Each stage has its own time limit (9 minutes in all); results and logs go to OUT_DIR
+# Each stage has its own time limit (8.5 minutes in all); results and logs go to OUT_DIR
 # (8 files).
 set -u
 out=${1:?usage: device_check.sh OUT_DIR}
@@ -40,7 +40,7 @@ echo "exit $?" >> "$out/pytest_pallas.log"
 tail -n 25 "$out/pytest_pallas.log"
 
 echo "== 2. neuron speed"
-timeout 180 $py benchmarks/neuron_speed.py --peers --out "$out/neuron_speed.jsonl" > "$out/neuron_speed.log" 2>&1
+timeout 150 $py benchmarks/neuron_speed.py --peers --out "$out/neuron_speed.jsonl" > "$out/neuron_speed.log" 2>&1
 echo "exit $?" >> "$out/neuron_speed.log"
 grep '^|' "$out/neuron_speed.log" | head -n 60
 

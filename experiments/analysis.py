@@ -55,8 +55,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--epoch", type=int, default=None, help="checkpoint to restore (default the latest)")
     p.add_argument("--no-restore", action="store_true", help="analyse the model as built (no checkpoint)")
     p.add_argument("--threshold", type=float, default=0.0, help="an output > threshold is a spike (default 0)")
-    p.add_argument("--nonbinary", choices=("mac", "ac"), default="mac",
-                   help="non-binary layer inputs: dense MACs (default) or nonzero x fan-out ACs")
+    p.add_argument("--nonbinary", choices=("mac", "ac"), default="ac",
+                   help="non-binary layer inputs (pooled spikes, POLARA outputs): nonzero x fan-out ACs (default; "
+                        "the network input always costs dense MACs) or dense MACs")
     p.add_argument("--no-plots", action="store_true")
     return p.parse_args(argv)
 

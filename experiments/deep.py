@@ -98,7 +98,7 @@ def synthetic_frames(n: int, num_classes: int, *, T: int, size: int = 32, seed: 
 
 
 def load_dataset(name: str, data_dir: str | None, *, T: int, frame_size: int | None = None,
-                 split_by: str = "number", cifar100_labels: str = "fine"):
+                 split_by: str = "number", cifar100_labels: str = "fine", cache_dir: str | None = None):
     """``(train, test)`` as ``(x, y)`` NumPy pairs for a data set of :data:`DATASETS`."""
     info = DATASETS[name]
     if name in ("mnist", "fashion_mnist"):
@@ -117,7 +117,8 @@ def load_dataset(name: str, data_dir: str | None, *, T: int, frame_size: int | N
         return tuple(data.load_cifar100(data_dir, s, label_mode=cifar100_labels) for s in ("train", "test"))
     load = data.load_dvs_gesture if name == "dvs_gesture" else data.load_cifar10_dvs
     assert info.kind == "frames"
-    return tuple(load(data_dir, s, T=T, split_by=split_by, size=frame_size) for s in ("train", "test"))
+    return tuple(load(data_dir, s, T=T, split_by=split_by, size=frame_size, cache_dir=cache_dir)
+                 for s in ("train", "test"))
 
 
 def transforms(info: DatasetInfo, *, augment_on: bool, cutout: str = "toolbox", cutout_length: int = 16,
@@ -198,6 +199,8 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
                    help="DVS frames: random shift by up to 5 pixels (roll: circular, as the CLIF code)")
     p.add_argument("--frame-size", type=int, default=None, help="DVS frames downsampled to this size (e.g. 48)")
     p.add_argument("--split-by", choices=("number", "time"), default="number", help="DVS event-to-frame split")
+    p.add_argument("--cache-dir", default=None,
+                   help="DVS frame cache (.npz; default: frames_cache/ beside --results-dir)")
     p.add_argument("--cifar100-labels", choices=("fine", "coarse"), default="fine")
     p.add_argument("--backend", choices=snnjax.scan.BACKENDS, default="auto", help="neuron time-loop backend")
     p.add_argument("--bf16", action="store_true", help="bfloat16 compute, float32 parameters and optimiser")
@@ -238,8 +241,9 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error(f"--holdout must lie in [0, 1), got {args.holdout}")
     if args.cutout_length < 0:
         p.error(f"--cutout-length must be >= 0, got {args.cutout_length}")
-    if args.devices is not None and args.batch_size % args.devices:
-        p.error(f"--batch-size ({args.batch_size}) must be a multiple of --devices ({args.devices})")
+    for name in ("batch_size", "eval_batch_size"):
+        if args.devices is not None and getattr(args, name) % args.devices:
+            p.error(f"--{name.replace('_', '-')} ({getattr(args, name)}) must be a multiple of --devices ({args.devices})")
 
 
 # --------------------------------------------------------------------------- the run
@@ -251,6 +255,23 @@ def sgd(args, steps_per_epoch: int, schedule_fn: Callable[[float, int], optax.Sc
     schedule = schedule_fn(args.lr, steps_per_epoch)
     tx = optax.chain(optax.add_decayed_weights(args.weight_decay), optax.sgd(schedule, momentum=args.momentum))
     return tx, schedule
+
+
+def steps_per_epoch(args, n_train: int) -> int:
+    """Optimiser steps per epoch (``--max-steps-per-epoch`` caps it), as the schedules count."""
+    spe = data.num_batches(n_train, args.batch_size)
+    return min(spe, args.max_steps_per_epoch) if args.max_steps_per_epoch else spe
+
+
+def loss_fns(args):
+    """``(loss, logits)``: TET with λ = ``--tet-lambda`` and φ = 1 (0: mean-over-time CE), and
+    the time-averaged output for accuracy."""
+    if args.tet_lambda > 0:
+        def loss(out, y):
+            return train.tet_loss(out, y, lam=args.tet_lambda, phi=1.0)
+    else:
+        loss = train.mean_over_time_ce
+    return loss, lambda out: out.mean(0)
 
 
 def prepare_data(args, info: DatasetInfo, smoke_shape: dict[str, int] | None = None):
@@ -267,8 +288,10 @@ def prepare_data(args, info: DatasetInfo, smoke_shape: dict[str, int] | None = N
             train_set = synthetic_frames(n_train, info.num_classes, T=args.T, size=size, seed=1)
             test_set = synthetic_frames(n_test, info.num_classes, T=args.T, size=size, seed=2)
     else:
+        cache = args.cache_dir or os.path.join(os.path.dirname(os.path.abspath(args.results_dir)), "frames_cache")
         train_set, test_set = load_dataset(info.name, args.data_dir, T=args.T, frame_size=args.frame_size,
-                                           split_by=args.split_by, cifar100_labels=args.cifar100_labels)
+                                           split_by=args.split_by, cifar100_labels=args.cifar100_labels,
+                                           cache_dir=cache if info.kind == "frames" else None)
     x_tr, y_tr = train_set
     x_te, y_te = test_set
     if args.train_subset:
@@ -374,7 +397,7 @@ def analyse(model, forward, eval_t, eval_data, args) -> dict[str, Any]:
     model.eval()
     try:
         xb = eval_t(jnp.asarray(x[:n]))
-        result = analysis.analyse_model(lambda m, b: forward(m, b), model, xb, batch_size=args.eval_batch_size)
+        result = analysis.analyse_model(forward, model, xb, batch_size=args.eval_batch_size, nonbinary="ac")
     finally:
         model.train()
     analysis.write_report(result, args.results_dir)

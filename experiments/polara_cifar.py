@@ -44,12 +44,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import deep  # noqa: E402
 
-from snnjax import data, models, train  # noqa: E402
+from snnjax import models, train  # noqa: E402
 from snnjax.neurons import polara  # noqa: E402
 
 PROTOCOL = dict(T=50, batch_size=128, eval_batch_size=256, epochs=70, lr=0.0628, weight_decay=5e-4, dropout=0.0,
                 cutout="none", flip="on", translate="none", remat="on", seed=0, milestones=(50, 60), lr_gamma=0.1, window=6, tet_lambda=0.0)
-SMOKE = dict(T=4, batch_size=8, eval_batch_size=32, epochs=30, lr=0.1, milestones=(20, 25), width=4)
+SMOKE = dict(T=2, batch_size=8, eval_batch_size=32, epochs=30, lr=0.1, milestones=(20, 25), width=4)
 NEURONS = ("polara", "lif", "ilif")
 
 
@@ -93,13 +93,7 @@ def build_model(args, num_classes: int):
                           rngs=nnx.Rngs(args.seed), **kw)
 
 
-def loss_fns(args):
-    if args.tet_lambda > 0:
-        def loss(out, y):
-            return train.tet_loss(out, y, lam=args.tet_lambda, phi=1.0)
-    else:
-        loss = train.mean_over_time_ce
-    return loss, lambda out: out.mean(0)
+loss_fns = deep.loss_fns
 
 
 def build_from_config(config: dict):
@@ -116,9 +110,7 @@ def main(argv=None) -> dict:
     info = deep.DATASETS[args.dataset]
     train_set, eval_set, eval_name = deep.prepare_data(args, info)
     model = build_model(args, info.num_classes)
-    spe = data.num_batches(len(train_set[1]), args.batch_size)
-    if args.max_steps_per_epoch:
-        spe = min(spe, args.max_steps_per_epoch)
+    spe = deep.steps_per_epoch(args, len(train_set[1]))
     tx, schedule = deep.sgd(
         args, spe, lambda lr, s: train.multistep_lr(lr, s, milestones=args.milestones, gamma=args.lr_gamma)
     )

@@ -756,7 +756,9 @@ def _analysis_copy(model: Any) -> Any:
     """An evaluation-mode copy of ``model`` whose neurons run ``lax.scan`` (the ``"linear"``
     backend of a leaky-integrator readout is a matmul that is not a synapse) and whose
     :class:`~snnjax.nn.SpikeLinear` layers take events densely (the event-driven gather is
-    no ``dot_general``; the dense product counts the same ACs: events × fan-out)."""
+    no ``dot_general``; the dense product counts the same ACs: events × fan-out), with block
+    rematerialisation (``remat=True`` of the ResNets) off: it changes no value, and the
+    counting traces the model as a closure, which ``nnx.remat`` does not accept."""
     from flax import nnx
 
     from snnjax import nn
@@ -771,6 +773,8 @@ def _analysis_copy(model: Any) -> Any:
             sub.backend = "scan"
         elif isinstance(sub, nn.SpikeLinear) and sub.mode != "dense":
             sub.mode = "dense"
+        elif isinstance(getattr(sub, "remat", None), bool):
+            sub.remat = False
     return m
 
 

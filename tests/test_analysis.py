@@ -361,3 +361,19 @@ def test_cli_on_tiny_runs(tmp_path):
     assert 0.0 <= res["run"]["accuracy"] <= 1.0
     md = (out / "analysis.md").read_text()
     assert "rate ilif" in md and "rate lif" in md and "ILIF Table 5" in md
+
+
+def test_vgg_pooled_spikes_are_accumulates_and_pooling_is_no_synapse():
+    """VGG-11's average pools feed graded values (0, 1/4, ...) to the next conv: with
+    ``nonbinary="ac"`` (the scripts' setting) that conv costs nonzero × fan-out ACs, and the
+    adaptive pool of the head is not counted as a layer."""
+    from snnjax import models
+
+    m = models.SpikingVGG(((8, "M"), (16, "M")), 10, neuron="lif", pool_size=(2, 2), in_channels=2,
+                          rngs=nnx.Rngs(jax.random.key(0, impl="rbg")))
+    xs = (jax.random.uniform(jax.random.key(1), (3, 2, 16, 16, 2)) < 0.3).astype(jnp.float32) * 2.0
+    res = A.analyse_model(lambda mm, b: mm(b, return_spikes=True), m, xs, batch_size=3, nonbinary="ac")
+    syn = [r for r in res["records"] if r["kind"] == "synapse"]
+    assert [r["name"] for r in syn] == ["conv 3x3 2->8", "conv 3x3 8->16", "dense 64->10"]
+    pooled = syn[1]
+    assert not pooled["binary"] and pooled["mac"] == 0 and pooled["ac"] == pooled["nonzero_ops"] > 0

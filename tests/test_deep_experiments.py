@@ -106,6 +106,7 @@ def test_ilif_protocol_defaults_are_table_4():
         assert (a.batch_size, a.epochs, a.lr, a.weight_decay, a.dropout, a.lambda_i, a.T, a.arch) == (
             bs, ep, lr, wd, drop, li, T, arch), ds
         assert a.seed == 1234 and a.tau == 1.1 and a.lambda_u == 1.0 and a.tet_lambda == 0.05
+        assert a.frame_size == {"cifar10_dvs": 48}.get(ds)  # SLTT: DVS-CIFAR10 at 48x48, Gesture at 128
     a = mod.parse(["--results-dir", "x", "--T", "6", "--surrogate", "sigmoid", "--gamma", "4", "--lr", "0.05"])
     assert (a.T, a.surrogate, a.gamma, a.lr) == (6, "sigmoid", 4.0, 0.05)
     b = _load("polara_cifar").parse(["--results-dir", "x"])
@@ -131,6 +132,7 @@ def test_ablation_and_surrogate_reach_the_neurons():
     (["--dropout", "1.0"], "--dropout must lie in"),
     (["--holdout", "1.5"], "--holdout must lie in"),
     (["--devices", "3", "--batch-size", "128"], "multiple of --devices"),
+    (["--devices", "2", "--eval-batch-size", "255"], "--eval-batch-size (255) must be a multiple of --devices"),
     (["--arch", "vgg11", "--widths", "8,16"], "--widths / --blocks apply"),
 ])
 def test_ilif_argument_errors(argv, message, capsys):

@@ -453,7 +453,8 @@ def _parse_meta(d: dict, spec: _Spec, where: str) -> dict[str, tuple[str, ...]]:
         ):
             raise ValueError(f"{where}: {key.decode()!r} should be a list of strings")
         names = [x.decode("utf-8") if isinstance(x, bytes) else x for x in names]
-        names = [x for x in names if x]  # tolerate empty trailing entries
+        while names and not names[-1]:  # tolerate empty trailing entries, nothing else
+            names = names[:-1]
         if len(names) != num_classes:
             raise ValueError(
                 f"{where}: {key.decode()!r} should hold {num_classes} class names, got {len(names)}"

@@ -16,7 +16,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from snnjax import nn
@@ -112,22 +111,22 @@ def avg_pool(xs: jax.Array, k: int) -> jax.Array:
     return nn.unfold_time(nnx.avg_pool(nn.fold_time(xs), (k, k), strides=(k, k)), xs.shape[0])
 
 
-def _adaptive_matrix(n: int, m: int) -> np.ndarray:
-    """``[m, n]``: output cell i averages the input cells
-    ``floor(i n / m) .. ceil((i + 1) n / m) - 1``."""
-    p = np.zeros((m, n), np.float32)
+def _adaptive_axis(xs: jax.Array, axis: int, m: int) -> jax.Array:
+    """Output cell ``i`` of ``m`` averages input cells ``floor(i n / m) .. ceil((i + 1) n / m) - 1``
+    along ``axis`` (PyTorch's adaptive windows)."""
+    n = xs.shape[axis]
+    cells = []
     for i in range(m):
         start, end = (i * n) // m, -((-(i + 1) * n) // m)
-        p[i, start:end] = 1.0 / (end - start)
-    return p
+        cells.append(jnp.mean(jax.lax.slice_in_dim(xs, start, end, axis=axis), axis=axis, keepdims=True))
+    return jnp.concatenate(cells, axis=axis)
 
 
 def adaptive_avg_pool(xs: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
     """PyTorch's ``AdaptiveAvgPool2d(out_hw)`` over ``[..., H, W, C]`` (also when ``out_hw`` exceeds
-    ``(H, W)``: a 1×1 map is then replicated)."""
-    ph = jnp.asarray(_adaptive_matrix(xs.shape[-3], out_hw[0]), xs.dtype)
-    pw = jnp.asarray(_adaptive_matrix(xs.shape[-2], out_hw[1]), xs.dtype)
-    return jnp.einsum("ih,jw,...hwc->...ijc", ph, pw, xs)
+    ``(H, W)``: a 1×1 map is then replicated). Built from slices and means, not a matmul, so
+    :mod:`snnjax.analysis` does not count the pooling as a synaptic layer."""
+    return _adaptive_axis(_adaptive_axis(xs, xs.ndim - 3, out_hw[0]), xs.ndim - 2, out_hw[1])
 
 
 def check_input(xs: Any, in_channels: int) -> jax.Array:

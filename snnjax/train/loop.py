@@ -99,10 +99,16 @@ def make_steps(
     return train_step, eval_step
 
 
+_AUGMENT_TAG = 0x41554721  # separates the augmentation keys from nnx.Rngs(seed)'s fold_in(key(seed), i)
+
+
 def batch_key(seed: int, epoch: int, step: int) -> jax.Array:
     """The augmentation key of training step ``step`` of epoch ``epoch``: a function of
-    ``(seed, epoch, step)`` only, so a resumed run draws the same augmentations."""
-    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), epoch), step)
+    ``(seed, epoch, step)`` only, so a resumed run draws the same augmentations;
+    ``fold_in(fold_in(fold_in(key(seed), TAG), epoch), step)``, the tag keeping it apart from the
+    streams of ``nnx.Rngs(seed)`` (which are ``fold_in(key(seed), i)``)."""
+    base = jax.random.fold_in(jax.random.key(seed), _AUGMENT_TAG)
+    return jax.random.fold_in(jax.random.fold_in(base, epoch), step)
 
 
 def data_parallel_mesh(devices: int | Sequence[jax.Device] | None) -> jax.sharding.Mesh | None:
@@ -169,7 +175,8 @@ def evaluate(
     """Loss, accuracy and firing rates over every example of ``data`` (partial batch included).
 
     The model is put in evaluation mode (``model.eval()``: running BatchNorm statistics, no
-    dropout) for the pass and back in training mode afterwards."""
+    dropout) for the pass and left in training mode (``model.train()``) afterwards, whatever
+    mode it was in before."""
     x, y = data
     place = place or _Placer(None)
     model.eval()
@@ -292,7 +299,7 @@ def fit(
         test = evaluate(eval_step, model, test_data, eval_batch_size, place=place)
         row = {
             "epoch": epoch,
-            "lr": float(lr_schedule(epoch * spe)) if lr_schedule is not None else None,
+            "lr": float(lr_schedule(epoch * steps)) if lr_schedule is not None else None,
             "train_loss": loss_sum / n,
             "train_acc": correct / n,
             **{f"test_{k}": v for k, v in test.items()},
