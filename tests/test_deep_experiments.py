@@ -144,3 +144,12 @@ def test_ilif_argument_errors(argv, message, capsys):
 def test_missing_data_dir_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="--data-dir is required for cifar10"):
         _load("ilif_cifar").main(["--dataset", "cifar10", "--results-dir", str(tmp_path / "r"), "--epochs", "1"])
+
+
+@pytest.mark.slow
+def test_ilif_smoke_in_bfloat16(tmp_path):
+    """``--bf16``: bfloat16 compute with float32 parameters and optimiser, end to end."""
+    summary = _load("ilif_cifar").main(["--smoke", "--bf16", "--epochs", "2", "--results-dir", str(tmp_path / "b"),
+                                        "--no-progress", "--analysis-batches", "1"])
+    assert np.isfinite(summary["train_acc_eval_mode"])
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["bf16"] is True
