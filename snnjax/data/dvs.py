@@ -301,6 +301,13 @@ def _read_file(path: Path, what: str) -> bytes:
     return path.read_bytes()
 
 
+
+def _check_version(line: bytes, path: Path, major: bytes, expected: str) -> None:
+    """Raise if a header's first line names an AEDAT major version other than ``major``."""
+    m = _VERSION_LINE.match(line)
+    if m is not None and m.group(1) != major:
+        raise ValueError(f"{path} is AEDAT {m.group(1).decode()}.{m.group(2).decode()}, {expected}")
+
 def _aedat3_data_start(raw: bytes, path: Path) -> int:
     """Byte offset just after ``#!END-HEADER``; checks the header's lines and version."""
     pos = 0
@@ -319,12 +326,7 @@ def _aedat3_data_start(raw: bytes, path: Path) -> int:
                 f"with '#' and no '#!END-HEADER' line came before it (got {line[:40]!r})"
             )
         if first:
-            m = _VERSION_LINE.match(line)
-            if m is not None and m.group(1) != b"3":
-                raise ValueError(
-                    f"{path} is AEDAT {m.group(1).decode()}.{m.group(2).decode()}, "
-                    "expected AEDAT 3.x (use read_aedat2_raw for AEDAT 2.0 files)"
-                )
+            _check_version(line, path, b"3", "expected AEDAT 3.x (use read_aedat2_raw for AEDAT 2.0 files)")
             first = False
         if end < 0:
             raise ValueError(
@@ -415,12 +417,7 @@ def _aedat2_data_start(raw: bytes, path: Path) -> int:
         end = raw.find(b"\n", pos)
         line = raw[pos:] if end < 0 else raw[pos : end + 1]
         if first:
-            m = _VERSION_LINE.match(line)
-            if m is not None and m.group(1) != b"2":
-                raise ValueError(
-                    f"{path} is AEDAT {m.group(1).decode()}.{m.group(2).decode()}, "
-                    "expected AEDAT 2.0 (8-byte big-endian address/timestamp records)"
-                )
+            _check_version(line, path, b"2", "expected AEDAT 2.0 (8-byte big-endian address/timestamp records)")
             first = False
         if end < 0:
             return len(raw)
