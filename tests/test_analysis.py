@@ -340,6 +340,7 @@ def _make_run(path, neuron):
     return model
 
 
+@pytest.mark.slow  # the CLI on a real trained run: tests/test_deep_experiments.py (default suite)
 def test_cli_on_tiny_runs(tmp_path):
     sys.path.insert(0, REPO)
     from experiments import analysis as cli

@@ -459,7 +459,8 @@ def test_model_input_and_argument_errors():
         r38(jnp.ones((1, 1, 8, 8, 2)))
 
 
-@pytest.mark.parametrize("which", ["sresnet", "preact", pytest.param("resnet19", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("which", ["preact", pytest.param("sresnet", marks=pytest.mark.slow),
+                                   pytest.param("resnet19", marks=pytest.mark.slow)])
 def test_block_remat_changes_nothing_but_memory(which):
     """``remat=True`` (each residual block under ``nnx.remat``) gives the same loss, spikes,
     gradients and running statistics, bit for bit."""
