@@ -51,17 +51,29 @@ NEURONS = {
     "iplif": (["--neuron", "iplif"], "IPLIF"),
 }
 
-# The study's sizes (ILIF_STUDY.md, section "Sizing"). ``tiny``: the queue's shape in seconds (tests).
+# The study's sizes (ILIF_STUDY.md, sections "Sizing" and "Deviations"). ``compare``: data set ->
+# (neurons, seeds) of the γ = 1 comparisons. ``tiny``: the queue's shape in seconds (tests).
+# ``v1``: the first sizing (120 steps of 128), kept so that its 4 runs can be read back.
+_FULL_COMMON = dict(
+    widths=(8, 16, 32), train_subset=None, eval_batch_size=256, analysis_batches=1, test_subset=2000,
+    test_stage_subset=None, gradnorm_n=256, gamma_dataset="fashion_mnist", gamma_neurons=("lif", "ilif"),
+    gammas=(0.5, 1.0, 2.0, 3.0, 4.0),
+)
 SCALES = {
     "full": dict(
-        widths=(8, 16, 32), epochs=4, max_steps=30, train_subset=None, batch_size=128, eval_batch_size=256,
-        analysis_batches=1, test_subset=2000, test_stage_subset=None, gradnorm_n=256,
-        datasets=("fashion_mnist", "mnist"), seeds=(0, 1, 2), compare=tuple(NEURONS), gamma_dataset="fashion_mnist",
-        gamma_neurons=("lif", "ilif"), gammas=(0.5, 1.0, 2.0, 3.0, 4.0), gamma_seeds=(0, 1),
+        _FULL_COMMON, epochs=8, max_steps=60, batch_size=64,
+        compare={"fashion_mnist": (tuple(NEURONS), (0, 1, 2)), "mnist": (("lif", "ilif", "clif"), (0,))},
+        gamma_seeds=(0,),
+    ),
+    "v1": dict(
+        _FULL_COMMON, epochs=4, max_steps=30, batch_size=128,
+        compare={"fashion_mnist": (tuple(NEURONS), (0, 1, 2)), "mnist": (tuple(NEURONS), (0, 1, 2))},
+        gamma_seeds=(0, 1),
     ),
     "tiny": dict(
         widths=(4, 8), epochs=2, max_steps=None, train_subset=300, batch_size=64, eval_batch_size=64,
-        analysis_batches=1, test_subset=100, test_stage_subset=100, gradnorm_n=16, datasets=("fashion_mnist",), seeds=(0,), compare=("lif", "ilif"),
+        analysis_batches=1, test_subset=100, test_stage_subset=100, gradnorm_n=16,
+        compare={"fashion_mnist": (("lif", "ilif"), (0,))},
         gamma_dataset="fashion_mnist", gamma_neurons=("lif",), gammas=(1.0, 2.0), gamma_seeds=(0,),
     ),
 }
@@ -94,10 +106,11 @@ def plan(scale: str = "full") -> list[Run]:
         old = runs.get(run.name)
         runs[run.name] = Run(run.neuron, run.dataset, run.gamma, run.seed, ((*old.groups,) if old else ()) + (group,))
 
-    for seed in sorted(set(s["seeds"]) | set(s["gamma_seeds"])):
-        if seed in s["seeds"]:
-            for d in s["datasets"]:
-                for n in s["compare"]:
+    compare_seeds = {seed for _, seeds in s["compare"].values() for seed in seeds}
+    for seed in sorted(compare_seeds | set(s["gamma_seeds"])):
+        for d, (neurons, seeds) in s["compare"].items():
+            if seed in seeds:
+                for n in neurons:
                     add(Run(n, d, 1.0, seed), "compare")
         if seed in s["gamma_seeds"]:
             for g in s["gammas"]:
@@ -187,6 +200,25 @@ def _lock_holder(d: str) -> int | None:
     return pid if pid != os.getpid() else None
 
 
+_SIZING_KEYS = {"epochs": "epochs", "batch_size": "batch_size", "max_steps_per_epoch": "max_steps",
+                "train_subset": "train_subset", "widths": "widths"}
+
+
+def sizing_mismatch(root: str, run: Run, scale: str) -> str | None:
+    """Why the run directory on disk was made with other sizes than ``scale``'s (its
+    ``config.json``), or None. Such a run is neither resumed nor counted as done."""
+    config = _read_json(os.path.join(run_dir(root, run), "config.json"))
+    if config is None:
+        return None
+    s = SCALES[scale]
+    diffs = []
+    for key, skey in _SIZING_KEYS.items():
+        want = list(s[skey]) if isinstance(s[skey], tuple) else s[skey]
+        if key in config and config[key] != want:
+            diffs.append(f"{key}={config[key]!r} (scale {scale!r}: {want!r})")
+    return ", ".join(diffs) or None
+
+
 # --------------------------------------------------------------------------- one run (in its own process)
 
 
@@ -264,6 +296,9 @@ def job(root: str, name: str, scale: str, stage: str) -> int:
     runs = {r.name: r for r in plan(scale)}
     run = runs[name]
     d = run_dir(root, run)
+    why = sizing_mismatch(root, run, scale)
+    if why:
+        raise ValueError(f"{d} was made with other sizes: {why}; move it away or pass the matching --scale")
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "lock"), "w") as f:
         f.write(str(os.getpid()))
@@ -355,7 +390,8 @@ def execute(root: str, runs: list[Run], *, scale: str, jobs: int, stage: str = "
         todo = [r for r in runs if "compare" in r.groups and status(root, r) == "done"
                 and "test_acc" not in (_read_json(os.path.join(run_dir(root, r), "summary.json")) or {})]
     else:
-        todo = [r for r in runs if status(root, r) in ("todo", "partial")]
+        todo = [r for r in runs if status(root, r) in ("todo", "partial")
+                or (status(root, r) == "done" and sizing_mismatch(root, r, scale))]
     log(f"{len(todo)} runs to do ({stage}), {jobs} at a time")
     try:
         cpus = sorted(os.sched_getaffinity(0))
@@ -384,6 +420,11 @@ def execute(root: str, runs: list[Run], *, scale: str, jobs: int, stage: str = "
                 run = todo.pop(0)
                 if status(root, run) == "running":
                     log(f"skip  {run.name} (held by another process)")
+                    continue
+                why = sizing_mismatch(root, run, scale)
+                if why:
+                    log(f"skip  {run.name} (made with other sizes: {why})")
+                    codes[run.name] = 2
                     continue
                 slot = next(i for i in range(len(running) + 1) if i not in running)
                 d = run_dir(root, run)

@@ -38,18 +38,23 @@ study = _load("ilif_study")
 def test_full_plan_lists_every_comparison_and_the_gamma_sweep():
     runs = study.plan("full")
     names = [r.name for r in runs]
-    assert len(names) == len(set(names)) == 58
+    assert len(names) == len(set(names)) == 32
     compare = [r for r in runs if "compare" in r.groups]
-    assert len(compare) == 7 * 2 * 3
-    assert {r.neuron for r in compare} == {"lif", "ilif", "clif", "ilif_no_mpiu", "ilif_no_ciu", "plif", "iplif"}
-    assert {r.dataset for r in compare} == {"fashion_mnist", "mnist"} and {r.gamma for r in compare} == {1.0}
+    fashion = [r for r in compare if r.dataset == "fashion_mnist"]
+    assert len(fashion) == 7 * 3 and {r.seed for r in fashion} == {0, 1, 2}
+    assert {r.neuron for r in fashion} == {"lif", "ilif", "clif", "ilif_no_mpiu", "ilif_no_ciu", "plif", "iplif"}
+    mnist = [r for r in compare if r.dataset == "mnist"]
+    assert {(r.neuron, r.seed) for r in mnist} == {("lif", 0), ("ilif", 0), ("clif", 0)}
+    assert {r.gamma for r in compare} == {1.0}
     gamma = [r for r in runs if "gamma" in r.groups]
     assert {(r.neuron, r.gamma) for r in gamma} == {(n, g) for n in ("lif", "ilif") for g in (0.5, 1, 2, 3, 4)}
-    assert {r.dataset for r in gamma} == {"fashion_mnist"} and len(gamma) == 2 * 5 * 2  # seeds 0, 1
+    assert {r.dataset for r in gamma} == {"fashion_mnist"} and len(gamma) == 2 * 5  # seed 0
     # the γ = 1 points of the sweep are the comparison runs (one run, both groups)
     assert study.Run("lif", "fashion_mnist", 1.0, 0).name in names
     both = [r for r in runs if r.groups == ("compare", "gamma")]
-    assert len(both) == 2 * 2
+    assert len(both) == 2
+    # the first sizing keeps its shape, so that its runs are still read back
+    assert len(study.plan("v1")) == 58
     # seed-major: every seed-0 run comes before any seed-1 run
     seeds = [r.seed for r in runs]
     assert seeds == sorted(seeds)
@@ -77,15 +82,16 @@ def test_commands_parse_and_reach_the_neuron():
         args = ilif_cifar.parse(study.train_argv(run, "/tmp/r", "full"))
         assert args.gamma == run.gamma and args.seed == run.seed and args.T == 4 and args.tau == 1.1
         assert args.holdout == 0.1 and args.no_augment and args.tet_lambda == 0.05 and args.widths == (8, 16, 32)
-        assert args.max_steps_per_epoch == 30 and args.epochs == 4 and args.train_subset is None
+        assert args.max_steps_per_epoch == 60 and args.epochs == 8 and args.train_subset is None
+        assert args.batch_size == 64
         assert args.ablation == {"ilif_no_mpiu": "no_mpiu", "ilif_no_ciu": "no_ciu"}.get(run.neuron, "none")
 
 
 def test_only_selects_by_pattern_and_group():
     runs = study.plan("full")
-    assert {r.name for r in study._select(runs, "ilif__mnist__*")} == {f"ilif__mnist__g1__s{s}" for s in range(3)}
-    assert len(study._select(runs, "gamma")) == 20
-    assert len(study._select(runs, "gamma,clif__*")) == 26
+    assert {r.name for r in study._select(runs, "ilif__*__s1")} == {"ilif__fashion_mnist__g1__s1"}
+    assert len(study._select(runs, "gamma")) == 10
+    assert len(study._select(runs, "gamma,clif__*")) == 14
 
 
 # --------------------------------------------------------------------------- the report on hand-made runs
@@ -189,6 +195,30 @@ def test_status_of_fresh_partial_running_and_done_runs(tmp_path):
     assert study.status(str(tmp_path), run) == "partial"
     open(os.path.join(d, "done.json"), "w").write("{}")
     assert study.status(str(tmp_path), run) == "done"
+
+
+def test_a_run_made_with_other_sizes_is_neither_resumed_nor_counted_done(tmp_path):
+    root = str(tmp_path)
+    run = study.plan("tiny")[0]
+    d = study.run_dir(root, run)
+    os.makedirs(os.path.join(d, "checkpoints", "0"))
+    s = study.SCALES["tiny"]
+    config = {"epochs": s["epochs"], "batch_size": s["batch_size"], "max_steps_per_epoch": s["max_steps"],
+              "train_subset": s["train_subset"], "widths": list(s["widths"])}  # fmt: skip
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(config, f)
+    assert study.sizing_mismatch(root, run, "tiny") is None
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(dict(config, epochs=4, batch_size=128), f)
+    open(os.path.join(d, "done.json"), "w").write("{}")
+    why = study.sizing_mismatch(root, run, "tiny")
+    assert "epochs=4 (scale 'tiny': 2)" in why and "batch_size=128" in why
+    lines = []
+    codes = study.execute(root, [run], scale="tiny", jobs=1, poll=0.01, log=lines.append,
+                          job_argv=lambda r: [sys.executable, "-c", "raise SystemExit(9)"])  # fmt: skip
+    assert codes == {run.name: 2} and lines[1].startswith(f"skip  {run.name} (made with other sizes: epochs=4")
+    with pytest.raises(ValueError, match="made with other sizes"):
+        study.job(root, run.name, "tiny", "train")
 
 
 # --------------------------------------------------------------------------- the runner on the tiny subset
