@@ -6,9 +6,9 @@ spikes are exact Heaviside with surrogate gradients (:mod:`snnjax.surrogate`).
 Flax NNX modules live in :mod:`snnjax.nn`, encoders in :mod:`snnjax.encoding`.
 """
 
-from snnjax import encoding, events, neurons, nn, surrogate
+from snnjax import checks, encoding, events, neurons, nn, surrogate
 from snnjax.scan import run
 
 __version__ = "0.1.0"
 
-__all__ = ["encoding", "events", "neurons", "nn", "surrogate", "run", "__version__"]
+__all__ = ["checks", "encoding", "events", "neurons", "nn", "surrogate", "run", "__version__"]

@@ -26,6 +26,16 @@ __all__ = [
     "check_option",
     "check_float_array",
     "check_state_shapes",
+    "check_int",
+    "check_bool",
+    "check_callable",
+    "check_number",
+    "check_field_types",
+    "check_real",
+    "traced_checks_enabled",
+    "revalidate",
+    "describe",
+    "check_finite_input",
 ]
 
 
@@ -34,17 +44,32 @@ def static_field(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
     return dataclasses.field(default=default, metadata={"static": True}, **kwargs)
 
 
-def params_dataclass(cls: type) -> type:
+def params_dataclass(cls: type | None = None, *, check_types: bool = True) -> type:
     """Frozen dataclass registered as a JAX pytree.
 
     Fields made with :func:`static_field` are metadata (hashable, trigger
     recompilation when changed: strings, flags); all other fields are leaves
     (numbers, arrays, nested pytrees such as a :class:`~snnjax.surrogate.Surrogate`).
 
+    ``check_types`` (default): every numeric field must hold a real number or array (see
+    :func:`check_field_types`), checked before the class's own ``__post_init__``.
+
     ``__post_init__`` (eager validation) runs only when a user constructs the
     object; JAX's unflattening bypasses it, so ``jax.tree.map`` may fill the
     fields with anything (``vmap`` ``in_axes`` prefixes, sentinels, tracers).
     """
+    if cls is None:  # @params_dataclass(check_types=False)
+        return lambda c: params_dataclass(c, check_types=check_types)
+    user_post_init = cls.__dict__.get("__post_init__")
+
+    def __post_init__(self):
+        if check_types:
+            check_field_types(self)
+        if user_post_init is not None:
+            user_post_init(self)
+
+    cls.__post_init__ = __post_init__
+    cls.__snnjax_params__ = True
     cls = dataclasses.dataclass(frozen=True)(cls)
     data, meta = [], []
     for f in dataclasses.fields(cls):
@@ -71,6 +96,45 @@ def params_dataclass(cls: type) -> type:
     return cls
 
 
+_ARRAYLIKE = (bool, int, float, complex, str, bytes, np.generic, np.ndarray, jax.Array, list, tuple)
+
+
+def check_field_types(obj: Any) -> None:
+    """Every numeric field of a params dataclass holds a real number or array (int or float
+    dtype: not bool, complex, str or object), a tracer, ``None`` (a ``vmap`` axes prefix) or
+    a pytree object (a surrogate, nested params); every static field annotated ``bool`` a
+    bool. Run by every :func:`params_dataclass` before the class's own ``__post_init__``."""
+    cls = type(obj)
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        label = f"{cls.__name__}.{f.name}"
+        if f.metadata.get("static", False):
+            if f.type in ("bool", bool) and not isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"{label} must be a bool (True/False), got {describe(v)}")
+            continue
+        if f.name == "surrogate":  # a name or a Surrogate, checked by the class
+            continue
+        if v is None or not isinstance(v, _ARRAYLIKE):
+            continue
+        check_real(label, v)
+
+
+def check_real(name: str, v: Any) -> None:
+    """``v`` is a real number or array (int or float dtype; not bool, complex, str or object)
+    or a tracer of a real dtype."""
+    if isinstance(v, (str, bytes)) or isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number or array, got {describe(v)}")
+    dtype = getattr(v, "dtype", None)
+    if dtype is not None and (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)):
+        return
+    try:
+        kind = np.asarray(v).dtype.kind if dtype is None else "O"
+    except Exception:  # ragged lists etc.
+        kind = "O"
+    if kind not in "iuf":
+        raise TypeError(f"{name} must be a real number or array (int or float dtype), got {describe(v)}")
+
+
 def concrete(x: Any) -> np.ndarray | None:
     """``x`` as a NumPy array if its value is known now, else ``None``."""
     if isinstance(x, jax.core.Tracer):
@@ -95,7 +159,30 @@ def _fmt(v: np.ndarray) -> str:
     return str(v.item()) if v.size == 1 else f"array with min {v.min()} and max {v.max()}"
 
 
+def traced_checks_enabled() -> bool:
+    """Whether value checks on traced values are being staged (inside :func:`snnjax.checks.checked`)."""
+    from snnjax.checks import enabled
+
+    return enabled()
+
+
+def _traced_check(x: Any, pred, message: str) -> bool:
+    """For a traced ``x`` inside :func:`snnjax.checks.checked`: stage ``checkify.check(pred(x))``
+    with ``message`` (``{}`` is replaced by the offending minimum/maximum). Returns whether
+    ``x`` is traced (so the eager check is to be skipped)."""
+    if not isinstance(x, jax.core.Tracer):
+        return False
+    if traced_checks_enabled():
+        from jax.experimental import checkify
+
+        xa = jnp.asarray(x)
+        checkify.check(jnp.all(pred(xa)), message + " (min {}, max {})", jnp.min(xa), jnp.max(xa))
+    return True
+
+
 def check_finite(name: str, x: Any) -> None:
+    if _traced_check(x, jnp.isfinite, f"{name} must be finite (no NaN/inf)"):
+        return
     v = concrete(x)
     if v is not None and np.issubdtype(v.dtype, np.inexact) and not np.all(np.isfinite(v)):
         raise ValueError(f"{name} must be finite (no NaN/inf), got {_fmt(v)}")
@@ -103,6 +190,8 @@ def check_finite(name: str, x: Any) -> None:
 
 def check_positive(name: str, x: Any) -> None:
     """Raise ``ValueError`` unless every element of ``x`` is finite and > 0."""
+    if _traced_check(x, lambda a: jnp.isfinite(a) & (a > 0), f"{name} must be finite and > 0"):
+        return
     check_finite(name, x)
     v = concrete(x)
     if v is not None and not np.all(v > 0):
@@ -110,6 +199,8 @@ def check_positive(name: str, x: Any) -> None:
 
 
 def check_at_least(name: str, x: Any, low: float) -> None:
+    if _traced_check(x, lambda a: jnp.isfinite(a) & (a >= low), f"{name} must be finite and >= {low}"):
+        return
     check_finite(name, x)
     v = concrete(x)
     if v is not None and not np.all(v >= low):
@@ -117,6 +208,11 @@ def check_at_least(name: str, x: Any, low: float) -> None:
 
 
 def check_in_range(name: str, x: Any, low: float, high: float, *, closed: bool = True) -> None:
+    def pred(a):
+        return jnp.isfinite(a) & (((a >= low) & (a <= high)) if closed else ((a > low) & (a < high)))
+
+    if _traced_check(x, pred, f"{name} must lie in {'[' if closed else '('}{low}, {high}{']' if closed else ')'}"):
+        return
     check_finite(name, x)
     v = concrete(x)
     if v is None:
@@ -137,7 +233,10 @@ def check_float_array(name: str, x: Any, *, min_rank: int = 0, rank: int | None 
     """Validate an input array: floating dtype and rank. Returns ``jnp.asarray(x)``."""
     dtype = getattr(x, "dtype", None)
     if dtype is None:
-        x = jnp.asarray(x)
+        try:
+            x = jnp.asarray(x)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{name} must be a floating-point array, got {describe(x)}") from e
         dtype = x.dtype
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"{name} must have a floating dtype (float16/bfloat16/float32/float64), got {dtype}")
@@ -164,3 +263,97 @@ def check_state_shapes(state: Any, shape: Sequence[int], *, name: str = "state")
                 f"{field} has shape {lshape} but the input step has shape {shape}; "
                 "initialise the state with init_state(x.shape[1:]) for time-major x"
             )
+
+
+def describe(x: Any) -> str:
+    """A short description of a received value for error messages: shape and dtype for
+    arrays, the type and repr otherwise."""
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
+    r = repr(x)
+    return f"{type(x).__name__} {r if len(r) <= 80 else r[:77] + '...'}"
+
+
+def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None,
+              allow_none: bool = False) -> int | None:
+    """A Python/NumPy integer (not a bool, not a float such as 2.0) within ``[low, high]``;
+    returns it as an ``int``. ``allow_none``: ``None`` passes through."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        want = "an int" + (" or None" if allow_none else "")
+        raise TypeError(f"{name} must be {want}, got {describe(value)}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {value}")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A Python or NumPy bool (not 0/1, not a string)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (True/False), got {describe(value)}")
+    return bool(value)
+
+
+def check_callable(name: str, value: Any, *, allow_none: bool = False, signature: str = "") -> Any:
+    if value is None and allow_none:
+        return None
+    if not callable(value):
+        sig = f" {signature}" if signature else ""
+        raise TypeError(f"{name} must be callable{sig}" + (" or None" if allow_none else "") +
+                        f", got {describe(value)}")
+    return value
+
+
+def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, allow_none: bool = False) -> float | None:
+    """A finite real Python/NumPy scalar (not a bool, not complex) within the bounds;
+    returns it as a ``float``. A JAX tracer passes unchecked (returned as is)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, jax.core.Tracer):
+        return value
+    v = concrete(value)
+    if (isinstance(value, (bool, np.bool_)) or v is None or v.ndim != 0
+            or not (np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating))):
+        raise TypeError(f"{name} must be a real number, got {describe(value)}")
+    f = float(v)
+    if not np.isfinite(f):
+        raise ValueError(f"{name} must be finite (no NaN/inf), got {f}")
+    if low is not None and (f <= low if low_open else f < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {f}")
+    if high is not None and f > high:
+        raise ValueError(f"{name} must be <= {high}, got {f}")
+    return f
+
+
+def revalidate(params: Any) -> None:
+    """Run the validation of every params dataclass inside ``params`` again (type checks and
+    the class's ``__post_init__``). JAX rebuilds params pytrees without ``__init__`` (inside
+    ``jit``, ``vmap``, ``grad``), so this is how traced values are checked inside
+    :func:`snnjax.checks.checked`."""
+    if getattr(type(params), "__snnjax_params__", False):
+        for f in dataclasses.fields(params):
+            revalidate(getattr(params, f.name))
+        type(params).__post_init__(params)
+    elif isinstance(params, (tuple, list)):
+        for p in params:
+            revalidate(p)
+    elif isinstance(params, dict):
+        for p in params.values():
+            revalidate(p)
+
+
+def check_finite_input(name: str, x: Any) -> None:
+    """Input data (currents, intensities) must be finite where that is checkable: eagerly for
+    concrete ``x``; for traced ``x`` only inside :func:`snnjax.checks.checked` (by default
+    non-finite inputs propagate, see :mod:`snnjax.checks`)."""
+    if _traced_check(x, jnp.isfinite, f"{name} must be finite (no NaN/inf)"):
+        return
+    v = concrete(x)
+    if v is not None and np.issubdtype(v.dtype, np.inexact) and not np.all(np.isfinite(v)):
+        bad = int(np.size(v) - np.count_nonzero(np.isfinite(v)))
+        raise ValueError(f"{name} must be finite: it has {bad} NaN/inf value(s) (shape {v.shape})")

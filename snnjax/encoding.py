@@ -12,18 +12,31 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
-from snnjax._src import check_float_array, check_positive
+from snnjax._src import (
+    check_finite_input,
+    check_float_array,
+    check_number,
+    check_positive,
+    describe,
+)
 from snnjax.events import Events, from_times
 
 __all__ = ["latency_times", "latency", "latency_events", "rate", "direct"]
 
 
 def _check_steps(num_steps: Any) -> int:
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
         raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
-    return num_steps
+    return int(num_steps)
+
+
+def _check_x(x: Any, **kw: Any) -> jax.Array:
+    x = check_float_array("x", x, **kw)
+    check_finite_input("x", x)
+    return x
 
 
 def latency_times(
@@ -59,9 +72,11 @@ def latency_times(
       int32 array of ``x``'s shape; values ``>= num_steps`` mean "no spike".
     """
     _check_steps(num_steps)
-    x = check_float_array("x", x)
+    x = _check_x(x)
     check_positive("tau", tau)
     check_positive("epsilon", epsilon)
+    check_number("threshold", threshold)
+    check_number("t_max", t_max, low=0.0, allow_none=True)
     t_max = float(num_steps) if t_max is None else t_max
     below = x < threshold
     xc = jnp.clip(x, threshold + epsilon, 1e9)
@@ -86,7 +101,7 @@ def latency(
     Args: as :func:`latency_times`; ``dtype`` of the spikes defaults to ``x``'s.
     """
     times = latency_times(x, num_steps, tau=tau, threshold=threshold, t_max=t_max, epsilon=epsilon)
-    dtype = jnp.asarray(x).dtype if dtype is None else dtype
+    dtype = jnp.asarray(x).dtype if dtype is None else _spike_dtype(dtype)
     steps = jnp.arange(num_steps, dtype=jnp.int32).reshape((num_steps,) + (1,) * times.ndim)
     return (steps == times[None]).astype(dtype)
 
@@ -109,16 +124,35 @@ def latency_events(
     must be at least the largest number of inputs above ``threshold`` in one example
     (e.g. 340 for MNIST's training set at θ = 0.2) or later spikes are dropped.
     """
-    x = check_float_array("x", x, rank=2)
+    x = _check_x(x, rank=2)
     times = latency_times(x, num_steps, tau=tau, threshold=threshold, t_max=t_max, epsilon=epsilon)
     return from_times(times, num_steps, max_events)
+
+
+def _spike_dtype(dtype: Any) -> Any:
+    """Spikes may be stored in any numeric dtype (float for currents, int8 / bool to save memory)."""
+    try:
+        return jnp.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"dtype must be a numeric dtype (e.g. jnp.float32, jnp.int8), got {dtype!r}") from e
+
+
+def _check_key(key: Any) -> None:
+    """A ``jax.random.key`` (typed) or a legacy ``PRNGKey`` (uint32 ``[2]``)."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) and key.ndim == 0:
+        return
+    if dtype == jnp.uint32 and tuple(key.shape) == (2,):
+        return
+    raise TypeError(f"key must be a jax.random.key(seed) (or a PRNGKey), got {describe(key)}")
 
 
 def rate(x: ArrayLike, num_steps: int, *, key: jax.Array, gain: float = 1.0, dtype: Any = None) -> jax.Array:
     """Bernoulli rate code: ``s[t] ~ Bernoulli(clip(gain·x, 0, 1))`` i.i.d. over t.
 
     Args:
-      x: intensities (any shape, floating dtype).
+      x: intensities (any shape, floating dtype); ``gain·x`` is clipped to [0, 1] (the
+        firing probability), so intensities outside [0, 1] saturate — by definition, not a check.
       num_steps: T.
       key: a ``jax.random`` key (keyword-only; required: the code is random).
       gain: firing probability per step at ``x = 1``.
@@ -128,7 +162,10 @@ def rate(x: ArrayLike, num_steps: int, *, key: jax.Array, gain: float = 1.0, dty
       ``[num_steps, *x.shape]`` array of 0/1.
     """
     _check_steps(num_steps)
-    x = check_float_array("x", x)
+    x = _check_x(x)
+    _check_key(key)
+    check_number("gain", gain, low=0.0)
+    dtype = None if dtype is None else _spike_dtype(dtype)
     # Draw in >= float32: bfloat16 uniforms take only 128 values in [0, 1), which would
     # distort low rates (p = 0.001 would fire at 0.0075).
     udt = jnp.promote_types(x.dtype, jnp.float32)
@@ -140,5 +177,5 @@ def rate(x: ArrayLike, num_steps: int, *, key: jax.Array, gain: float = 1.0, dty
 def direct(x: ArrayLike, num_steps: int) -> jax.Array:
     """Direct (analog) encoding: ``x`` repeated ``num_steps`` times, ``[num_steps, *x.shape]``."""
     _check_steps(num_steps)
-    x = check_float_array("x", x)
+    x = _check_x(x)
     return jnp.broadcast_to(x[None], (num_steps,) + x.shape)

@@ -15,12 +15,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from snnjax._src import params_dataclass, static_field
+from snnjax._src import (
+    _traced_check,
+    check_float_array,
+    check_int,
+    concrete,
+    describe,
+    params_dataclass,
+    static_field,
+)
 
 __all__ = ["Events", "from_dense", "to_dense", "from_times", "max_spike_count", "event_matmul"]
 
 
-@params_dataclass
+@params_dataclass(check_types=False)  # bool masks and int indices
 class Events:
     """Fixed-size spike events of a batch (a pytree; ``num_steps``/``num_channels`` static).
 
@@ -53,24 +61,43 @@ def from_times(times: jax.Array, num_steps: int, max_events: int | None = None) 
       max_events: event slots per example. ``None``: ``E = C`` (every channel
         has a slot; always exact). A smaller ``E`` keeps only the first
         ``max_events`` firing channels of each example (in channel order) —
-        exact only if no example has more spikes than that; see
+        exact only if no example has more spikes than that: for concrete ``times``
+        a smaller value is a ``ValueError``; traced (under ``jit``) the excess is
+        dropped, or raises inside :func:`snnjax.checks.checked`. See
         :func:`max_spike_count` to choose it from the data.
     """
+    dtype = getattr(times, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.integer) or jnp.ndim(times) != 2:
+        raise TypeError(f"times must be an integer array [B, C], got {describe(times)}")
     times = jnp.asarray(times)
-    if times.ndim != 2 or not jnp.issubdtype(times.dtype, jnp.integer):
-        raise ValueError(f"times must be an integer array [B, C], got shape {times.shape} dtype {times.dtype}")
+    num_steps = check_int("num_steps", num_steps, low=1)
+    max_events = check_int("max_events", max_events, low=1, allow_none=True)
     b, c = times.shape
     fires = (times >= 0) & (times < num_steps)
+    if max_events is not None:
+        _check_no_drop(fires.sum(axis=1), max_events, "times")
     if max_events is None:
         channels = jnp.broadcast_to(jnp.arange(c, dtype=jnp.int32), (b, c))
         return Events(jnp.where(fires, times, 0).astype(jnp.int32), channels, fires, int(num_steps), int(c))
-    if not isinstance(max_events, int) or max_events < 1:
-        raise ValueError(f"max_events must be a positive int or None, got {max_events!r}")
     idx = jax.vmap(lambda row: jnp.nonzero(row, size=max_events, fill_value=c)[0])(fires)  # [B, E]
     valid = idx < c
     channels = jnp.where(valid, idx, 0).astype(jnp.int32)
     t = jnp.take_along_axis(times, channels, axis=1)
     return Events(jnp.where(valid, t, 0).astype(jnp.int32), channels, valid, int(num_steps), int(c))
+
+
+def _check_no_drop(counts: jax.Array, max_events: int, name: str) -> None:
+    """Spikes per example must fit in ``max_events`` slots: checked now for concrete data, inside
+    :func:`snnjax.checks.checked` for traced data (by default, traced, the excess is dropped, as
+    documented)."""
+    if _traced_check(counts, lambda n: n <= max_events, f"{name}: an example has more spikes than max_events={max_events}"):
+        return
+    v = concrete(counts)
+    if v is not None and v.size and v.max() > max_events:
+        raise ValueError(
+            f"max_events={max_events} would drop spikes: example {int(v.argmax())} of {name} has {int(v.max())}; "
+            f"pass max_events >= {int(v.max())} (see max_spike_count) or None"
+        )
 
 
 def max_spike_count(times, num_steps: int) -> int:
@@ -83,22 +110,42 @@ def max_spike_count(times, num_steps: int) -> int:
 def from_dense(spikes: jax.Array, max_events: int) -> Events:
     """Events of a dense 0/1 train ``[T, B, C]``, at most ``max_events`` per example.
 
-    Spikes beyond ``max_events`` (in time-major, then channel order) are dropped;
-    choose ``max_events`` >= the largest spike count of an example. Works under ``jit``.
+    ``max_events`` must be >= the largest spike count of an example: for concrete
+    ``spikes`` a smaller value is a ``ValueError``; under ``jit`` (values unknown) the spikes
+    beyond it (in time-major, then channel order) are dropped, unless the call is inside
+    :func:`snnjax.checks.checked`, which raises. Works under ``jit``.
     """
+    dtype = getattr(spikes, "dtype", None)
+    if dtype is None or jnp.ndim(spikes) != 3 or not (jnp.issubdtype(dtype, jnp.number) or dtype == jnp.bool_):
+        raise TypeError(f"spikes must be a numeric array [T, B, C] of 0/1, got {describe(spikes)}")
+    max_events = check_int("max_events", max_events, low=1)
+    v = concrete(spikes)
+    if v is not None and not np.all((v == 0) | (v == 1)):
+        raise ValueError(f"spikes must hold only 0 and 1 (a spike train), got values such as {v[(v != 0) & (v != 1)][0]}")
     t, b, c = spikes.shape
     flat = jnp.moveaxis(spikes, 1, 0).reshape(b, t * c) != 0  # [B, T*C], index = t*C + c
+    _check_no_drop(flat.sum(axis=1), max_events, "spikes")
     idx = jax.vmap(lambda row: jnp.nonzero(row, size=max_events, fill_value=t * c)[0])(flat)  # [B, E]
     valid = idx < t * c
     return Events((idx // c).astype(jnp.int32) * valid, (idx % c).astype(jnp.int32) * valid, valid, t, c)
 
 
 def to_dense(events: Events, dtype=jnp.float32) -> jax.Array:
-    """The dense train ``[T, B, C]`` of ``events`` (padding ignored)."""
+    """The dense train ``[T, B, C]`` of ``events`` (padding ignored); ``dtype`` any numeric dtype."""
+    _check_events(events)
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"dtype must be a numeric dtype, got {dtype!r}") from err
     b, e = events.times.shape
     out = jnp.zeros((events.num_steps, b, events.num_channels), dtype)
     bi = jnp.broadcast_to(jnp.arange(b)[:, None], (b, e))
     return out.at[events.times, bi, events.channels].add(events.valid.astype(dtype))
+
+
+def _check_events(events: Events) -> None:
+    if not isinstance(events, Events):
+        raise TypeError(f"events must be snnjax.events.Events (from from_times / from_dense), got {describe(events)}")
 
 
 def _segments(events: Events) -> jax.Array:
@@ -142,7 +189,9 @@ def event_matmul(events: Events, w: jax.Array) -> jax.Array:
       events: :class:`Events` with ``num_channels == w.shape[0]``.
       w: weights ``[C, H]`` (floating).
     """
-    if w.ndim != 2 or w.shape[0] != events.num_channels:
+    _check_events(events)
+    w = check_float_array("w", w, rank=2)
+    if w.shape[0] != events.num_channels:
         raise ValueError(f"w must have shape [C={events.num_channels}, H], got {w.shape}")
     b = events.times.shape[0]
     t = events.num_steps

@@ -18,8 +18,18 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from snnjax._src import check_float_array, check_option, check_state_shapes
+from snnjax import checks as _checks
+from snnjax._src import (
+    check_bool,
+    check_callable,
+    check_float_array,
+    check_int,
+    check_option,
+    describe,
+    revalidate,
+)
 from snnjax.kernels import linear as _linear
 from snnjax.kernels.fused import UNROLL_MAX_T, fused_run
 from snnjax.kernels.pallas import pallas_run, pallas_supported
@@ -62,6 +72,73 @@ def _scan(body, state, xs, unroll, remat, checkpoint_every):
     return state, ys
 
 
+def _shapes(tree: Any) -> str:
+    leaves = jax.tree_util.tree_leaves_with_path(tree)
+    return ", ".join(f"{jax.tree_util.keystr(p) or '<root>'}: {tuple(l.shape)} {l.dtype}" for p, l in leaves) or "()"
+
+
+def _compare_states(given: Any, want: Any, *, what: str, hint: str) -> None:
+    """``given`` and ``want`` (pytrees of ShapeDtypeStruct) must agree in structure, shapes and
+    dtypes (weakly typed leaves of ``given``, e.g. Python numbers, only in shape)."""
+    g_leaves, g_def = jax.tree_util.tree_flatten_with_path(given)
+    w_leaves, w_def = jax.tree_util.tree_flatten(want)
+    if g_def != w_def:
+        raise ValueError(f"state has the structure {g_def} but {what} has {w_def}; {hint}")
+    for (path, g), w in zip(g_leaves, w_leaves):
+        name = "state" + jax.tree_util.keystr(path)
+        if tuple(g.shape) != tuple(w.shape) or (not getattr(g, "weak_type", False) and g.dtype != w.dtype):
+            raise ValueError(
+                f"{name} has shape {tuple(g.shape)} and dtype {g.dtype} but {what} has shape "
+                f"{tuple(w.shape)} and dtype {w.dtype}; {hint}"
+            )
+
+
+def _check_step(step: Step, params: Any, state: Any, xs: jax.Array, init: Callable | None, given: bool) -> None:
+    """Evaluate ``step`` abstractly on one time step (nothing is computed) and check that the
+    state keeps its structure, shapes and dtypes; for a registered neuron also that a given
+    ``state`` is exactly the one ``init_state`` builds for ``xs.shape[1:]`` (no broadcasting
+    of the input to a bigger state) and that the output has the input's shape."""
+    x0 = jax.ShapeDtypeStruct(xs.shape[1:], xs.dtype)
+    hint = f"initialise the state for one time step of the time-major input, shape {xs.shape[1:]}"
+    with _checks.suspended():
+        state_in = jax.eval_shape(lambda s: s, state)
+        if init is not None and given:
+            want = jax.eval_shape(lambda: init(xs.shape[1:], xs.dtype, params=params))
+            _compare_states(state_in, want, what=f"init_state({xs.shape[1:]}, {xs.dtype}) for this step", hint=hint)
+        try:
+            state_out, y = jax.eval_shape(lambda s, x: step(params, s, x), state, x0)
+        except (ValueError, TypeError) as e:
+            if _is_ours(e):
+                raise
+            raise type(e)(
+                f"step(params, state, x) failed with params {describe(params)}, state ({_shapes(state_in)}) "
+                f"and x of shape {x0.shape} and dtype {x0.dtype}: {e}"
+            ) from e
+        except (AttributeError, KeyError, IndexError) as e:
+            raise TypeError(
+                f"step(params, state, x) failed with params {describe(params)}: {type(e).__name__}: {e}; "
+                "are these the params of this step's neuron?"
+            ) from e
+    _compare_states(state_in, state_out, what="the state the step returns",
+                    hint="a step must return a state of the shapes and dtypes it was given; " + hint)
+    if init is not None and isinstance(y, jax.ShapeDtypeStruct) and tuple(y.shape) != x0.shape:
+        raise ValueError(f"the step's output has shape {tuple(y.shape)} for an input step of shape {x0.shape}; {hint}")
+
+
+_OUR_MODULES = ("snnjax.",)
+
+
+def _is_ours(e: BaseException) -> bool:
+    """Whether ``e`` was raised by snnjax's own checks (its message already names the argument)."""
+    tb = e.__traceback__
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    mod = last.tb_frame.f_globals.get("__name__", "") if last is not None else ""
+    return mod.startswith(_OUR_MODULES) and not mod.startswith("snnjax.kernels")
+
+
 def run(
     step: Step,
     params: Any,
@@ -74,6 +151,7 @@ def run(
     remat: bool = False,
     checkpoint_every: int | None = None,
     backend: str = "auto",
+    time_axis: int = 0,
 ) -> tuple[Any, jax.Array] | tuple[Any, jax.Array, Any]:
     """Apply ``step`` at every time step of ``xs`` with ``jax.lax.scan``.
 
@@ -108,36 +186,67 @@ def run(
         readout), one matmul with the Toeplitz matrix of the step's impulse response
         (:mod:`snnjax.kernels.linear`); ``"auto"`` takes it for such neurons when
         ``T <= LINEAR_MAX_T`` (64) and the params are scalars or per-neuron ``[N]``.
+      time_axis: the axis of ``xs`` that is time. ``0`` (default): time-major ``[T, ...]``.
+        For batch-major data ``[B, T, ...]`` pass ``time_axis=1``: ``ys`` (and ``states``)
+        then come back batch-major too; the state is always per time step (``xs`` without
+        its time axis).
+
+    Non-finite inputs propagate (see :mod:`snnjax.checks`): a NaN/inf in ``xs`` at step t
+    makes the state non-finite from t on, identically on every backend; inside
+    :func:`snnjax.checks.checked` it raises instead.
 
     Returns:
       ``(final_state, ys)`` with ``ys`` of shape ``[T, ...]``; with
       ``return_states``, ``(final_state, ys, states)``.
 
     Raises:
-      TypeError: ``xs`` is not floating point.
-      ValueError: ``xs`` has rank 0 or ``T = 0``, ``state`` does not match
-        ``xs.shape[1:]``, or an option is invalid.
+      TypeError: ``xs`` is not floating point, ``step``/``init_state`` are not callable, an
+        option has the wrong type, or the step fails on ``params`` (e.g. another neuron's).
+      ValueError: ``xs`` has rank 0, ``T = 0`` or no neurons, ``state`` does not match the
+        state the neuron builds for ``xs.shape[1:]`` (or the step changes its shapes or
+        dtypes), or an option is invalid.
     """
-    if not callable(step):
-        raise TypeError(f"step must be callable step(params, state, x), got {type(step).__name__}")
+    check_callable("step", step, signature="step(params, state, x) -> (state, out)")
     check_option("backend", backend, BACKENDS)
+    check_bool("return_states", return_states)
+    check_bool("remat", remat)
+    check_int("checkpoint_every", checkpoint_every, low=1, allow_none=True)
+    if not isinstance(unroll, (bool, np.bool_)):
+        check_int("unroll", unroll, low=1)
+    check_callable("init_state", init_state, allow_none=True, signature="init_state(shape, dtype, *, params)")
     xs = check_float_array("xs", xs, min_rank=1)
+    check_int("time_axis", time_axis, low=-xs.ndim, high=xs.ndim - 1)
+    time_axis %= xs.ndim
+    if time_axis:
+        xs = jnp.moveaxis(xs, time_axis, 0)
     if xs.shape[0] == 0:
         raise ValueError(f"xs must have at least one time step (time-major [T, ...]), got shape {xs.shape}")
-    if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
-        raise ValueError(f"checkpoint_every must be a positive int or None, got {checkpoint_every!r}")
-    if isinstance(unroll, int) and not isinstance(unroll, bool) and unroll < 1:
-        raise ValueError(f"unroll must be >= 1, got {unroll}")
+    if xs.size == 0:
+        raise ValueError(f"xs must have at least one neuron per time step (no axis of size 0), got shape {xs.shape}")
+    if _checks.enabled():
+        revalidate(params)
+        from jax.experimental import checkify
+
+        checkify.check(jnp.all(jnp.isfinite(xs)), "xs (the input currents) must be finite (no NaN/inf)")
     zero_state = state is None
-    init = init_state if init_state is not None else init_state_for(step)
+    registered = init_state_for(step)
+    init = init_state if init_state is not None else registered
     if state is None:
         if init is None:
             raise ValueError("state=None needs init_state= for a step that is not a registered snnjax neuron")
         state = init(xs.shape[1:], xs.dtype, params=params)
-    elif init_state_for(step) is not None:
-        # snnjax neurons: every state leaf is per-neuron (optionally behind a history
-        # axis). Custom steps may carry anything (counters, ...); lax.scan checks them.
-        check_state_shapes(state, xs.shape[1:])
+    _check_step(step, params, state, xs, registered, given=not zero_state)
+    out = _dispatch(step, params, xs, state, init, zero_state=zero_state, return_states=return_states,
+                    unroll=unroll, remat=remat, checkpoint_every=checkpoint_every, backend=backend)
+    if time_axis:
+        final, *rest = out
+        rest = [jax.tree.map(lambda a: jnp.moveaxis(a, 0, time_axis), r) for r in rest]
+        return (final, *rest)
+    return out
+
+
+def _dispatch(step, params, xs, state, init, *, zero_state, return_states, unroll, remat, checkpoint_every,
+              backend):
 
     scan_only = return_states or remat or checkpoint_every is not None or unroll != 1
     if backend in ("fused", "pallas", "linear") and scan_only:
@@ -162,7 +271,17 @@ def run(
         else:
             backend = "fused"
     if backend == "linear":
-        return _linear.linear_run(step, params, xs, state, init, zero_state=zero_state)
+        # a matmul would spread a NaN/inf at step t to every output (0·NaN = NaN): with
+        # non-finite inputs the (rare) sequence runs through lax.scan, as the policy says
+        def through_scan(xs):
+            return _scan(lambda c, x: step(params, c, x), state, xs, 1, False, None)
+
+        return jax.lax.cond(
+            jnp.all(jnp.isfinite(xs)),
+            lambda xs: _linear.linear_run(step, params, xs, state, init, zero_state=zero_state),
+            through_scan,
+            xs,
+        )
     if backend == "pallas":
         return pallas_run(step, params, xs, state)
     if backend == "fused":

@@ -44,13 +44,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from snnjax._src import check_option, check_positive
+from snnjax._src import check_float_array, check_option, check_positive, check_real
 
 __all__ = [
     "Surrogate",
@@ -225,9 +225,10 @@ def spike(v: ArrayLike, grad_fn: Callable[[jax.Array, jax.Array], jax.Array], wi
     Returns:
       ``H(v)`` in ``v``'s dtype, with the surrogate as its VJP.
     """
-    v = jnp.asarray(v)
-    if not jnp.issubdtype(v.dtype, jnp.floating):
-        raise TypeError(f"v must have a floating dtype, got {v.dtype}")
+    if not callable(grad_fn):
+        raise TypeError(f"grad_fn must be a function g(v, width), got {type(grad_fn).__name__} {grad_fn!r}")
+    v = check_float_array("v", v)
+    check_real("width", width)
     width = jnp.asarray(width, dtype=v.dtype)
     return _spike(v, width, grad_fn)
 
@@ -249,6 +250,12 @@ class Surrogate:
     __slots__ = ("name", "width", "_grad")
 
     def __init__(self, name: str, width: ArrayLike | None = None, *, grad: Callable | None = None):
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}")
+        if grad is not None and not callable(grad):
+            raise TypeError(f"grad must be a function g(v, width) or None, got {type(grad).__name__} {grad!r}")
+        if width is not None:
+            check_real(f"surrogate width of {name!r}", width)
         if grad is None:
             entry = spec(name)
             grad = entry.grad

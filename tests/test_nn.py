@@ -60,7 +60,7 @@ def test_learnable_tau_and_threshold_get_gradients():
 
 
 def test_unknown_learnable_and_backend_raise():
-    with pytest.raises(ValueError, match="learnable parameter must be one of"):
+    with pytest.raises(ValueError, match=r"learnable parameter \(learn\) must be one of"):
         nn.ALIF(learn=("nope",))
     with pytest.raises(ValueError, match="backend must be one of"):
         nn.LIF(backend="cuda")

@@ -129,7 +129,7 @@ def test_module_bad_options_raise():
         nn.Polara(ablation="leak")
     with pytest.raises(ValueError, match=r"grad must be one of"):
         nn.Polara(grad="surrogate")
-    with pytest.raises(ValueError, match=r"learnable parameter must be one of"):
+    with pytest.raises(ValueError, match=r"learnable parameter \(learn\) must be one of"):
         nn.Polara(learn=("nonexistent",))
     with pytest.raises(ValueError, match=r"ciu_source must be one of"):
         nn.ILIF(ciu_source="membrane")

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from snnjax import nn
-from snnjax._src import check_float_array
+from snnjax._src import check_float_array, check_int, check_number
 
 PARAM_DTYPE = jnp.float32
 
@@ -139,7 +139,14 @@ def check_input(xs: Any, in_channels: int) -> jax.Array:
     return xs
 
 
+def check_sizes(**sizes: Any) -> None:
+    """Every named size (``num_classes``, ``in_channels``, ...) is a positive int."""
+    for name, v in sizes.items():
+        check_int(name, v, low=1)
+
+
 def check_dropout(dropout: float) -> None:
+    check_number("dropout", dropout)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
 

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import jax
+import numpy as np
 from flax import nnx
 
 from snnjax import nn
@@ -62,8 +63,10 @@ class SpikingMLP(nnx.Module):
         input_mode: str = "auto",
         rngs: nnx.Rngs,
     ):
+        if isinstance(hidden, (int, np.integer)) or isinstance(hidden, (str, bytes)):
+            raise TypeError(f"hidden must be a sequence of layer sizes, e.g. ({hidden!r},), got {hidden!r}")
         sizes = [n_in, *hidden, n_out]
-        if any((not isinstance(s, int)) or s < 1 for s in sizes):
+        if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
             raise ValueError(f"layer sizes must be positive ints, got n_in={n_in}, hidden={hidden}, n_out={n_out}")
         n_layers = len(sizes) - 1
         if weight_scale is None:

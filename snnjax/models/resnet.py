@@ -99,6 +99,7 @@ class PreActResNet(nnx.Module):
                              f"got {tuple(num_blocks)}")
         widths = C.check_widths("widths", widths)
         neuron = make_neuron(neuron)
+        C.check_sizes(num_classes=num_classes, in_channels=in_channels)
         C.check_dropout(dropout)
         self.in_channels, self.pool = in_channels, pool
         self.remat = bool(remat)

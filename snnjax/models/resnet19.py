@@ -141,6 +141,7 @@ class SpikingResNet(nnx.Module):
         if fc_width is not None:
             C.check_widths("fc_width", (fc_width,))
         neuron = make_neuron(neuron)
+        C.check_sizes(num_classes=num_classes, in_channels=in_channels)
         C.check_dropout(dropout)
         self.in_channels = in_channels
         self.remat = bool(remat)

@@ -139,6 +139,7 @@ class SResNet(nnx.Module):
             raise ValueError(f"n (blocks per stage) must be a positive int, got {n!r}")
         C.check_widths("width", (width,))
         neuron = make_neuron(neuron)
+        C.check_sizes(num_classes=num_classes, in_channels=in_channels)
         C.check_dropout(dropout)
         self.in_channels = in_channels
         self.remat = bool(remat)

@@ -121,6 +121,7 @@ class SpikingVGG(nnx.Module):
         ):
             raise ValueError(f"cfg must be stages of positive conv widths and 'M', got {cfg!r}")
         neuron = make_neuron(neuron)
+        C.check_sizes(num_classes=num_classes, in_channels=in_channels)
         C.check_dropout(dropout)
         C.check_widths("pool_size", pool_size)
         self.in_channels = in_channels

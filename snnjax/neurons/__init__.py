@@ -6,7 +6,7 @@ discrete update equations.
 """
 
 from snnjax.neurons import alif, clif, if_, ilif, li, lif, plif, polara, rlif, spytorch_lif
-from snnjax.neurons._common import init_state_for
+from snnjax.neurons._common import init_state_for, stack_params
 from snnjax.neurons.alif import ALIFParams, ALIFState
 from snnjax.neurons.clif import CLIFParams, CLIFState
 from snnjax.neurons.if_ import IFParams, IFState
@@ -30,6 +30,7 @@ __all__ = [
     "rlif",
     "spytorch_lif",
     "init_state_for",
+    "stack_params",
     "ALIFParams",
     "ALIFState",
     "CLIFParams",

@@ -25,7 +25,14 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
-from snnjax._src import check_at_least, check_finite, check_option, params_dataclass, static_field
+from snnjax._src import (
+    check_at_least,
+    check_finite,
+    check_option,
+    check_positive,
+    params_dataclass,
+    static_field,
+)
 from snnjax.neurons._common import (
     RESET_MODES,
     check_dtype,
@@ -64,8 +71,8 @@ class ALIFParams:
     def __post_init__(self):
         check_at_least("tau", self.tau, 1.0)
         check_at_least("tau_adapt", self.tau_adapt, 1.0)
-        check_finite("beta_adapt", self.beta_adapt)
-        check_finite("v_th", self.v_th)
+        check_at_least("beta_adapt", self.beta_adapt, 0.0)
+        check_positive("v_th", self.v_th)
         check_finite("v_reset", self.v_reset)
         check_option("reset", self.reset, RESET_MODES)
         coerce_surrogate(self, self.surrogate)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
-from snnjax._src import check_at_least, check_finite, params_dataclass
+from snnjax._src import check_at_least, check_positive, params_dataclass
 from snnjax.neurons._common import (
     check_dtype,
     check_step_input,
@@ -51,7 +51,7 @@ class CLIFParams:
 
     def __post_init__(self):
         check_at_least("tau", self.tau, 1.0)
-        check_finite("v_th", self.v_th)
+        check_positive("v_th", self.v_th)
         coerce_surrogate(self, self.surrogate)
 
 

@@ -31,7 +31,14 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
-from snnjax._src import check_at_least, check_finite, check_option, params_dataclass, static_field
+from snnjax._src import (
+    check_at_least,
+    check_finite,
+    check_option,
+    check_positive,
+    params_dataclass,
+    static_field,
+)
 from snnjax.neurons._common import (
     check_dtype,
     check_step_input,
@@ -47,9 +54,9 @@ CIU_SOURCES = ("input", "current")
 
 
 def _check_common(p) -> None:
-    check_finite("v_th", p.v_th)
-    check_finite("lambda_u", p.lambda_u)
-    check_finite("lambda_i", p.lambda_i)
+    check_positive("v_th", p.v_th)
+    check_at_least("lambda_u", p.lambda_u, 0.0)
+    check_at_least("lambda_i", p.lambda_i, 0.0)
     check_option("ciu_source", p.ciu_source, CIU_SOURCES)
     coerce_surrogate(p, p.surrogate)
 

@@ -24,7 +24,14 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
-from snnjax._src import check_at_least, check_finite, check_option, params_dataclass, static_field
+from snnjax._src import (
+    check_at_least,
+    check_finite,
+    check_option,
+    check_positive,
+    params_dataclass,
+    static_field,
+)
 from snnjax.neurons._common import (
     RESET_MODES,
     check_dtype,
@@ -65,7 +72,7 @@ class PLIFParams:
 
     def __post_init__(self):
         check_finite("w", self.w)
-        check_finite("v_th", self.v_th)
+        check_positive("v_th", self.v_th)
         check_finite("v_reset", self.v_reset)
         check_option("reset", self.reset, RESET_MODES)
         coerce_surrogate(self, self.surrogate)

@@ -72,7 +72,13 @@ from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
 from snnjax._src import check_finite, check_option, check_positive, params_dataclass, static_field
-from snnjax.neurons._common import check_dtype, check_step_input, coerce_surrogate, make_shape, register
+from snnjax.neurons._common import (
+    check_dtype,
+    check_step_input,
+    coerce_surrogate,
+    make_shape,
+    register,
+)
 
 __all__ = [
     "PolaraParams",

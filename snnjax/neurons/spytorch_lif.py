@@ -26,8 +26,14 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
-from snnjax._src import check_finite, check_positive, params_dataclass, static_field
-from snnjax.neurons._common import check_dtype, check_step_input, coerce_surrogate, make_shape, register
+from snnjax._src import check_positive, params_dataclass, static_field
+from snnjax.neurons._common import (
+    check_dtype,
+    check_step_input,
+    coerce_surrogate,
+    make_shape,
+    register,
+)
 
 __all__ = ["SpytorchLIFParams", "SpytorchLIFState", "init_state", "step"]
 
@@ -53,7 +59,7 @@ class SpytorchLIFParams:
     def __post_init__(self):
         check_positive("tau_syn", self.tau_syn)
         check_positive("tau_mem", self.tau_mem)
-        check_finite("v_th", self.v_th)
+        check_positive("v_th", self.v_th)
         coerce_surrogate(self, self.surrogate)
 
     @property

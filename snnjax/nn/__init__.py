@@ -1,8 +1,8 @@
 """Flax NNX modules: neuron layers over the pure functions, and time-folding glue."""
 
-from snnjax.nn.synapses import SpikeLinear
 from snnjax.nn.layers import StepBatchNorm, TimeDistributed, fold_time, unfold_time
 from snnjax.nn.neurons import ALIF, CLIF, IF, ILIF, LI, LIF, PLIF, RLIF, Neuron, Polara, SpytorchLIF
+from snnjax.nn.synapses import SpikeLinear
 
 __all__ = [
     "Neuron",

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from snnjax._src import check_float_array
+from snnjax._src import check_bool, check_float_array, check_int, check_number
 
 __all__ = ["TimeDistributed", "StepBatchNorm", "fold_time", "unfold_time"]
 
@@ -33,6 +33,9 @@ def fold_time(xs: jax.Array) -> jax.Array:
 
 def unfold_time(ys: jax.Array, t: int) -> jax.Array:
     """``[T·B, ...] -> [T, B, ...]``."""
+    t = check_int("t", t, low=1)
+    if jnp.ndim(ys) < 1:
+        raise ValueError(f"ys must have rank >= 1 ([T·B, ...]), got shape {jnp.shape(ys)}")
     if ys.shape[0] % t:
         raise ValueError(f"leading dimension {ys.shape[0]} is not a multiple of T = {t}")
     return ys.reshape((t, ys.shape[0] // t) + ys.shape[1:])
@@ -94,10 +97,9 @@ class StepBatchNorm(nnx.Module):
                  use_running_average: bool = False, dtype: Any = jnp.float32):
         if not isinstance(num_features, int) or isinstance(num_features, bool) or num_features < 1:
             raise ValueError(f"num_features must be a positive int, got {num_features!r}")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must lie in [0, 1], got {momentum!r}")
-        if not epsilon > 0:
-            raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
+        check_number("momentum", momentum, low=0.0, high=1.0)
+        check_number("epsilon", epsilon, low=0.0, low_open=True)
+        check_bool("use_running_average", use_running_average)
         self.num_features = num_features
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)

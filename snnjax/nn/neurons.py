@@ -27,12 +27,13 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from jax.typing import ArrayLike
 
 from snnjax import neurons as _n
 from snnjax import surrogate as _surrogate
-from snnjax._src import check_option
+from snnjax._src import check_bool, check_float_array, check_int, check_option, describe
 from snnjax.scan import BACKENDS, run
 
 __all__ = ["Neuron", "IF", "LIF", "PLIF", "ALIF", "SpytorchLIF", "LI", "RLIF", "ILIF", "CLIF", "Polara"]
@@ -40,6 +41,45 @@ __all__ = ["Neuron", "IF", "LIF", "PLIF", "ALIF", "SpytorchLIF", "LI", "RLIF", "
 
 def _value(v: Any) -> Any:
     return v[...] if isinstance(v, nnx.Variable) else v
+
+
+def param_fields(params: Any) -> tuple[str, ...]:
+    """The field names of a params object: a dataclass (e.g. :func:`snnjax.params_dataclass`)
+    or a ``NamedTuple``; anything else is a ``TypeError`` that says what is needed."""
+    if dataclasses.is_dataclass(params) and not isinstance(params, type):
+        return tuple(f.name for f in dataclasses.fields(params))
+    if isinstance(params, tuple) and hasattr(type(params), "_fields"):
+        return tuple(type(params)._fields)
+    raise TypeError(
+        f"params must be a params dataclass (snnjax.params_dataclass) or a NamedTuple instance, got {describe(params)}"
+    )
+
+
+def _check_param_shape(param_shape: Any) -> tuple[int, ...]:
+    if isinstance(param_shape, (int, np.integer)) and not isinstance(param_shape, bool):
+        param_shape = (param_shape,)
+    try:
+        shape = tuple(check_int("param_shape entry", d, low=1) for d in param_shape)
+    except TypeError as e:
+        raise TypeError(f"param_shape must be a tuple of positive ints (() or (N,)), got {param_shape!r}") from e
+    except ValueError as e:
+        raise ValueError(f"param_shape must be a tuple of positive ints (() or (N,)), got {param_shape!r}") from e
+    return shape
+
+
+def _check_xs(xs: Any, num_steps: int | None, time_axis: int) -> jax.Array:
+    """Multi-step input of a layer: floating, rank >= 2 (time and at least one more axis), and
+    ``num_steps`` steps on the time axis when the layer was told T."""
+    xs = check_float_array("xs", xs, min_rank=2)
+    check_int("time_axis", time_axis, low=-xs.ndim, high=xs.ndim - 1)
+    if num_steps is not None and xs.shape[time_axis] != num_steps:
+        others = [i for i, d in enumerate(xs.shape) if d == num_steps and i != time_axis % xs.ndim]
+        hint = (f" — axis {others[0]} has {num_steps}: batch-major input? pass time_axis={others[0]} or "
+                f"transpose to time-major [T, B, ...]") if others else ""
+        raise ValueError(
+            f"xs must have num_steps = {num_steps} time steps on axis {time_axis}, got shape {xs.shape}{hint}"
+        )
+    return xs
 
 
 class Neuron(nnx.Module):
@@ -63,23 +103,40 @@ class Neuron(nnx.Module):
         param_shape: Sequence[int] = (),
         param_dtype: Any = jnp.float32,
         backend: str = "auto",
+        num_steps: int | None = None,
     ):
         check_option("backend", backend, BACKENDS)
-        fields = tuple(f.name for f in dataclasses.fields(params))
+        fields = param_fields(params)
+        if isinstance(learn, str):
+            raise TypeError(f"learn must be a tuple of parameter names, e.g. ({learn!r},), got the str {learn!r}")
         learn = tuple(learn)
         for name in learn:
-            check_option("learnable parameter", name, fields)
+            check_option("learnable parameter (learn)", name, fields)
+        param_shape = _check_param_shape(param_shape)
+        try:
+            param_dtype = jnp.dtype(param_dtype)
+        except TypeError as e:
+            raise TypeError(f"param_dtype must be a floating dtype, got {param_dtype!r}") from e
+        if not jnp.issubdtype(param_dtype, jnp.floating):
+            raise TypeError(f"param_dtype must be a floating dtype (learnable values are trained), got {param_dtype}")
+        self.num_steps = check_int("num_steps", num_steps, low=1, allow_none=True)
         self._fields = fields
+        self._params_type = type(params)
         self.backend = backend
         for name in fields:
             v = getattr(params, name)
             if name in learn:
-                v = nnx.Param(jnp.broadcast_to(jnp.asarray(v, param_dtype), tuple(param_shape)))
+                a = jnp.asarray(v, param_dtype)
+                if a.shape not in ((), param_shape):
+                    raise ValueError(f"{name} has shape {a.shape}; a learnable parameter of param_shape "
+                                     f"{param_shape} must be a scalar or have that shape")
+                v = nnx.Param(jnp.broadcast_to(a, param_shape))
             setattr(self, name, v)
 
     def params(self) -> Any:
         """The params pytree of the pure neuron, built from this module's current values."""
-        return self.params_cls(**{name: _value(getattr(self, name)) for name in self._fields})
+        cls = getattr(self, "params_cls", None) or self._params_type
+        return cls(**{name: _value(getattr(self, name)) for name in self._fields})
 
     def init_state(self, shape: int | Sequence[int], dtype: Any = jnp.float32) -> Any:
         """Initial state for one time step of shape ``shape`` (e.g. ``(B, N)``)."""
@@ -95,18 +152,37 @@ class Neuron(nnx.Module):
         state: Any = None,
         *,
         return_state: bool = False,
+        return_states: bool = False,
+        time_axis: int = 0,
         **run_kwargs: Any,
-    ) -> jax.Array | tuple[jax.Array, Any]:
+    ) -> jax.Array | tuple:
         """Multi-step: outputs ``[T, ...]`` for time-major ``xs`` ``[T, ...]``.
 
         Args:
-          xs: input currents ``[T, B, ...]``.
+          xs: input currents ``[T, B, ...]`` (rank >= 2); with the layer's ``num_steps`` set,
+            an input without ``num_steps`` steps on the time axis is an error (it names the
+            axis that has them, e.g. for batch-major input).
           state: initial state (default: :meth:`init_state` of ``xs.shape[1:]``).
           return_state: also return the final state, as ``(ys, final_state)``.
+          return_states: also return the state after every step (``[T, ...]`` per field), as
+            ``(ys, states)``, or ``(ys, final_state, states)`` with ``return_state``.
+          time_axis: the time axis of ``xs`` (``1`` for batch-major ``[B, T, ...]``; outputs
+            come back in the same layout), as in :func:`snnjax.run`.
           **run_kwargs: forwarded to :func:`snnjax.run` (``remat``, ``checkpoint_every``, ``unroll``).
         """
-        final, ys = run(self.neuron.step, self.params(), xs, state, backend=self.backend, **run_kwargs)
-        return (ys, final) if return_state else ys
+        return _call(self.params(), self.num_steps, self.neuron.step, self.backend, xs, state, return_state,
+                     return_states, time_axis, run_kwargs)
+
+
+def _call(params, num_steps, step, backend, xs, state, return_state, return_states, time_axis, run_kwargs):
+    check_bool("return_state", return_state)
+    check_bool("return_states", return_states)
+    xs = _check_xs(xs, num_steps, time_axis)
+    out = run(step, params, xs, state, backend=backend, return_states=return_states, time_axis=time_axis,
+              **run_kwargs)
+    final, ys = out[0], out[1]
+    extra = ((final,) if return_state else ()) + ((out[2],) if return_states else ())
+    return (ys, *extra) if extra else ys
 
 
 class IF(Neuron):
@@ -126,9 +202,11 @@ class IF(Neuron):
         learn_v_th: bool = False,
         param_shape: Sequence[int] = (),
         backend: str = "auto",
+        num_steps: int | None = None,
     ):
         p = _n.IFParams(v_th=v_th, v_reset=v_reset, surrogate=surrogate, reset=reset, detach_reset=detach_reset)
-        super().__init__(p, learn=("v_th",) if learn_v_th else (), param_shape=param_shape, backend=backend)
+        super().__init__(p, learn=("v_th",) if learn_v_th else (), param_shape=param_shape, backend=backend,
+                         num_steps=num_steps)
 
 
 class LIF(Neuron):
@@ -150,12 +228,13 @@ class LIF(Neuron):
         learn_v_th: bool = False,
         param_shape: Sequence[int] = (),
         backend: str = "auto",
+        num_steps: int | None = None,
     ):
         p = _n.LIFParams(
             tau=tau, v_th=v_th, v_reset=v_reset, surrogate=surrogate, reset=reset, detach_reset=detach_reset
         )
         learn = (("tau",) if learn_tau else ()) + (("v_th",) if learn_v_th else ())
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
 
 
 class PLIF(Neuron):
@@ -176,6 +255,7 @@ class PLIF(Neuron):
         learn_v_th: bool = False,
         param_shape: Sequence[int] = (),
         backend: str = "auto",
+        num_steps: int | None = None,
     ):
         p = _n.PLIFParams(
             w=_n.plif.w_from_tau(tau_init),
@@ -186,7 +266,7 @@ class PLIF(Neuron):
             detach_reset=detach_reset,
         )
         learn = ("w",) + (("v_th",) if learn_v_th else ())
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
 
 
 class ALIF(Neuron):
@@ -209,6 +289,7 @@ class ALIF(Neuron):
         learn: Iterable[str] = (),
         param_shape: Sequence[int] = (),
         backend: str = "auto",
+        num_steps: int | None = None,
     ):
         p = _n.ALIFParams(
             tau=tau,
@@ -220,7 +301,7 @@ class ALIF(Neuron):
             reset=reset,
             detach_reset=detach_reset,
         )
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
 
 
 class SpytorchLIF(Neuron):
@@ -240,11 +321,12 @@ class SpytorchLIF(Neuron):
         learn: Iterable[str] = (),
         param_shape: Sequence[int] = (),
         backend: str = "auto",
+        num_steps: int | None = None,
     ):
         p = _n.SpytorchLIFParams(
             tau_syn=tau_syn, tau_mem=tau_mem, v_th=v_th, surrogate=surrogate, detach_reset=detach_reset
         )
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
 
 
 class LI(Neuron):
@@ -262,9 +344,10 @@ class LI(Neuron):
         learn: Iterable[str] = (),
         param_shape: Sequence[int] = (),
         backend: str = "auto",
+        num_steps: int | None = None,
     ):
         p = _n.LIParams(tau_syn=tau_syn, tau_mem=tau_mem, synaptic=synaptic)
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
 
 
 class RLIF(nnx.Module):
@@ -293,9 +376,11 @@ class RLIF(nnx.Module):
     def step(self, state: _n.RLIFState, x: jax.Array) -> tuple[_n.RLIFState, jax.Array]:
         return _n.rlif.step(self.params(), state, x)
 
-    def __call__(self, xs: jax.Array, state: Any = None, *, return_state: bool = False, **run_kwargs: Any):
-        final, ys = run(_n.rlif.step, self.params(), xs, state, backend=self.lif.backend, **run_kwargs)
-        return (ys, final) if return_state else ys
+    def __call__(self, xs: jax.Array, state: Any = None, *, return_state: bool = False, return_states: bool = False,
+                 time_axis: int = 0, **run_kwargs: Any):
+        """As :meth:`Neuron.__call__`."""
+        return _call(self.params(), self.lif.num_steps, _n.rlif.step, self.lif.backend, xs, state, return_state,
+                     return_states, time_axis, run_kwargs)
 
 
 class ILIF(Neuron):
@@ -321,6 +406,7 @@ class ILIF(Neuron):
         learn: Iterable[str] = (),
         param_shape: Sequence[int] = (),
         backend: str = "auto",
+        num_steps: int | None = None,
     ):
         common = dict(
             v_th=v_th,
@@ -338,7 +424,7 @@ class ILIF(Neuron):
         else:
             self.params_cls = _n.ILIFParams
             p = _n.ILIFParams(tau=tau, **common)
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
 
 
 class CLIF(Neuron):
@@ -356,9 +442,10 @@ class CLIF(Neuron):
         learn: Iterable[str] = (),
         param_shape: Sequence[int] = (),
         backend: str = "auto",
+        num_steps: int | None = None,
     ):
         p = _n.CLIFParams(tau=tau, v_th=v_th, surrogate=surrogate)
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
 
 
 class Polara(Neuron):
@@ -380,8 +467,9 @@ class Polara(Neuron):
         learn: Iterable[str] = (),
         param_shape: Sequence[int] = (),
         backend: str = "auto",
+        num_steps: int | None = None,
         **kwargs: Any,
     ):
         kwargs = {**_n.polara.ablation(ablation), **kwargs}
         p = _n.PolaraParams(**kwargs)
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend)
+        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from snnjax._src import check_option
+from snnjax._src import check_bool, check_float_array, check_int, check_number, check_option
 from snnjax.events import Events, event_matmul, to_dense
 
 __all__ = ["SpikeLinear", "MODES"]
@@ -54,6 +54,12 @@ class SpikeLinear(nnx.Module):
         rngs: nnx.Rngs,
     ):
         check_option("mode", mode, MODES)
+        check_int("in_features", in_features, low=1)
+        check_int("out_features", out_features, low=1)
+        check_bool("use_bias", use_bias)
+        check_number("weight_scale", weight_scale, low=0.0)
+        check_number("event_threshold", event_threshold, low=0.0)
+        self.in_features = in_features
         std = weight_scale / math.sqrt(in_features)
         self.kernel = nnx.Param(jax.random.normal(rngs.params(), (in_features, out_features)) * std)
         self.bias = nnx.Param(jnp.zeros((out_features,))) if use_bias else None
@@ -76,5 +82,10 @@ class SpikeLinear(nnx.Module):
         else:
             if self.mode == "event":
                 raise ValueError("mode='event' needs Events input; got a dense array")
+            spikes = check_float_array("spikes", spikes, min_rank=2)
+            if spikes.shape[-1] != w.shape[0]:
+                raise ValueError(
+                    f"spikes must have in_features = {w.shape[0]} channels on the last axis, got shape {spikes.shape}"
+                )
             out = spikes @ w
         return out + self.bias[...] if self.bias is not None else out
