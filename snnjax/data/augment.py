@@ -17,9 +17,11 @@ CIFAR transforms convert: ``uint8`` becomes ``float32`` in [0, 1] (``x / 255``,
 as torchvision's ``ToTensor``); floating input is taken to be in [0, 1] already
 and keeps its dtype.
 
-All functions validate eagerly (rank, channels-last shape, dtype, integer
-arguments, ``mean``/``std`` length and positivity) and are ``jax.jit``-able with
-the integer/option arguments static, e.g.
+All functions validate eagerly (rank, channels-last shape, dtype, at least one
+sample (and frame), finite values of concrete floating inputs, integer arguments,
+``mean``/``std`` length, dtype and positivity) and are ``jax.jit``-able with
+the integer/option arguments static (under ``jit`` the checks that need values,
+such as NaN/inf, are skipped; those on shapes and dtypes still run while tracing), e.g.
 ``jax.jit(random_crop, static_argnames="padding")``; each calls an internal
 jitted function, so eager calls compile once per shape.
 
@@ -53,7 +55,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from snnjax._src import concrete
+from snnjax._src import check_bool, check_option, concrete, describe
 
 __all__ = [
     "CIFAR10_MEAN",
@@ -113,9 +115,22 @@ def _check_key(key: Any) -> jax.Array:
 
 
 def _check_images(name: str, images: Any) -> jax.Array:
-    """Channels-last ``[B, H, W, C]`` or ``[B, T, H, W, C]``, floating or uint8."""
-    if not hasattr(images, "dtype"):
-        images = jnp.asarray(images)
+    """Channels-last ``[B, H, W, C]`` or ``[B, T, H, W, C]``, floating or uint8, with
+    ``B, T, H, W, C >= 1`` and (when the values are known now) no NaN/inf."""
+    if not (hasattr(images, "dtype") and hasattr(images, "shape")):
+        given = images
+        try:
+            images = np.asarray(images)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"{name} must be an array [B, H, W, C] or [B, T, H, W, C], "
+                f"got {describe(given)}: {e}"
+            ) from None
+        if images.dtype == object or images.dtype.kind in "SUV":
+            raise TypeError(
+                f"{name} must be a numeric array [B, H, W, C] or [B, T, H, W, C], got "
+                f"{describe(given)}"
+            )
     dtype = images.dtype
     if not (jnp.issubdtype(dtype, jnp.floating) or dtype == np.uint8):
         raise TypeError(f"{name} must have a floating dtype or uint8, got {dtype}")
@@ -126,6 +141,10 @@ def _check_images(name: str, images: Any) -> jax.Array:
             f"got shape {shape}"
         )
     h, w, c = shape[-3:]
+    if shape[0] < 1:
+        raise ValueError(f"{name} must hold at least one sample (B >= 1), got shape {shape}")
+    if len(shape) == 5 and shape[1] < 1:
+        raise ValueError(f"{name} must hold at least one frame (T >= 1), got shape {shape}")
     if min(h, w, c) < 1:
         raise ValueError(f"{name} must have H, W, C >= 1 (channels-last), got shape {shape}")
     if h <= 4 < c:
@@ -133,14 +152,58 @@ def _check_images(name: str, images: Any) -> jax.Array:
             f"{name} must be channels-last [..., H, W, C]; got shape {shape}, whose H = {h} "
             f"and C = {c} look channels-first (transpose it to [..., H, W, C])"
         )
+    _check_finite_images(name, images)
     return images if isinstance(images, jax.Array) else jnp.asarray(images)
 
 
-def _check_stats(name: str, value: Any, channels: int, *, positive: bool) -> jax.Array:
-    shape = tuple(jnp.shape(value) if isinstance(value, jax.Array) else np.shape(value))
-    if shape != (channels,):
+def _check_finite_images(name: str, images: Any) -> None:
+    """NaN/inf in a floating input whose values are known now (not under tracing)."""
+    if isinstance(images, jax.core.Tracer) or not jnp.issubdtype(images.dtype, jnp.floating):
+        return
+    if isinstance(images, np.ndarray):
+        bad = int(images.size - np.count_nonzero(np.isfinite(images)))
+    else:
+        try:
+            bad = int(jnp.size(images) - jnp.count_nonzero(jnp.isfinite(images)))
+        except jax.errors.ConcretizationTypeError:  # pragma: no cover - abstract values
+            return
+    if bad:
         raise ValueError(
-            f"{name} must have one value per channel, length C = {channels}, got shape {shape}"
+            f"{name} must be finite (no NaN/inf), got {bad} non-finite values in an array of "
+            f"shape {tuple(images.shape)} and dtype {images.dtype}"
+        )
+
+
+def _check_stats(name: str, value: Any, channels: int, *, positive: bool) -> jax.Array:
+    if isinstance(value, (tuple, list)) and any(isinstance(v, jax.Array) for v in value):
+        # e.g. a tuple traced by jit: stack it (np.asarray cannot take tracers)
+        try:
+            value = jnp.stack([jnp.asarray(v) for v in value])
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"{name} must be {channels} real numbers (one per channel), "
+                f"got {describe(value)}: {e}"
+            ) from None
+    if isinstance(value, jax.Array):
+        shape, dtype = tuple(value.shape), value.dtype
+    else:
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"{name} must be {channels} real numbers (one per channel), "
+                f"got {describe(value)}: {e}"
+            ) from None
+        shape, dtype = arr.shape, arr.dtype
+    if shape != (channels,):
+        got = "" if hasattr(value, "shape") else f" ({describe(value)})"
+        raise ValueError(
+            f"{name} must have one value per channel, length C = {channels}, got shape {shape}{got}"
+        )
+    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)):
+        raise TypeError(
+            f"{name} must hold real numbers (int or float; not bool, complex or str), got "
+            f"dtype {dtype}"
         )
     v = concrete(value)
     if v is not None:
@@ -155,6 +218,9 @@ def _check_stats(name: str, value: Any, channels: int, *, positive: bool) -> jax
 
 def _check_range(name: str, value: Any, *, low: float, high: float | None) -> tuple[float, float]:
     try:
+        not_real = (bool, np.bool_, str, bytes, complex, np.complexfloating)
+        if any(isinstance(v, not_real) for v in value):
+            raise TypeError
         a, b = (float(v) for v in value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a pair (min, max) of numbers, got {value!r}") from None
@@ -165,16 +231,17 @@ def _check_range(name: str, value: Any, *, low: float, high: float | None) -> tu
 
 
 def _check_probability(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__} {value!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a Python number in [0, 1] (static under jit), got {describe(value)}"
+        )
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value}")
     return float(value)
 
 
 def _check_option(name: str, value: Any, valid: tuple[str, ...]) -> str:
-    if value not in valid:
-        raise ValueError(f"{name} must be one of {valid!r}, got {value!r}")
+    check_option(name, value, valid)
     return value
 
 
@@ -204,7 +271,7 @@ def crop_offsets(key: jax.Array, batch_size: int, padding: int) -> jax.Array:
 
     Args:
       key: PRNG key; sample ``i`` uses ``jax.random.split(key, batch_size)[i]``.
-      batch_size: B (int >= 0).
+      batch_size: B (int >= 1).
       padding: p (int >= 0).
 
     Returns:
@@ -213,7 +280,7 @@ def crop_offsets(key: jax.Array, batch_size: int, padding: int) -> jax.Array:
       ``RandomCrop(size, padding=p)``).
     """
     key = _check_key(key)
-    batch_size = _check_int("batch_size", batch_size, 0)
+    batch_size = _check_int("batch_size", batch_size, 1)
     return _crop_offsets(key, batch_size, _check_int("padding", padding, 0))
 
 
@@ -226,7 +293,7 @@ def _flip_decisions(key, batch_size):
 def flip_decisions(key: jax.Array, batch_size: int) -> jax.Array:
     """The flips :func:`random_flip` draws: bool ``[B]``, each True with probability 0.5."""
     key = _check_key(key)
-    return _flip_decisions(key, _check_int("batch_size", batch_size, 0))
+    return _flip_decisions(key, _check_int("batch_size", batch_size, 1))
 
 
 @functools.partial(jax.jit, static_argnames=("batch_size", "height", "width", "n_holes"))
@@ -254,7 +321,7 @@ def cutout_centres(
     key = _check_key(key)
     return _cutout_centres(
         key,
-        _check_int("batch_size", batch_size, 0),
+        _check_int("batch_size", batch_size, 1),
         _check_int("height", height, 1),
         _check_int("width", width, 1),
         _check_int("n_holes", n_holes, 0),
@@ -314,7 +381,7 @@ def toolbox_cutout_params(
     key = _check_key(key)
     return _toolbox_params(
         key,
-        _check_int("batch_size", batch_size, 0),
+        _check_int("batch_size", batch_size, 1),
         _check_int("height", height, 1),
         _check_int("width", width, 1),
         _check_probability("p", p),
@@ -336,7 +403,7 @@ def roll_shifts(key: jax.Array, batch_size: int, max_shift: int) -> jax.Array:
     """The shifts :func:`random_roll` draws: int32 ``[B, 2]`` ``(sy, sx)``, uniform on -m … m."""
     key = _check_key(key)
     return _roll_shifts(
-        key, _check_int("batch_size", batch_size, 0), _check_int("max_shift", max_shift, 0)
+        key, _check_int("batch_size", batch_size, 1), _check_int("max_shift", max_shift, 0)
     )
 
 
@@ -654,8 +721,7 @@ def cifar_train_transform(
     Returns:
       Float array of ``images``' shape (float32 for uint8 input).
     """
-    if not isinstance(augment, (bool, np.bool_)):
-        raise TypeError(f"augment must be a bool, got {type(augment).__name__} {augment!r}")
+    check_bool("augment", augment)
     images = _check_images("images", images)
     c = images.shape[-1]
     mean = _check_stats("mean", mean, c, positive=False)
@@ -703,8 +769,7 @@ def dvs_train_transform(
     """
     key = _check_key(key)
     frames = _check_images("frames", frames)
-    if not isinstance(flip, (bool, np.bool_)):
-        raise TypeError(f"flip must be a bool, got {type(flip).__name__} {flip!r}")
+    check_bool("flip", flip)
     translate = _check_option("translate", translate, ("roll", "crop", "none"))
     max_shift = _check_int("max_shift", max_shift, 0)
     return _dvs_train(key, frames, bool(flip), translate, max_shift)

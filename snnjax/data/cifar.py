@@ -22,8 +22,8 @@ three row-major planes, red (columns 0-1023), green, then blue; ``b"labels"``
 (CIFAR-10) or ``b"fine_labels"`` and ``b"coarse_labels"`` (CIFAR-100), lists
 of ints; ``b"filenames"`` and ``b"batch_label"``. The meta files hold the class
 names (``b"label_names"``; ``b"fine_label_names"``/``b"coarse_label_names"``).
-Any number of rows is accepted (the checksums pin the official files); each row
-must have 3072 columns and there must be one label per row.
+Any positive number of rows is accepted (the checksums pin the official files); each
+row must have 3072 columns and there must be one label per row.
 
 **Which files** ``path`` **means.** The loaders take one ``path``, resolved in
 this order:
@@ -73,6 +73,7 @@ Only NumPy and the standard library are used here.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
@@ -86,6 +87,7 @@ from typing import Any
 
 import numpy as np
 
+from snnjax._src import check_bool, check_option, describe
 from snnjax.data.idx import SHA256SUMS, _check_hash, read_sha256sums
 
 __all__ = [
@@ -178,17 +180,6 @@ _SPECS = {
 }
 
 
-def _check_option(name: str, value: Any, valid: Iterable[Any]) -> None:
-    valid = tuple(valid)
-    if value not in valid:
-        raise ValueError(f"{name} must be one of {valid!r}, got {value!r}")
-
-
-def _check_verify(verify: Any) -> None:
-    if not isinstance(verify, bool):
-        raise TypeError(f"verify must be a bool, got {verify!r}")
-
-
 def cifar_files(dataset: str, split: str | None = None) -> tuple[str, ...]:
     """Names of a release's files inside its extracted folder.
 
@@ -202,11 +193,11 @@ def cifar_files(dataset: str, split: str | None = None) -> tuple[str, ...]:
       CIFAR-10 train; prefix them with the folder name
       (``cifar-10-batches-py/``) for the archive's member names.
     """
-    _check_option("dataset", dataset, CIFAR_DATASETS)
+    check_option("dataset", dataset, CIFAR_DATASETS)
     spec = _SPECS[dataset]
     if split is None:
         return spec.all_files
-    _check_option("split", split, _SPLITS)
+    check_option("split", split, _SPLITS)
     return spec.files[split]
 
 
@@ -248,7 +239,9 @@ def _locate(path: PathLike, dataset: str) -> _Location:
     """Resolve ``path`` as documented in the module docstring."""
     spec = _SPECS[dataset]
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__} {path!r}")
+        raise TypeError(f"path must be a str or os.PathLike, got {describe(path)}")
+    if isinstance(path, str) and not path:
+        raise ValueError("path must be a non-empty path, got ''")
     p = Path(path)
     expected = (
         f"the {spec.folder} folder ({', '.join(spec.all_files)}), a directory holding it, "
@@ -320,6 +313,11 @@ def _read_files(loc: _Location, names: Iterable[str], verify: bool) -> dict[str,
     wanted = {f"{loc.spec.folder}/{n}": n for n in names}
     out = {}
     try:
+        if raw[:2] == b"\x1f\x8b":
+            # Decompress the whole stream first: gzip's CRC and length at its end are
+            # then checked, so a corrupted archive fails here even with verify=False
+            # (tarfile's streaming read stops before the end of the stream).
+            raw = gzip.decompress(raw)
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as tar:
             for member in tar:
                 member_name = member.name.removeprefix("./")
@@ -331,7 +329,8 @@ def _read_files(loc: _Location, names: Iterable[str], verify: bool) -> dict[str,
                     break
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise ValueError(
-            f"{loc.path} is not a valid {loc.spec.archive} archive (corrupted or truncated): {e}"
+            f"{loc.path} is not a valid {loc.spec.archive} archive (truncated or corrupted): "
+            f"{type(e).__name__}: {e}"
         ) from e
     missing = [n for n in names if n not in out]
     if missing:
@@ -417,6 +416,11 @@ def _parse_batch(d: dict, spec: _Spec, where: str) -> tuple[np.ndarray, dict[str
             f"official batches are [{_OFFICIAL_ROWS}, {_ROW}]), got shape {data.shape}"
         )
     n = data.shape[0]
+    if n == 0:
+        raise ValueError(
+            f"{where}: 'data' has 0 rows (shape {data.shape}); a CIFAR data file holds at least "
+            f"one image (official batches are [{_OFFICIAL_ROWS}, {_ROW}])"
+        )
     labels = {}
     for mode, (key, num_classes) in spec.label_keys.items():
         raw = _get(d, key, where)
@@ -495,7 +499,7 @@ def _read_all(path: PathLike, dataset: str, verify: bool = True):
     Returns:
       ``(location, {split: (images, {label mode: labels})}, {label mode: class names})``.
     """
-    _check_verify(verify)
+    check_bool("verify", verify)
     loc = _locate(path, dataset)
     raws = _read_files(loc, loc.spec.all_files, verify)
     splits = {s: _read_split(loc, s, verify, raws) for s in _SPLITS}
@@ -534,8 +538,8 @@ def load_cifar10(
         pickle referencing anything but NumPy array reconstruction.
       TypeError: if ``verify`` is not a bool or ``path`` not a path.
     """
-    _check_option("split", split, _SPLITS)
-    _check_verify(verify)
+    check_option("split", split, _SPLITS)
+    check_bool("verify", verify)
     images, labels = _read_split(_locate(path, "cifar10"), split, verify)
     return images, labels["fine"]
 
@@ -563,9 +567,9 @@ def load_cifar100(
       FileNotFoundError, ValueError, TypeError: as for :func:`load_cifar10`;
       ``ValueError`` also for a bad ``label_mode``.
     """
-    _check_option("split", split, _SPLITS)
-    _check_option("label_mode", label_mode, _LABEL_MODES)
-    _check_verify(verify)
+    check_option("split", split, _SPLITS)
+    check_option("label_mode", label_mode, _LABEL_MODES)
+    check_bool("verify", verify)
     images, labels = _read_split(_locate(path, "cifar100"), split, verify)
     return images, labels[label_mode]
 
@@ -582,8 +586,8 @@ def cifar100_labels(
       ``(fine, coarse)``: ``int32`` ``[N]`` each, 0-99 and 0-19, in the order of
       :func:`load_cifar100`'s images.
     """
-    _check_option("split", split, _SPLITS)
-    _check_verify(verify)
+    check_option("split", split, _SPLITS)
+    check_bool("verify", verify)
     _, labels = _read_split(_locate(path, "cifar100"), split, verify)
     return labels["fine"], labels["coarse"]
 
@@ -608,10 +612,10 @@ def cifar_class_names(
       ValueError: on a bad ``dataset`` / ``label_mode``, or a bad meta file.
       FileNotFoundError: if the meta file is missing.
     """
-    _check_option("dataset", dataset, CIFAR_DATASETS)
+    check_option("dataset", dataset, CIFAR_DATASETS)
     spec = _SPECS[dataset]
-    _check_option(f"label_mode for {dataset}", label_mode, tuple(spec.meta_keys))
-    _check_verify(verify)
+    check_option(f"label_mode for {dataset}", label_mode, tuple(spec.meta_keys))
+    check_bool("verify", verify)
     loc = _locate(path, dataset)
     raw = _read_files(loc, [spec.meta], verify)[spec.meta]
     where = loc.describe(spec.meta)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from snnjax._src import check_option
+from snnjax._src import check_bool, check_option
+from snnjax.data._checks import check_file_name, check_path
 from snnjax.data.idx import SHA256SUMS, _lookup_sums, read_idx
 
 __all__ = [
@@ -35,6 +36,17 @@ __all__ = [
 
 SPLITS = ("train", "test")
 EMNIST_SUBSETS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
+
+# Highest stored label of each EMNIST subset (the official mapping files; ``letters``
+# uses 1..26, and 0 is tolerated there as the TFDS builder's "(none)" class).
+_EMNIST_MAX_LABEL = {
+    "byclass": 61,
+    "bymerge": 46,
+    "balanced": 46,
+    "letters": 26,
+    "digits": 9,
+    "mnist": 9,
+}
 
 PathLike = str | os.PathLike
 
@@ -89,12 +101,16 @@ def load_idx_dataset(
     Raises:
       FileNotFoundError: if ``data_dir``, a data file or (with ``verify``)
         ``SHA256SUMS`` is missing; the message lists the files expected.
-      ValueError: on a checksum mismatch, a corrupted/truncated file, or if
-        the labels are not 1-D or their count differs from the images'.
+      ValueError: naming the file, on a checksum mismatch, a corrupted/truncated
+        file, if the labels are not 1-D or their count differs from the images',
+        or if the files hold no examples.
+      TypeError: if ``data_dir`` is not a path, a file name not a ``str`` or
+        ``verify`` not a bool.
     """
-    directory = Path(data_dir)
-    if not isinstance(verify, bool):
-        raise TypeError(f"verify must be a bool, got {verify!r}")
+    directory = check_path("data_dir", data_dir)
+    images_file = check_file_name("images_file", images_file)
+    labels_file = check_file_name("labels_file", labels_file)
+    verify = check_bool("verify", verify)
     expected = [images_file, labels_file] + ([SHA256SUMS] if verify else [])
     if not directory.is_dir():
         raise FileNotFoundError(
@@ -126,17 +142,41 @@ def load_idx_dataset(
             f"{directory / images_name} has shape {images.shape} but {directory / labels_name} "
             f"holds {labels.shape[0]} labels; the leading sizes must match"
         )
+    if labels.shape[0] == 0:
+        raise ValueError(
+            f"{directory / images_name} and {directory / labels_name} hold 0 examples "
+            "(the files are truncated or not the dataset's)"
+        )
     return images, labels
 
 
-def _check_28x28(data_dir: PathLike, name: str, images: np.ndarray, labels: np.ndarray) -> None:
+def _check_28x28(
+    data_dir: PathLike,
+    names: tuple[str, str],
+    images: np.ndarray,
+    labels: np.ndarray,
+    max_label: int = 9,
+) -> None:
+    images_file, labels_file = (_shown(data_dir, n) for n in names)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
         raise ValueError(
-            f"{Path(data_dir) / name} should hold uint8 images [N, 28, 28], "
+            f"{images_file} should hold uint8 images [N, 28, 28], "
             f"got {images.dtype} {images.shape}"
         )
     if labels.dtype != np.uint8:
-        raise ValueError(f"labels in {data_dir} should be uint8, got {labels.dtype}")
+        raise ValueError(f"{labels_file} should hold uint8 labels, got {labels.dtype}")
+    if labels.size and int(labels.max()) > max_label:
+        raise ValueError(
+            f"{labels_file} should hold labels in 0..{max_label}, "
+            f"got {labels.min()}..{labels.max()} "
+            "(the file is corrupted or not this dataset's)"
+        )
+
+
+def _shown(data_dir: PathLike, name: str) -> Path:
+    """The path of ``name`` as read (``.gz``, or its uncompressed twin)."""
+    directory = Path(data_dir)
+    return directory / (_resolve(directory, name) or name)
 
 
 def load_mnist(
@@ -163,7 +203,7 @@ def load_mnist(
     """
     images_file, labels_file = mnist_files(split)
     images, labels = load_idx_dataset(data_dir, images_file, labels_file, verify=verify)
-    _check_28x28(data_dir, images_file, images, labels)
+    _check_28x28(data_dir, (images_file, labels_file), images, labels)
     return images, labels
 
 
@@ -178,7 +218,7 @@ def load_fashion_mnist(
     """
     images_file, labels_file = mnist_files(split)
     images, labels = load_idx_dataset(data_dir, images_file, labels_file, verify=verify)
-    _check_28x28(data_dir, images_file, images, labels)
+    _check_28x28(data_dir, (images_file, labels_file), images, labels)
     return images, labels
 
 
@@ -222,5 +262,5 @@ def load_emnist(
     """
     images_file, labels_file = emnist_files(split, subset)
     images, labels = load_idx_dataset(data_dir, images_file, labels_file, verify=verify)
-    _check_28x28(data_dir, images_file, images, labels)
+    _check_28x28(data_dir, (images_file, labels_file), images, labels, _EMNIST_MAX_LABEL[subset])
     return np.ascontiguousarray(images.transpose(0, 2, 1)), labels

@@ -162,6 +162,8 @@ from typing import Any
 
 import numpy as np
 
+from snnjax._src import check_bool, check_option, describe
+from snnjax.data._checks import check_cache_dir, check_path, decode_text
 from snnjax.data.idx import SHA256SUMS, read_sha256sums, verify_checksums
 
 __all__ = [
@@ -235,46 +237,49 @@ _VERSION_LINE = re.compile(rb"^#!AER-DAT(\d+)\.(\d+)")
 
 
 def _check_split(split: Any) -> str:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS!r}, got {split!r}")
+    check_option("split", split, SPLITS)
     return split
 
 
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {describe(value)}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 def _check_T(T: Any) -> int:
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T <= 0:
-        raise ValueError(f"T must be a positive int, got {T!r}")
-    return int(T)
+    return _check_positive_int("T", T)
 
 
 def _check_split_by(split_by: Any) -> str:
-    if split_by not in SPLIT_BY:
-        raise ValueError(f"split_by must be one of {SPLIT_BY!r}, got {split_by!r}")
+    check_option("split_by", split_by, SPLIT_BY)
     return split_by
 
 
 def _check_dim(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+    return _check_positive_int(name, value)
 
 
 def _check_size(size: Any, height: int, width: int) -> tuple[int, int] | None:
     """``None`` or ``(size_h, size_w)``, each positive and at most the sensor's."""
     if size is None:
         return None
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+    what = "size must be None, a positive int or a (height, width) pair of positive ints"
+    if isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_)):
         hw = (size, size)
-    elif isinstance(size, Sequence) and not isinstance(size, str) and len(size) == 2:
+    elif isinstance(size, Sequence) and not isinstance(size, (str, bytes)):
+        if len(size) != 2:
+            raise ValueError(f"{what}, got a sequence of length {len(size)}: {size!r}")
         hw = tuple(size)
     else:
-        raise ValueError(
-            f"size must be None, a positive int or a (height, width) pair, got {size!r}"
-        )
+        raise TypeError(f"{what}, got {describe(size)}")
     for v in hw:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-            raise ValueError(
-                f"size must be None, a positive int or a (height, width) pair, got {size!r}"
-            )
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{what}, got {size!r} (an element is {describe(v)})")
+        if v <= 0:
+            raise ValueError(f"{what}, got {size!r}")
     sh, sw = int(hw[0]), int(hw[1])
     if sh > height or sw > width:
         raise ValueError(
@@ -282,12 +287,6 @@ def _check_size(size: Any, height: int, width: int) -> tuple[int, int] | None:
             f"got {size!r}"
         )
     return sh, sw
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return value
 
 
 # --------------------------------------------------------------------------- AEDAT readers
@@ -356,8 +355,8 @@ def read_aedat3(path: PathLike, *, valid_only: bool = True) -> np.ndarray:
       ValueError: naming the file, if the header has no ``#!END-HEADER`` line or
         declares another AEDAT version, or a packet is truncated or inconsistent.
     """
-    path = Path(path)
-    _check_bool("valid_only", valid_only)
+    path = check_path("path", path)
+    check_bool("valid_only", valid_only)
     raw = _read_file(path, "AEDAT 3 file")
     off = _aedat3_data_start(raw, path)
     n = len(raw)
@@ -437,11 +436,16 @@ def read_aedat2_raw(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
 
     Raises:
       FileNotFoundError: if ``path`` does not exist.
-      ValueError: naming the file, if the version line declares another AEDAT
-        version or the data is not a whole number of 8-byte records.
+      ValueError: naming the file, if it is empty (0 bytes), the version line declares
+        another AEDAT version or the data is not a whole number of 8-byte records.
     """
-    path = Path(path)
+    path = check_path("path", path)
     raw = _read_file(path, "AEDAT 2 file")
+    if not raw:
+        raise ValueError(
+            f"{path} is empty (0 bytes): not an AEDAT 2.0 file "
+            "(truncated or incompletely extracted)"
+        )
     start = _aedat2_data_start(raw, path)
     size = len(raw) - start
     if size % 8:
@@ -487,6 +491,9 @@ def read_cifar10_dvs_file(path: PathLike) -> np.ndarray:
 # --------------------------------------------------------------------------- DVS128 Gesture
 
 
+_LABELS_HEADER = ("class", "starttime_usec", "endtime_usec")
+
+
 def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
     """Read a DVS128 Gesture ``*_labels.csv``.
 
@@ -495,14 +502,17 @@ def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
         then one ``class,start,end`` row per gesture (commas, tabs or spaces).
 
     Returns:
-      ``int64`` array ``[K, 3]`` of ``(class 1..11, start µs, end µs)`` rows in file order.
+      ``int64`` array ``[K, 3]`` of ``(class 1..11, start µs, end µs)`` rows in file
+      order, ``K >= 1``.
 
     Raises:
       FileNotFoundError: if ``path`` does not exist.
-      ValueError: naming the file and line, for a malformed row or a class outside 1..11.
+      ValueError: naming the file (and line), if it is not UTF-8 text, a first row is
+        neither the header nor a gesture, a row is malformed, a class is outside
+        1..11, a time is negative or ``end <= start``, or there is no gesture row.
     """
-    path = Path(path)
-    text = _read_file(path, "labels file").decode("utf-8", errors="replace")
+    path = check_path("path", path)
+    text = decode_text(_read_file(path, "labels file"), path, "a DVS128 Gesture labels CSV")
     rows: list[tuple[int, int, int]] = []
     first = True
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -512,6 +522,11 @@ def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
         fields = [f for f in re.split(r"[,\s]+", line) if f]
         if first and not fields[0].lstrip("+-").isdigit():
             first = False
+            if tuple(f.lower() for f in fields) != _LABELS_HEADER:
+                raise ValueError(
+                    f"{path}, line {lineno}: expected the header 'class,startTime_usec,"
+                    f"endTime_usec' or a 'class,start,end' row of integers, got {line[:80]!r}"
+                )
             continue  # header row
         first = False
         try:
@@ -527,12 +542,22 @@ def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
             raise ValueError(
                 f"{path}, line {lineno}: class must be in 1..{len(DVS_GESTURE_CLASSES)}, got {cls}"
             )
+        if start < 0 or end <= start:
+            raise ValueError(
+                f"{path}, line {lineno}: expected 0 <= startTime_usec < endTime_usec, "
+                f"got start {start} and end {end} (an empty or reversed segment)"
+            )
         rows.append((cls, start, end))
+    if not rows:
+        raise ValueError(
+            f"{path} lists no gestures (expected one 'class,startTime_usec,endTime_usec' row "
+            "per gesture after the header)"
+        )
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
 def _gesture_dir(root: PathLike) -> Path:
-    root = Path(root)
+    root = check_path("root", root)
     for cand in (root, root / "DvsGesture"):
         if (cand / _GESTURE_TRIALS["train"]).is_file() or (
             cand / _GESTURE_TRIALS["test"]
@@ -562,7 +587,7 @@ def dvs_gesture_trials(root: PathLike, split: str) -> list[str]:
     _check_split(split)
     directory = _gesture_dir(root)
     path = directory / _GESTURE_TRIALS[split]
-    text = _read_file(path, "trials file").decode("utf-8", errors="replace")
+    text = decode_text(_read_file(path, "trials file"), path, "a DVS128 Gesture trials list")
     names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
         raise ValueError(
@@ -619,11 +644,18 @@ def iter_dvs_gesture_samples(
     Raises:
       FileNotFoundError: if the folder or a listed file is missing.
       ValueError: on a bad ``split``, a checksum mismatch or a corrupted file.
+
+    The arguments and the presence of every listed file are checked when this is
+    called; checksums and file contents when the first sample is requested.
     """
-    _check_bool("verify", verify)
+    check_bool("verify", verify)
     directory = _gesture_dir(root)
     trials = dvs_gesture_trials(directory, split)
     names = _gesture_sources(directory, split, trials)
+    return _gesture_samples(directory, trials, names, verify)
+
+
+def _gesture_samples(directory: Path, trials: list[str], names: list[str], verify: bool):
     if verify:
         _verify_listed(directory, names)
     for name in trials:
@@ -638,6 +670,11 @@ def iter_dvs_gesture_samples(
 
 
 def _cifar_files(root: Path) -> list[list[str]]:
+    if root.exists() and not root.is_dir():
+        raise ValueError(
+            f"CIFAR10-DVS root {root} is a file, not a directory (expected the folder holding "
+            f"the class folders {', '.join(CIFAR10_DVS_CLASSES)})"
+        )
     if not root.is_dir():
         raise FileNotFoundError(
             f"CIFAR10-DVS data directory not found: {root} (expected folders "
@@ -663,8 +700,10 @@ def _cifar_files(root: Path) -> list[list[str]]:
 
 
 def _check_train_ratio(train_ratio: Any) -> float:
-    if isinstance(train_ratio, bool) or not isinstance(train_ratio, (int, float, np.floating)):
-        raise ValueError(f"train_ratio must be a float in (0, 1), got {train_ratio!r}")
+    if isinstance(train_ratio, (bool, np.bool_)) or not isinstance(
+        train_ratio, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"train_ratio must be a float in (0, 1), got {describe(train_ratio)}")
     r = float(train_ratio)
     if not 0.0 < r < 1.0:
         raise ValueError(f"train_ratio must be a float in (0, 1), got {train_ratio!r}")
@@ -690,16 +729,25 @@ def cifar10_dvs_split(
 
     Raises:
       FileNotFoundError: if ``root`` or a class folder is missing or empty.
-      ValueError: on a bad ``split`` or ``train_ratio``.
+      ValueError: on a bad ``split`` or ``train_ratio``, or if the split would hold no
+        file of some class (too few files for ``train_ratio``).
+      TypeError: if ``root`` is not a path or ``train_ratio`` not a number.
     """
     _check_split(split)
     ratio = _check_train_ratio(train_ratio)
+    root = check_path("root", root)
     out: list[tuple[str, int]] = []
     for label, (cls, files) in enumerate(
-        zip(CIFAR10_DVS_CLASSES, _cifar_files(Path(root)), strict=True)
+        zip(CIFAR10_DVS_CLASSES, _cifar_files(root), strict=True)
     ):
         pos = math.ceil(len(files) * ratio)
         chosen = files[:pos] if split == "train" else files[pos:]
+        if not chosen:
+            raise ValueError(
+                f"the {split!r} split of {root} would hold no {cls} file: {root / cls} has "
+                f"{len(files)} .aedat files and train_ratio={ratio:g} puts ceil({len(files)} * "
+                f"{ratio:g}) = {pos} of them in 'train'; add files or change train_ratio"
+            )
         out += [(f"{cls}/{name}", label) for name in chosen]
     return out
 
@@ -711,19 +759,31 @@ def _event_fields(events: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     if isinstance(events, Mapping):
         missing = [k for k in "txyp" if k not in events]
         if missing:
-            raise ValueError(f"events must have keys t, x, y, p; missing {missing}")
+            raise ValueError(
+                f"events must have keys t, x, y, p; missing {missing} "
+                f"(got keys {sorted(map(str, events))})"
+            )
         get = events.__getitem__
     else:
-        arr = np.asarray(events)
+        try:
+            arr = np.asarray(events)
+        except (TypeError, ValueError):
+            arr = np.asarray(None)
         names = arr.dtype.names or ()
         missing = [k for k in "txyp" if k not in names]
         if missing:
             raise ValueError(
                 f"events must be a structured array with fields t, x, y, p (see EVENT_DTYPE) or a "
-                f"mapping of those keys; got dtype {arr.dtype} (missing {missing})"
+                f"mapping of those keys; got {describe(events)} (missing {missing})"
             )
         get = arr.__getitem__
-    t, x, y, p = (np.asarray(get(k)) for k in "txyp")
+    fields = []
+    for k in "txyp":
+        try:
+            fields.append(np.asarray(get(k)))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"events field {k!r} is not a 1-D array: {e}") from None
+    t, x, y, p = fields
     n = t.shape
     if t.ndim != 1 or any(a.shape != n for a in (x, y, p)):
         raise ValueError(
@@ -732,7 +792,17 @@ def _event_fields(events: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
         )
     for k, a in zip("txy", (t, x, y), strict=True):
         if a.dtype.kind not in "iu":
-            raise ValueError(f"events field {k!r} must hold integers, got dtype {a.dtype}")
+            raise TypeError(f"events field {k!r} must hold integers, got dtype {a.dtype}")
+        if a.dtype == np.uint64 and a.size and int(a.max()) > np.iinfo(np.int64).max:
+            raise ValueError(
+                f"events field {k!r} holds {a.max()}, which does not fit int64 "
+                "(corrupted timestamps or coordinates)"
+            )
+    if p.dtype.kind not in "biu":
+        raise TypeError(
+            f"events field 'p' must hold integers or bools (0 = OFF, other values ON), "
+            f"got dtype {p.dtype}"
+        )
     return t.astype(np.int64), x.astype(np.int64), y.astype(np.int64), p
 
 
@@ -784,7 +854,10 @@ def events_to_frames(
 
     Raises:
       ValueError: naming the argument, for a bad ``T``, ``split_by``, ``height``,
-        ``width`` or ``size``, malformed ``events``, or coordinates out of range.
+        ``width`` or ``size`` value, malformed ``events``, or coordinates out of range.
+      TypeError: naming the argument, if ``T``, ``height``, ``width`` or ``size`` is
+        not an int (``size``: or a pair of ints), or an ``events`` field has a
+        non-integer dtype (``p`` may also be bool).
     """
     T = _check_T(T)
     split_by = _check_split_by(split_by)
@@ -945,14 +1018,17 @@ def load_dvs_gesture(
 
     Raises:
       FileNotFoundError: if the folder or a listed file is missing.
-      ValueError: naming the argument or file, for a bad option, a checksum
-        mismatch or a corrupted/truncated file.
+      ValueError: naming the argument or file, for a bad option value, a
+        ``cache_dir`` that is a file, a checksum mismatch or a corrupted/truncated
+        file (all options are checked before any file is read).
+      TypeError: naming the argument, for an option of the wrong type.
     """
     _check_split(split)
     T = _check_T(T)
     split_by = _check_split_by(split_by)
     hw = _check_size(size, *SENSOR_SIZE)
-    _check_bool("verify", verify)
+    check_bool("verify", verify)
+    cache_dir = check_cache_dir(cache_dir)
     directory = _gesture_dir(root)
     trials = dvs_gesture_trials(directory, split)
     names = _gesture_sources(directory, split, trials)
@@ -1020,16 +1096,20 @@ def load_cifar10_dvs(
 
     Raises:
       FileNotFoundError: if ``root`` or a class folder is missing or empty.
-      ValueError: naming the argument or file, for a bad option, a checksum
-        mismatch or a corrupted/truncated file.
+      ValueError: naming the argument or file, for a bad option value, a
+        ``cache_dir`` that is a file, a split with no file of some class, a checksum
+        mismatch or a corrupted/truncated file (options are checked before any
+        recording is read).
+      TypeError: naming the argument, for an option of the wrong type.
     """
     _check_split(split)
     T = _check_T(T)
     split_by = _check_split_by(split_by)
     hw = _check_size(size, *SENSOR_SIZE)
     ratio = _check_train_ratio(train_ratio)
-    _check_bool("verify", verify)
-    directory = Path(root)
+    check_bool("verify", verify)
+    cache_dir = check_cache_dir(cache_dir)
+    directory = check_path("root", root)
     items = cifar10_dvs_split(directory, split, train_ratio=ratio)
     names = [rel for rel, _ in items]
     key = {

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import re
 import struct
@@ -34,6 +35,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+from snnjax._src import describe
+from snnjax.data._checks import check_file_name, check_path, decode_text
 
 __all__ = [
     "read_idx",
@@ -86,8 +90,9 @@ def sha256_file(path: PathLike) -> str:
 
     Raises:
       FileNotFoundError: if ``path`` does not exist.
+      TypeError: if ``path`` is not a ``str`` / ``os.PathLike``.
     """
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
     h = hashlib.sha256()
@@ -123,15 +128,20 @@ def read_idx(path: PathLike, *, expected_sha256: str | None = None) -> np.ndarra
 
     Raises:
       FileNotFoundError: if ``path`` does not exist.
+      TypeError: if ``path`` is not a path or ``expected_sha256`` not a ``str``.
       ValueError: naming the file, if the checksum does not match (both hashes
         are given), the gzip stream is corrupted or truncated, the magic number
         is invalid, or the data is shorter or longer than the header says.
     """
-    path = Path(path)
-    if expected_sha256 is not None and not (
-        isinstance(expected_sha256, str) and _HEX64.match(expected_sha256)
-    ):
-        raise ValueError(f"expected_sha256 must be 64 hex digits, got {expected_sha256!r}")
+    path = check_path("path", path)
+    if expected_sha256 is not None:
+        if not isinstance(expected_sha256, str):
+            raise TypeError(
+                "expected_sha256 must be a str of 64 hex digits or None, "
+                f"got {describe(expected_sha256)}"
+            )
+        if not _HEX64.match(expected_sha256):
+            raise ValueError(f"expected_sha256 must be 64 hex digits, got {expected_sha256!r}")
     raw = _read_bytes(path)
     if expected_sha256 is not None:
         _check_hash(path, hashlib.sha256(raw).hexdigest(), expected_sha256)
@@ -140,7 +150,9 @@ def read_idx(path: PathLike, *, expected_sha256: str | None = None) -> np.ndarra
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as e:
-            raise ValueError(f"{path} is not a valid gzip file (corrupted or truncated): {e}") from e
+            raise ValueError(
+                f"{path} is not a valid gzip file (truncated or corrupted): {type(e).__name__}: {e}"
+            ) from e
 
     if len(raw) < 4:
         raise ValueError(f"{path} is too short to be an IDX file ({len(raw)} bytes, need at least 4)")
@@ -155,7 +167,7 @@ def read_idx(path: PathLike, *, expected_sha256: str | None = None) -> np.ndarra
         raise ValueError(f"{path} is truncated: header declares {ndim} dimensions but the file ends early")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = _CODE_TO_DTYPE[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for huge headers
     have = len(raw) - header
     if have < expected:
         raise ValueError(
@@ -186,17 +198,23 @@ def write_idx(path: PathLike, array: np.ndarray) -> Path:
       ``path`` as a :class:`pathlib.Path`.
 
     Raises:
-      TypeError: if ``array``'s dtype has no IDX type code.
+      TypeError: if ``path`` is not a path, or ``array``'s dtype has no IDX type code.
       ValueError: if ``array`` has too many dimensions or a dimension too large.
+      FileNotFoundError: if the directory of ``path`` does not exist.
     """
-    path = Path(path)
-    arr = np.asarray(array)
+    path = check_path("path", path)
+    try:
+        arr = np.asarray(array)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"array must be array-like, got {describe(array)}: {e}") from None
     code = _KIND_TO_CODE.get((arr.dtype.kind, arr.dtype.itemsize))
     if code is None:
         raise TypeError(
             f"array has dtype {arr.dtype}, which IDX cannot store; "
             "use uint8, int8, int16, int32, float32 or float64"
         )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
     if arr.ndim > 255:
         raise ValueError(f"array has {arr.ndim} dimensions; IDX allows at most 255")
     if any(d >= 2**32 for d in arr.shape):
@@ -218,15 +236,17 @@ def read_sha256sums(path: PathLike) -> dict[str, str]:
 
     Raises:
       FileNotFoundError: if the file does not exist.
-      ValueError: naming the file and line, for a malformed or duplicated line.
+      ValueError: naming the file and line, for a malformed or duplicated line,
+        or naming the file if it is not UTF-8 text.
     """
-    path = Path(path)
+    path = check_path("path", path)
     if path.is_dir():
         path = path / SHA256SUMS
     if not path.is_file():
         raise FileNotFoundError(f"checksum file not found: {path}")
+    text = decode_text(path.read_bytes(), path, "a sha256sum-format checksum list")
     sums: dict[str, str] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -246,11 +266,20 @@ def read_sha256sums(path: PathLike) -> dict[str, str]:
 def write_sha256sums(directory: PathLike, files: Iterable[str]) -> Path:
     """Write ``directory/SHA256SUMS`` for ``files`` (names inside ``directory``), sorted.
 
+    ``files`` may be a single name. Every file is hashed before ``SHA256SUMS`` is written.
+
     Returns:
       The path of the written ``SHA256SUMS``.
+
+    Raises:
+      FileNotFoundError: if ``directory`` or a file is missing.
+      TypeError / ValueError: if ``files`` is not an iterable of names, or is empty.
     """
-    directory = Path(directory)
-    lines = [f"{sha256_file(directory / name)}  {name}\n" for name in sorted(set(files))]
+    directory = check_path("directory", directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"directory not found: {directory}")
+    names = _file_names(files)
+    lines = [f"{sha256_file(directory / name)}  {name}\n" for name in sorted(set(names))]
     out = directory / SHA256SUMS
     out.write_text("".join(lines))
     return out
@@ -269,13 +298,19 @@ def verify_checksums(directory: PathLike, files: Iterable[str] | None = None) ->
 
     Raises:
       FileNotFoundError: if ``directory``, ``SHA256SUMS`` or a checked file is missing.
-      ValueError: naming the file and both hashes, on a mismatch; or if a
-        requested file has no entry in ``SHA256SUMS``.
+      ValueError: naming the file and both hashes, on a mismatch; if a
+        requested file has no entry in ``SHA256SUMS``; or if nothing would be
+        checked (``files`` empty, or ``files=None`` and ``SHA256SUMS`` lists no file).
     """
-    directory = Path(directory)
+    directory = check_path("directory", directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"data directory not found: {directory}")
     sums = _lookup_sums(directory, files)
+    if not sums:
+        raise ValueError(
+            f"{directory / SHA256SUMS} lists no files, so nothing would be checked; "
+            "add '<sha256>  <file name>' lines (`sha256sum FILES > SHA256SUMS`)"
+        )
     for name, expected in sums.items():
         _check_hash(directory / name, sha256_file(directory / name), expected)
     return sums
@@ -283,14 +318,13 @@ def verify_checksums(directory: PathLike, files: Iterable[str] | None = None) ->
 
 def _lookup_sums(directory: Path, files: Iterable[str] | None) -> dict[str, str]:
     """Expected digests for ``files`` from ``directory/SHA256SUMS`` (all if ``None``)."""
+    if files is not None:
+        files = _file_names(files)  # checked before SHA256SUMS is read
     sums = read_sha256sums(directory / SHA256SUMS)
     if files is None:
         return sums
-    if isinstance(files, (str, os.PathLike)):
-        files = [files]
     out: dict[str, str] = {}
     for name in files:
-        name = os.fspath(name)
         if name not in sums:
             raise ValueError(
                 f"{directory / SHA256SUMS} has no entry for {name!r} (it lists {sorted(sums)}); "
@@ -299,3 +333,18 @@ def _lookup_sums(directory: Path, files: Iterable[str] | None) -> dict[str, str]
         out[name] = sums[name]
     return out
 
+
+
+def _file_names(files) -> list[str]:
+    """``files`` (one name, or an iterable of names) as a non-empty list of ``str``."""
+    if isinstance(files, (str, os.PathLike)):
+        files = [files]
+    try:
+        names = list(files)
+    except TypeError:
+        raise TypeError(
+            f"files must be a file name or an iterable of file names, got {describe(files)}"
+        ) from None
+    if not names:
+        raise ValueError("files must name at least one file, got an empty collection")
+    return [check_file_name(f"files[{i}]", n) for i, n in enumerate(names)]

@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from snnjax._src import check_bool, describe
+
 __all__ = ["batches", "num_batches", "permutation", "holdout_split", "HOLDOUT_SEED"]
 
 HOLDOUT_SEED = 20261123
@@ -22,8 +24,9 @@ HOLDOUT_SEED = 20261123
 
 
 def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    # (not snnjax._src.check_int: its range message reads "in [0, inf]" where ">= 0" is clearer)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {describe(value)}")
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     return int(value)
@@ -35,10 +38,12 @@ def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
     ``ceil(n / batch_size)``, or ``n // batch_size`` when ``drop_last``.
 
     Raises:
-      TypeError / ValueError: if ``n`` is not an int >= 0 or ``batch_size`` not an int >= 1.
+      TypeError / ValueError: if ``n`` is not an int >= 0, ``batch_size`` not an int >= 1
+        or ``drop_last`` not a bool.
     """
     n = _check_int("n", n, 0)
     batch_size = _check_int("batch_size", batch_size, 1)
+    drop_last = check_bool("drop_last", drop_last)
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
@@ -94,10 +99,11 @@ def batches(
       except possibly for the last batch. :func:`num_batches` gives the count.
 
     Raises:
-      TypeError: if ``arrays`` is not a tuple/list, or a numeric argument has the wrong type.
-      ValueError: if ``arrays`` is empty, an array is 0-d, the leading sizes
-        differ, ``batch_size < 1``, ``seed`` is missing with ``shuffle=True``,
-        or ``seed``/``epoch`` is negative.
+      TypeError: if ``arrays`` is not a tuple/list, an entry is not array-like, or
+        another argument has the wrong type.
+      ValueError: if ``arrays`` is empty, an array is 0-d or ragged, the leading sizes
+        differ or are 0 (no examples), ``batch_size < 1``, ``seed`` is missing with
+        ``shuffle=True``, or ``seed``/``epoch`` is negative.
     """
     if not isinstance(arrays, (tuple, list)):
         raise TypeError(
@@ -106,17 +112,23 @@ def batches(
         )
     if not arrays:
         raise ValueError("arrays must contain at least one array")
-    arrs = tuple(np.asarray(a) for a in arrays)
+    arrs = tuple(_as_array(f"arrays[{i}]", a) for i, a in enumerate(arrays))
     for i, a in enumerate(arrs):
         if a.ndim == 0:
-            raise ValueError(f"arrays[{i}] is 0-d; every array needs a leading example axis")
+            raise ValueError(
+                f"arrays[{i}] is 0-d (got {describe(arrays[i])}); every array needs a leading "
+                "example axis"
+            )
     sizes = [a.shape[0] for a in arrs]
     if len(set(sizes)) != 1:
         raise ValueError(f"arrays must share the leading size N, got leading sizes {sizes}")
     n = sizes[0]
+    if n == 0:
+        raise ValueError(
+            f"arrays hold 0 examples (shapes {[a.shape for a in arrs]}); there is nothing to batch"
+        )
     total = num_batches(n, batch_size, drop_last)
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"shuffle must be a bool, got {shuffle!r}")
+    shuffle = check_bool("shuffle", shuffle)
     _check_int("epoch", epoch, 0)
     if shuffle:
         if seed is None:
@@ -127,6 +139,16 @@ def batches(
             _check_int("seed", seed, 0)
         order = None
     return _iterate(arrs, batch_size, total, order)
+
+
+def _as_array(name: str, a) -> np.ndarray:
+    """``np.asarray(a)``; a ragged nesting or an unconvertible object names ``name``."""
+    try:
+        return np.asarray(a)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"{name} is not a rectangular array (got {describe(a)}): {e}"
+        ) from None
 
 
 def _iterate(arrs, batch_size, total, order):
@@ -148,15 +170,41 @@ def holdout_split(
     ``round(fraction · n)`` indices are held out; both parts keep the original order.
     It depends on ``seed`` and ``n`` only, never on a run's seed.
 
+    Args:
+      x, y: arrays (NumPy or JAX; lists are converted with ``np.asarray``) with the
+        same leading size ``n``.
+      fraction: share held out, a real number in (0, 1); ``round(fraction · n)`` must
+        leave both parts non-empty.
+      seed: split seed (int >= 0).
+
     Returns:
       ``(x_fit, y_fit, x_holdout, y_holdout)``.
+
+    Raises:
+      TypeError: if ``fraction`` is not a real number or ``seed`` not an int.
+      ValueError: if ``x``/``y`` are 0-d or differ in length, ``fraction`` is outside
+        (0, 1), or a part would be empty.
     """
-    if len(x) != len(y):
-        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-    if not isinstance(fraction, numbers.Real) or not 0.0 < float(fraction) < 1.0:
+    x = x if hasattr(x, "shape") else _as_array("x", x)
+    y = y if hasattr(y, "shape") else _as_array("y", y)
+    for name, a in (("x", x), ("y", y)):
+        if len(a.shape) == 0:
+            raise ValueError(f"{name} must have a leading example axis, got shape {tuple(a.shape)}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
+    if isinstance(fraction, (bool, np.bool_)) or not isinstance(fraction, numbers.Real):
+        raise TypeError(f"fraction must be a real number in (0, 1), got {describe(fraction)}")
+    if not 0.0 < float(fraction) < 1.0:  # NaN fails too
         raise ValueError(f"fraction must lie in (0, 1), got {fraction!r}")
     seed = _check_int("seed", seed, 0)
-    perm = np.random.default_rng(seed).permutation(len(y))
-    n_out = int(round(float(fraction) * len(y)))
+    n = int(y.shape[0])
+    n_out = int(round(float(fraction) * n))
+    if not 0 < n_out < n:
+        raise ValueError(
+            f"fraction={fraction!r} of n={n} examples holds out {n_out}, leaving "
+            f"{'no held-out' if n_out == 0 else 'no training'} examples; "
+            "both parts must be non-empty"
+        )
+    perm = np.random.default_rng(seed).permutation(n)
     fit, out = np.sort(perm[n_out:]), np.sort(perm[:n_out])
     return x[fit], y[fit], x[out], y[out]

@@ -81,14 +81,16 @@ from __future__ import annotations
 import functools
 import io
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from snnjax._src import check_option
+from snnjax._src import check_bool, check_callable, check_option, describe
 from snnjax.data import cifar as _cifar
+from snnjax.data._checks import check_path
 from snnjax.data.datasets import (
     EMNIST_SUBSETS,
     SPLITS,
@@ -100,6 +102,7 @@ from snnjax.data.datasets import (
     mnist_files,
 )
 from snnjax.data.idx import SHA256SUMS, read_sha256sums, verify_checksums
+from snnjax.data.pipeline import _check_int
 
 __all__ = [
     "LocalMnist",
@@ -200,6 +203,12 @@ def _png(image: np.ndarray) -> bytes:
 def _check_source(directory: Path, files: list[str]) -> dict[str, str]:
     """Resolve ``files`` in ``directory`` (``.gz`` or uncompressed twin), verify them
     against ``SHA256SUMS`` and return ``{resolved name: sha256}``."""
+    return verify_checksums(directory, _check_present(directory, files))
+
+
+def _check_present(directory: Path, files: list[str]) -> list[str]:
+    """The resolved names of ``files`` in ``directory``; ``FileNotFoundError`` naming what
+    is missing (a file, ``SHA256SUMS`` or the directory). Reads no data."""
     if not directory.is_dir():
         raise FileNotFoundError(f"IDX directory not found: {directory}")
     resolved = [_resolve(directory, name) for name in files]
@@ -215,7 +224,7 @@ def _check_source(directory: Path, files: list[str]) -> dict[str, str]:
             f"{directory / SHA256SUMS} does not exist; the TFDS builders verify every file, "
             f"so create it with `cd {directory} && sha256sum {' '.join(resolved)} > {SHA256SUMS}`"
         )
-    return verify_checksums(directory, resolved)
+    return resolved
 
 
 def _make_base(tfds):
@@ -581,20 +590,23 @@ def build(
         switch between the published MD5s and a ``SHA256SUMS``); pass
         ``overwrite=True`` or use another ``tfds_data_dir``.
     """
-    tfds = _tfds()
     base, config = _parse_name(name)
-    if not isinstance(overwrite, bool):
-        raise TypeError(f"overwrite must be a bool, got {overwrite!r}")
-    cls = _builders()[base]
+    overwrite = check_bool("overwrite", overwrite)
+    tfds_data_dir = check_path("tfds_data_dir", tfds_data_dir)
+    if tfds_data_dir.exists() and not tfds_data_dir.is_dir():
+        raise ValueError(f"tfds_data_dir {tfds_data_dir} exists and is not a directory")
     kwargs: dict[str, Any] = {}
+    check_path("data_dir_idx", data_dir_idx)
     if base in _CIFAR:
         loc = _cifar._locate(data_dir_idx, base)  # FileNotFoundError saying what is expected
         directory = loc.path if loc.kind == "folder" else loc.path.parent
         kwargs["cifar_path"] = loc.path
     else:
-        directory = Path(data_dir_idx)
+        directory = check_path("data_dir_idx", data_dir_idx)
         if not directory.is_dir():
             raise FileNotFoundError(f"IDX directory not found: {directory}")
+    tfds = _tfds()
+    cls = _builders()[base]
     builder = cls(
         data_dir=os.fspath(tfds_data_dir), config=config, file_format="array_record", **kwargs
     )
@@ -610,6 +622,9 @@ def build(
                 "or use another tfds_data_dir"
             )
         return builder
+    if base not in _CIFAR:
+        # every split's files and SHA256SUMS must be there before TFDS creates anything
+        _check_present(directory, [f for s in SPLITS for f in _idx_files(base, config, s)])
     mode = tfds.download.GenerateMode
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(
@@ -618,6 +633,33 @@ def build(
         )
     )
     return builder
+
+
+def _idx_files(base: str, config: str | None, split: str) -> tuple[str, str]:
+    return emnist_files(split, config) if base == "emnist" else mnist_files(split)
+
+
+_SPLIT_NAME = re.compile(r"^\s*([A-Za-z_]\w*)\s*(\[[^\]]*\])?\s*$")
+
+
+def _check_split(split: Any) -> None:
+    """``split``: ``None``, or a TFDS split expression over ``train`` / ``test``
+    (``"train"``, ``"train[:10%]"``, ``"train+test"``), checked before anything is built."""
+    if split is None:
+        return
+    if not isinstance(split, str):
+        raise TypeError(
+            f"split must be a str (a TFDS split such as 'train' or 'train[:10%]') or None, "
+            f"got {describe(split)}"
+        )
+    for part in split.split("+"):
+        m = _SPLIT_NAME.match(part)
+        if m is None or m.group(1) not in SPLITS + ("all",):
+            raise ValueError(
+                f"split must be None or a split expression over {SPLITS + ('all',)!r} "
+                "(e.g. 'train', "
+                f"'test[:50%]', 'train+test'), got {split!r}"
+            )
 
 
 def build_and_load(
@@ -640,7 +682,12 @@ def build_and_load(
       ``{"image": uint8 [28, 28, 1], "label": int}``; for CIFAR ``{"id": str,
       "image": uint8 [32, 32, 3], "label": int}`` and ``"coarse_label"`` for
       CIFAR-100) needing no TensorFlow; see :func:`to_numpy`.
+
+    Raises:
+      As :func:`build`; also ``TypeError`` / ``ValueError`` for a ``split`` that is not
+      ``None`` or an expression over ``"train"`` / ``"test"`` (checked before building).
     """
+    _check_split(split)
     build(name, data_dir_idx, tfds_data_dir, overwrite=overwrite)
     return _tfds().data_source(
         _tfds_name(name), data_dir=os.fspath(tfds_data_dir), split=split, download=False
@@ -681,19 +728,43 @@ def to_numpy(
       otherwise (``[N, 32, 32, 3]`` for CIFAR), and ``label_dtype`` labels ``[N]``.
 
     Raises:
-      TypeError: if ``source`` is a dict of splits rather than one split.
-      ValueError: if a record's image is not ``uint8`` ``[H, W]`` / ``[H, W, C]``
-        of the first record's shape, or it has no integer ``label_key``.
+      TypeError: if ``source`` is a dict of splits rather than one split, or not a
+        sequence of records; or another argument has the wrong type (``label_dtype``
+        must be an integer dtype).
+      ValueError: if ``source`` is empty, a record is not a mapping with an ``image``
+        and ``label_key``, its image is not ``uint8`` ``[H, W]`` / ``[H, W, C]`` of
+        the first record's shape, or its label is not an integer.
     """
     if isinstance(source, dict):
         raise TypeError(
             f"to_numpy takes the data source of one split, got a dict of splits {sorted(source)}"
         )
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if not (hasattr(source, "__len__") and hasattr(source, "__getitem__")):
+        raise TypeError(
+            f"source must be a data source of one split (len(source) and source[i]), "
+            f"e.g. from build_and_load or tfds.data_source, got {describe(source)}"
+        )
+    batch_size = _check_int("batch_size", batch_size, 1)
     if not isinstance(label_key, str):
-        raise TypeError(f"label_key must be a str, got {label_key!r}")
+        raise TypeError(f"label_key must be a str, got {describe(label_key)}")
+    check_callable("progress", progress, allow_none=True, signature="(done, total)")
+    if label_dtype is not None:
+        try:
+            label_dtype = np.dtype(label_dtype)
+        except TypeError as e:
+            raise TypeError(
+                f"label_dtype must be None or an integer dtype, got {label_dtype!r}: {e}"
+            ) from None
+        if label_dtype.kind not in "iu":
+            raise TypeError(
+                "label_dtype must be None or an integer dtype (uint8, int32, ...), "
+                f"got {label_dtype}"
+            )
     n = len(source)
+    if n == 0:
+        raise ValueError(
+            "source is empty (0 records); pass the data source of a non-empty split"
+        )
     images = None
     labels = np.empty((n,), np.int64)
     get_many = getattr(source, "__getitems__", None)
@@ -701,6 +772,11 @@ def to_numpy(
         keys = list(range(start, min(start + batch_size, n)))
         records = get_many(keys) if get_many is not None else [source[k] for k in keys]
         for k, rec in zip(keys, records):
+            if not isinstance(rec, Mapping) or "image" not in rec:
+                raise ValueError(
+                    f"record {k}: expected a mapping with an 'image' feature (and {label_key!r}), "
+                    f"got {describe(rec) if not isinstance(rec, Mapping) else sorted(rec)}"
+                )
             img = np.asarray(rec["image"])
             if images is None:  # the first record fixes the shape
                 if img.dtype != np.uint8 or img.ndim not in (2, 3):
@@ -721,11 +797,9 @@ def to_numpy(
                     f"record {k} has no {label_key!r} feature (it has {sorted(rec)}); "
                     "pass label_key"
                 )
-            labels[k] = int(rec[label_key])
+            labels[k] = _label_value(rec[label_key], k, label_key)
         if progress is not None:
             progress(keys[-1] + 1, n)
-    if images is None:
-        images = np.empty((0, *_squeeze_channel(_source_image_shape(source))), np.uint8)
     if label_dtype is None:
         label_dtype = np.uint8 if images.shape[1:] == (28, 28) else np.int32
     dtype = np.dtype(label_dtype)
@@ -744,10 +818,11 @@ def _squeeze_channel(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(shape[:-1]) if len(shape) == 3 and shape[-1] == 1 else tuple(shape)
 
 
-def _source_image_shape(source) -> tuple[int, ...]:
-    """The ``image`` feature's shape of an (empty) source, from its dataset info if any."""
-    try:
-        shape = tuple(source.dataset_info.features["image"].shape)
-    except (AttributeError, KeyError, TypeError):
-        return (28, 28)
-    return shape if all(isinstance(d, int) for d in shape) else (28, 28)
+def _label_value(value: Any, k: int, label_key: str) -> int:
+    """A record's label as an int; a float, bool, string or array names the record."""
+    v = np.asarray(value)
+    if v.ndim != 0 or v.dtype.kind not in "iu" or isinstance(value, (bool, np.bool_)):
+        raise ValueError(
+            f"record {k}: {label_key!r} must be an integer class index, got {describe(value)}"
+        )
+    return int(v)
