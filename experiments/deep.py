@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -226,15 +227,26 @@ def fill_defaults(args: argparse.Namespace, protocol: dict[str, Any]) -> argpars
 
 
 def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject bad numbers with ``p.error`` (exit 2, the usage and the argument's name), before
+    any data is loaded; unknown names are rejected by the ``choices`` of the arguments."""
     for name in ("epochs", "batch_size", "eval_batch_size", "T"):
         v = getattr(args, name)
         if not isinstance(v, int) or v < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive int, got {v!r}")
-    for name in ("lr",):
-        if not getattr(args, name) > 0:
-            p.error(f"--{name} must be > 0, got {getattr(args, name)!r}")
-    if args.weight_decay < 0:
-        p.error(f"--weight-decay must be >= 0, got {args.weight_decay}")
+    for name in ("devices", "max_steps_per_epoch", "train_subset", "test_subset", "frame_size"):
+        v = getattr(args, name, None)
+        if v is not None and v < 1:
+            p.error(f"--{name.replace('_', '-')} must be a positive int (or left out), got {v!r}")
+    if args.seed < 0:
+        p.error(f"--seed must be >= 0, got {args.seed}")
+    if args.analysis_batches < 0:
+        p.error(f"--analysis-batches must be >= 0, got {args.analysis_batches}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        p.error(f"--lr must be a finite number > 0, got {args.lr!r}")
+    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+        p.error(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
+    if not 0.0 <= args.momentum < 1.0:
+        p.error(f"--momentum must lie in [0, 1), got {args.momentum}")
     if not 0.0 <= args.dropout < 1.0:
         p.error(f"--dropout must lie in [0, 1), got {args.dropout}")
     if not 0.0 <= args.holdout < 1.0:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -128,6 +129,22 @@ def parse(argv=None):
         p.error("--ablation, --output, --amplify, --decay and --theta-tau apply to --neuron polara only")
     if not 0.0 <= args.holdout < 1.0:
         p.error(f"--holdout must be in [0, 1), got {args.holdout}")
+    for name in ("epochs", "batch_size", "num_steps", "lr_step"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be a positive int, got {getattr(args, name)}")
+    for name in ("hidden", "train_subset", "devices"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be a positive int (or left out), got {getattr(args, name)}")
+    if args.seed < 0:
+        p.error(f"--seed must be >= 0, got {args.seed}")
+    for name in ("lr", "lr_gamma"):
+        if not (math.isfinite(getattr(args, name)) and getattr(args, name) > 0):
+            p.error(f"--{name.replace('_', '-')} must be a finite number > 0, got {getattr(args, name)}")
+    for name in ("theta_tau", "ws", "ws_out"):
+        if getattr(args, name) is not None and not math.isfinite(getattr(args, name)):
+            p.error(f"--{name.replace('_', '-')} must be a finite number, got {getattr(args, name)}")
+    if args.devices is not None and args.batch_size % args.devices:
+        p.error(f"--batch-size ({args.batch_size}) must be a multiple of --devices ({args.devices})")
     return args
 
 

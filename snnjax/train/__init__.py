@@ -1,7 +1,7 @@
 """Training: losses over time-major outputs, schedules, metrics, checkpoints and the loop."""
 
-from snnjax.train.checkpoint import Checkpointer
-from snnjax.train.loop import batch_key, data_parallel_mesh, evaluate, fit, make_steps
+from snnjax.train.checkpoint import CheckpointCorruptError, CheckpointError, Checkpointer, CheckpointMismatchError
+from snnjax.train.loop import NonFiniteLossError, batch_key, data_parallel_mesh, evaluate, fit, make_steps
 from snnjax.train.losses import accuracy, max_over_time_ce, max_over_time_logits, mean_over_time_ce, tet_loss
 from snnjax.train.metrics import MetricsWriter, firing_rate
 from snnjax.train.schedules import cosine_lr, multistep_lr, step_lr
@@ -17,7 +17,11 @@ __all__ = [
     "batch_key",
     "data_parallel_mesh",
     "evaluate",
+    "NonFiniteLossError",
     "Checkpointer",
+    "CheckpointError",
+    "CheckpointCorruptError",
+    "CheckpointMismatchError",
     "MetricsWriter",
     "firing_rate",
     "step_lr",

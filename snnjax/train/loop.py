@@ -4,7 +4,14 @@
 by ``(seed, epoch)``), an ``nnx.jit`` train step, evaluation on the full test
 set (the final partial batch included), per-epoch metrics to JSON lines + CSV,
 an Orbax checkpoint per epoch, and ``resume=True`` continuing exactly where the
-last checkpoint left off.
+last good checkpoint left off.
+
+Bad input fails before the first training step: every argument is checked up front
+(the message names the argument, what was expected and what was received), and one
+abstract evaluation (``jax.eval_shape``, nothing compiled or run) of ``forward``,
+``logits_fn`` and ``loss_fn`` on a batch checks the shapes they return and that every
+label is below the number of classes. A non-finite training loss stops the run
+(``stop_on_nan``) before anything of that epoch is written.
 
 Data parallelism (``devices=``): the model and optimizer state are replicated on every
 device of a one-axis ``jax.sharding.Mesh`` and each batch is split along its leading axis;
@@ -17,6 +24,7 @@ the tests check it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -27,13 +35,27 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from snnjax._src import check_bool, check_callable, check_int, describe
 from snnjax.data import batches, num_batches
+from snnjax.train._checks import check_dataset, check_labels, check_lr_value, positive_int
 from snnjax.train.checkpoint import Checkpointer
 from snnjax.train.metrics import MetricsWriter
 
-__all__ = ["fit", "make_steps", "data_parallel_mesh"]
+__all__ = ["fit", "make_steps", "data_parallel_mesh", "evaluate", "batch_key", "NonFiniteLossError"]
 
 Forward = Callable[[nnx.Module, jax.Array], tuple[jax.Array, Sequence[jax.Array]]]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training step's loss was NaN or infinite (``fit(stop_on_nan=True)``)."""
+
+
+def _check_fns(forward, loss_fn, logits_fn, train_transform, eval_transform) -> None:
+    check_callable("forward", forward, signature="forward(model, x) -> (outputs [T, B, C], spikes)")
+    check_callable("loss_fn", loss_fn, signature="loss_fn(outputs, labels) -> scalar")
+    check_callable("logits_fn", logits_fn, signature="logits_fn(outputs) -> logits [B, C]")
+    check_callable("train_transform", train_transform, allow_none=True, signature="train_transform(key, x) -> x")
+    check_callable("eval_transform", eval_transform, allow_none=True, signature="eval_transform(x) -> x")
 
 
 def make_steps(
@@ -61,10 +83,11 @@ def make_steps(
     rates)``, updating in place; with it the step takes the augmentation key last,
     ``train_step(model, optimizer, x, y, key)``. ``eval_step(model, x, y) -> (loss_sum,
     n_correct, rate_sums)``.
+
+    Raises:
+      TypeError: if an argument is not callable (or ``None`` where allowed).
     """
-    for name, fn in (("train_transform", train_transform), ("eval_transform", eval_transform)):
-        if fn is not None and not callable(fn):
-            raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
+    _check_fns(forward, loss_fn, logits_fn, train_transform, eval_transform)
 
     def loss_and_aux(model, x, y):
         out, spikes = forward(model, x)
@@ -116,19 +139,27 @@ def data_parallel_mesh(devices: int | Sequence[jax.Device] | None) -> jax.shardi
     ``jax.devices()``) or a list of devices; ``None`` or one device gives ``None`` (no sharding)."""
     if devices is None:
         return None
-    if isinstance(devices, int) and not isinstance(devices, bool):
+    if isinstance(devices, (bool, np.bool_)):
+        raise TypeError(f"devices must be an int, a non-empty sequence of jax.Device, or None, got {describe(devices)}")
+    if isinstance(devices, (int, np.integer)):
         available = jax.devices()
         if devices < 1 or devices > len(available):
             raise ValueError(
-                f"devices must be between 1 and the {len(available)} available device(s), got {devices}"
+                f"devices must be between 1 and the {len(available)} available device(s), got {int(devices)}"
             )
-        devs = available[:devices]
+        devs = available[: int(devices)]
     else:
+        if isinstance(devices, (str, bytes)) or not isinstance(devices, Sequence):
+            raise TypeError(
+                f"devices must be an int, a non-empty sequence of jax.Device, or None, got {describe(devices)}"
+            )
         devs = list(devices)
         if not devs or not all(isinstance(d, jax.Device) for d in devs):
-            raise TypeError("devices must be an int, a non-empty sequence of jax.Device, or None")
+            raise TypeError(
+                f"devices must be an int, a non-empty sequence of jax.Device, or None, got {describe(devices)}"
+            )
         if len(set(devs)) != len(devs):
-            raise ValueError("devices lists a device more than once")
+            raise ValueError(f"devices lists a device more than once, got {devs}")
     if len(devs) == 1:
         return None
     return jax.sharding.Mesh(np.asarray(devs), ("batch",))
@@ -176,9 +207,24 @@ def evaluate(
 
     The model is put in evaluation mode (``model.eval()``: running BatchNorm statistics, no
     dropout) for the pass and left in training mode (``model.train()``) afterwards, whatever
-    mode it was in before."""
-    x, y = data
-    place = place or _Placer(None)
+    mode it was in before.
+
+    Raises:
+      TypeError / ValueError: ``eval_step`` not callable, ``model`` not an ``nnx.Module``,
+        ``data`` not an ``(inputs, labels)`` pair of N >= 1 examples with integer labels
+        ``>= 0``, or ``batch_size`` not a positive int.
+    """
+    check_callable("eval_step", eval_step, signature="eval_step(model, x, y) -> (loss_sum, n_correct, rate_sums)")
+    if not isinstance(model, nnx.Module):
+        raise TypeError(f"model must be an nnx.Module, got {describe(model)}")
+    x, y = check_dataset("data", data)
+    batch_size = positive_int("batch_size", batch_size)
+    if place is not None and not isinstance(place, _Placer):
+        raise TypeError(f"place must be None or the placer fit uses, got {describe(place)}")
+    return _evaluate_mode(eval_step, model, x, y, batch_size, place or _Placer(None))
+
+
+def _evaluate_mode(eval_step, model, x, y, batch_size, place):
     model.eval()
     try:
         return _evaluate(eval_step, model, x, y, batch_size, place)
@@ -199,6 +245,63 @@ def _evaluate(eval_step, model, x, y, batch_size, place):
     return out
 
 
+def _key_str(path) -> list[str]:
+    out = []
+    for k in path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(k, attr):
+                out.append(str(getattr(k, attr)))
+                break
+    return out
+
+
+def _check_optimizer_lr(optimizer: nnx.Optimizer) -> None:
+    """Learning rates readable from the optimiser state (``optax.inject_hyperparams``) must be
+    finite and >= 0; an optimiser without readable hyperparameters is not checked here (a NaN
+    rate then shows as a non-finite loss after the first step, see ``stop_on_nan``)."""
+    pure = nnx.to_pure_dict(nnx.state(optimizer))
+    for path, leaf in jax.tree_util.tree_flatten_with_path(pure)[0]:
+        keys = _key_str(path)
+        if "hyperparams" in keys and keys[-1] in ("learning_rate", "lr"):
+            check_lr_value(f"optimizer learning rate (opt_state/{'/'.join(keys[keys.index('opt_state') + 1:])})"
+                           if "opt_state" in keys else "optimizer learning rate", leaf)
+
+
+def _check_model_outputs(model, forward, loss_fn, logits_fn, eval_transform, x, b, label_sets) -> int:
+    """Abstract evaluation (``jax.eval_shape``: traced, never compiled or run, the model left
+    untouched) of ``forward`` -> ``logits_fn`` / ``loss_fn`` on a batch of ``b`` examples;
+    checks the returned shapes and that the labels are below the number of classes C (returned)."""
+    graphdef, state = nnx.split(model)
+    xs = jax.ShapeDtypeStruct((b,) + tuple(x.shape[1:]), jax.dtypes.canonicalize_dtype(x.dtype))
+    ys = jax.ShapeDtypeStruct((b,), jnp.int32)
+
+    def f(state, xb, yb):
+        m = nnx.merge(graphdef, state)
+        if eval_transform is not None:
+            xb = eval_transform(xb)
+        res = forward(m, xb)
+        if not isinstance(res, (tuple, list)) or len(res) != 2:
+            raise TypeError(f"forward must return (outputs [T, B, C], [spikes, ...]), got {describe(res)}")
+        out, spikes = res
+        if not isinstance(spikes, (tuple, list)):
+            raise TypeError(f"forward must return (outputs, spikes) with spikes a list of arrays "
+                            f"(possibly empty), got spikes {describe(spikes)}")
+        return out, logits_fn(out), loss_fn(out, yb)
+
+    out, logits, loss = jax.eval_shape(f, state, xs, ys)
+    shape = tuple(getattr(logits, "shape", ()))
+    if len(shape) != 2 or shape[0] != b:
+        raise ValueError(f"logits_fn(outputs) must return logits [B, C] = [{b}, C] for a batch of {b}, "
+                         f"got shape {shape} (outputs of shape {tuple(getattr(out, 'shape', ()))})")
+    if tuple(getattr(loss, "shape", (None,))) != ():
+        raise ValueError(f"loss_fn(outputs, labels) must return a scalar (the batch mean), got shape "
+                         f"{tuple(getattr(loss, 'shape', ()))}")
+    c = int(shape[1])
+    for name, y in label_sets:
+        check_labels(name, y, num_classes=c)
+    return c
+
+
 def fit(
     model: nnx.Module,
     optimizer: nnx.Optimizer,
@@ -211,7 +314,7 @@ def fit(
     epochs: int,
     batch_size: int,
     seed: int = 0,
-    out_dir: str | None = None,
+    out_dir: str | os.PathLike | None = None,
     resume: bool = False,
     eval_batch_size: int = 1000,
     lr_schedule: Callable[[int], Any] | None = None,
@@ -222,23 +325,31 @@ def fit(
     eval_transform: Callable[[jax.Array], jax.Array] | None = None,
     augment_seed: int | None = None,
     max_steps_per_epoch: int | None = None,
+    stop_on_nan: bool = True,
 ) -> list[dict[str, Any]]:
     """Train for ``epochs`` epochs; returns the per-epoch metric rows.
 
     Args:
       model, optimizer: an NNX model and ``nnx.Optimizer(model, tx, wrt=nnx.Param)``.
       forward, loss_fn, logits_fn: see :func:`make_steps`.
-      train_data, test_data: ``(inputs, labels)`` NumPy arrays with a shared leading N.
+      train_data, test_data: ``(inputs, labels)`` arrays with a shared leading N >= 1;
+        labels integer class indices in ``[0, C)`` (C: the width of ``logits_fn``'s
+        output), inputs finite, the same per-example shape in both sets.
       epochs: total number of epochs (a resumed run trains the remaining ones).
       batch_size: training batch size; the last partial batch of an epoch is used too.
-      seed: data-order seed (epoch ``e`` uses ``(seed, e)``).
+      seed: data-order seed (int >= 0; epoch ``e`` uses ``(seed, e)``).
       out_dir: where ``metrics.jsonl``, ``metrics.csv``, ``final.json`` and
-        ``checkpoints/`` go; ``None`` writes nothing (no checkpoints, no resume).
-      resume: restore the latest checkpoint in ``out_dir`` and continue.
+        ``checkpoints/`` go; ``None`` writes nothing (no checkpoints, no resume). Without
+        ``resume`` it must not hold a run already (fit never overwrites one).
+      resume: restore the newest good checkpoint in ``out_dir`` and continue (bit-exactly);
+        the metrics files are cut back to that epoch. No checkpoint: a fresh start (logged).
+        Damaged checkpoints: see :mod:`snnjax.train.checkpoint` (fall back to the newest good
+        one, or :class:`~snnjax.train.checkpoint.CheckpointCorruptError` if there is none).
       eval_batch_size: test batch size (the final partial batch is evaluated, not dropped).
-      lr_schedule: optional schedule of optimiser steps, logged per epoch as ``lr``.
+      lr_schedule: optional schedule of optimiser steps, logged per epoch as ``lr``; its
+        values must be finite and >= 0.
       progress: show a tqdm progress bar (if tqdm is installed).
-      log: where the one-line epoch summaries go.
+      log: where the one-line epoch summaries and resume notes go.
       devices: data parallelism over these devices (a count, the first ``n`` of
         ``jax.devices()``, or a list); ``batch_size`` and ``eval_batch_size`` must be
         multiples of their number. ``None`` (default): one device, no sharding.
@@ -247,76 +358,149 @@ def fit(
       augment_seed: seed of the augmentation keys (default ``seed``).
       max_steps_per_epoch: stop each epoch after this many training steps (quick runs and
         throughput measurements; ``None``: the whole training set).
+      stop_on_nan: (default ``True``) raise :class:`NonFiniteLossError` (a
+        ``FloatingPointError``) naming the epoch and step as soon as a training step's loss
+        is NaN/inf; nothing of that epoch is written (no metrics row, no checkpoint), so the
+        last good checkpoint is what ``resume=True`` continues from. ``False``: train on
+        (the loss is checked anyway, at no extra cost: it is read back every step).
+
+    Raises:
+      TypeError / ValueError: a bad argument, before anything is compiled or trained.
+      NonFiniteLossError: see ``stop_on_nan``.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    # ---- arguments, all before anything is compiled, restored or trained
+    if not isinstance(model, nnx.Module):
+        raise TypeError(f"model must be an nnx.Module, got {describe(model)}")
+    if not isinstance(optimizer, nnx.Optimizer):
+        raise TypeError(f"optimizer must be an nnx.Optimizer (nnx.Optimizer(model, tx, wrt=nnx.Param)), "
+                        f"got {describe(optimizer)}")
+    _check_fns(forward, loss_fn, logits_fn, train_transform, eval_transform)
+    check_callable("lr_schedule", lr_schedule, allow_none=True, signature="lr_schedule(step) -> learning rate")
+    check_callable("log", log, signature="log(str)")
+    epochs = positive_int("epochs", epochs)
+    batch_size = positive_int("batch_size", batch_size)
+    eval_batch_size = positive_int("eval_batch_size", eval_batch_size)
+    max_steps_per_epoch = positive_int("max_steps_per_epoch", max_steps_per_epoch, allow_none=True)
+    seed = check_int("seed", seed, low=0)
+    augment_seed = check_int("augment_seed", augment_seed, low=0, allow_none=True)
+    resume = check_bool("resume", resume)
+    progress = check_bool("progress", progress)
+    stop_on_nan = check_bool("stop_on_nan", stop_on_nan)
+    if out_dir is not None:
+        if not isinstance(out_dir, (str, os.PathLike)):
+            raise TypeError(f"out_dir must be a str, an os.PathLike or None, got {describe(out_dir)}")
+        out_dir = os.fspath(out_dir)
+        if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+            raise ValueError(f"out_dir must be a directory, got the file {out_dir!r}")
     if resume and out_dir is None:
-        raise ValueError("resume=True needs out_dir (where the checkpoints are)")
+        raise ValueError("resume=True needs out_dir (where the checkpoints are), got out_dir=None")
     place = _Placer(data_parallel_mesh(devices))
     if place.mesh is not None:
         for name, size in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if size % place.n:
                 raise ValueError(f"{name} ({size}) must be a multiple of the number of devices ({place.n})")
-    if max_steps_per_epoch is not None and (
-        isinstance(max_steps_per_epoch, bool) or not isinstance(max_steps_per_epoch, int) or max_steps_per_epoch < 1
-    ):
-        raise ValueError(f"max_steps_per_epoch must be a positive int or None, got {max_steps_per_epoch!r}")
-    train_step, eval_step = make_steps(
-        forward, loss_fn, logits_fn, train_transform=train_transform, eval_transform=eval_transform
-    )
+    x, y = check_dataset("train_data", train_data)
+    x_test, y_test = check_dataset("test_data", test_data)
+    if x.shape[1:] != x_test.shape[1:]:
+        raise ValueError(f"train_data and test_data inputs must have the same per-example shape, got "
+                         f"{x.shape[1:]} and {x_test.shape[1:]}")
+    spe = num_batches(len(y), batch_size, drop_last=False)
+    steps = spe if max_steps_per_epoch is None else min(spe, max_steps_per_epoch)
+    lrs = [None] * epochs
+    if lr_schedule is not None:
+        lrs = [check_lr_value(f"lr_schedule({e * steps}) (the learning rate of epoch {e})", lr_schedule(e * steps))
+               for e in range(epochs)]
+    _check_optimizer_lr(optimizer)
+    _check_model_outputs(model, forward, loss_fn, logits_fn, eval_transform, x, min(batch_size, len(y)),
+                         (("train_data[1] (labels)", y), ("test_data[1] (labels)", y_test)))
+
+    # ---- output directory: metrics, checkpoints, resume
     aug_seed = seed if augment_seed is None else augment_seed
     writer = MetricsWriter(out_dir) if out_dir else None
-    ckpt = Checkpointer(os.path.join(out_dir, "checkpoints")) if out_dir else None
-    start = 0
-    if resume:
-        done = ckpt.restore(model, optimizer)
-        if done is not None:
-            start = done + 1
-            writer.truncate(done)
-            log(f"resumed from the checkpoint of epoch {done + 1}")
-    place.replicate(model, optimizer)
-    x, y = train_data
-    spe = num_batches(len(y), batch_size, drop_last=False)
-    rows = writer.rows() if writer else []
-    for epoch in range(start, epochs):
-        t0 = time.perf_counter()
-        loss_sum, correct, n = 0.0, 0, 0
-        it = batches((x, y), batch_size, shuffle=True, seed=seed, epoch=epoch)
-        steps = spe if max_steps_per_epoch is None else min(spe, max_steps_per_epoch)
-        bar = _progress(it, steps, f"epoch {epoch + 1}/{epochs}", progress)
-        model.train()
-        for i, (xb, yb) in enumerate(bar):
-            if i == steps:
-                break
-            extra = () if train_transform is None else (batch_key(aug_seed, epoch, i),)
-            loss, c, _ = train_step(model, optimizer, *place.batch(xb, yb), *extra)
-            loss_sum += float(loss) * len(yb)
-            correct += int(c)
-            n += len(yb)
-            if bar is not it:
-                bar.set_postfix(loss=f"{loss_sum / n:.4f}", acc=f"{100 * correct / n:.2f}%")
-        train_time = time.perf_counter() - t0
-        test = evaluate(eval_step, model, test_data, eval_batch_size, place=place)
-        row = {
-            "epoch": epoch,
-            "lr": float(lr_schedule(epoch * steps)) if lr_schedule is not None else None,
-            "train_loss": loss_sum / n,
-            "train_acc": correct / n,
-            **{f"test_{k}": v for k, v in test.items()},
-            "train_time_s": train_time,
-            "epoch_time_s": time.perf_counter() - t0,
-        }
-        rows.append(row)
-        if writer:
-            writer.write(row)
-            ckpt.save(epoch, model, optimizer)
-        log(
-            f"epoch {epoch + 1}/{epochs}  train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%  "
-            f"test loss {row['test_loss']:.4f} acc {100 * row['test_acc']:.2f}%  ({train_time:.1f} s)"
+    ckpt = Checkpointer(os.path.join(out_dir, "checkpoints"), log=log) if out_dir else None
+    try:
+        start = 0
+        if out_dir and not resume:
+            have, old_rows = ckpt.all_epochs(), writer.rows()
+            if have or old_rows:
+                raise ValueError(
+                    f"out_dir {out_dir!r} already holds a run (checkpoints of epoch indices {have}, {len(old_rows)} "
+                    "metrics rows); pass resume=True to continue it, or another out_dir (fit never overwrites a run)"
+                )
+            writer.truncate(-1)  # no complete row: clear a metrics file cut short before its first row
+        if resume:
+            old_rows = writer.rows()
+            done = ckpt.restore(model, optimizer)
+            if done is None:
+                log(f"no checkpoint in {ckpt.directory}: starting from scratch")
+                if old_rows:
+                    log(f"dropping the {len(old_rows)} rows of {writer.jsonl} (no checkpoint has their state)")
+                writer.truncate(-1)
+            else:
+                if done + 1 > epochs:
+                    raise ValueError(f"epochs must be >= the {done + 1} epochs the checkpoint in {ckpt.directory} "
+                                     f"has trained (resume=True), got {epochs}")
+                start = done + 1
+                later = sorted({r["epoch"] for r in old_rows if r["epoch"] > done})
+                if later:
+                    log(f"dropping the metrics rows of epoch indices {later} (newer than the checkpoint, epoch index {done})")
+                writer.truncate(done)
+                log(f"resumed from the checkpoint of epoch {done + 1}")
+        place.replicate(model, optimizer)
+        train_step, eval_step = make_steps(
+            forward, loss_fn, logits_fn, train_transform=train_transform, eval_transform=eval_transform
         )
-    if out_dir and rows:
-        with open(os.path.join(out_dir, "final.json"), "w") as f:
-            json.dump({"epochs": len(rows), "test_acc": rows[-1]["test_acc"], "last": rows[-1]}, f, indent=2)
-    if ckpt:
-        ckpt.close()
+        rows = writer.rows() if writer else []
+        for epoch in range(start, epochs):
+            t0 = time.perf_counter()
+            loss_sum, correct, n = 0.0, 0, 0
+            it = batches((x, y), batch_size, shuffle=True, seed=seed, epoch=epoch)
+            bar = _progress(it, steps, f"epoch {epoch + 1}/{epochs}", progress)
+            model.train()
+            for i, (xb, yb) in enumerate(bar):
+                if i == steps:
+                    break
+                extra = () if train_transform is None else (batch_key(aug_seed, epoch, i),)
+                loss, c, _ = train_step(model, optimizer, *place.batch(xb, yb), *extra)
+                lv = float(loss)
+                if stop_on_nan and not math.isfinite(lv):
+                    last = ckpt.latest_epoch() if ckpt else None
+                    where = (f"the last good checkpoint is epoch {last + 1} (index {last}) in {ckpt.directory}"
+                             if last is not None else "there is no checkpoint")
+                    raise NonFiniteLossError(
+                        f"training loss is {lv} at epoch {epoch + 1}/{epochs}, step {i + 1}/{steps} (0-based: "
+                        f"epoch={epoch}, step={i}); stopped without writing a metrics row or checkpoint for this "
+                        f"epoch ({where}); model and optimizer hold the non-finite update "
+                        "(stop_on_nan=False trains on)"
+                    )
+                loss_sum += lv * len(yb)
+                correct += int(c)
+                n += len(yb)
+                if bar is not it:
+                    bar.set_postfix(loss=f"{loss_sum / n:.4f}", acc=f"{100 * correct / n:.2f}%")
+            train_time = time.perf_counter() - t0
+            test = _evaluate_mode(eval_step, model, x_test, y_test, eval_batch_size, place)
+            row = {
+                "epoch": epoch,
+                "lr": lrs[epoch],
+                "train_loss": loss_sum / n,
+                "train_acc": correct / n,
+                **{f"test_{k}": v for k, v in test.items()},
+                "train_time_s": train_time,
+                "epoch_time_s": time.perf_counter() - t0,
+            }
+            rows.append(row)
+            if writer:
+                writer.write(row)
+                ckpt.save(epoch, model, optimizer)
+            log(
+                f"epoch {epoch + 1}/{epochs}  train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%  "
+                f"test loss {row['test_loss']:.4f} acc {100 * row['test_acc']:.2f}%  ({train_time:.1f} s)"
+            )
+        if out_dir and rows:
+            with open(os.path.join(out_dir, "final.json"), "w") as f:
+                json.dump({"epochs": len(rows), "test_acc": rows[-1]["test_acc"], "last": rows[-1]}, f, indent=2)
+    finally:
+        if ckpt:
+            ckpt.close()
     return rows

@@ -10,6 +10,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from snnjax._src import check_int, describe
 
 __all__ = ["firing_rate", "MetricsWriter"]
 
@@ -20,7 +23,19 @@ def firing_rate(spikes: jax.Array) -> jax.Array:
     For binary spikes this is the firing rate; for continuous outputs (POLARA)
     it is the mean activation. Use ``(spikes > 0).mean()`` for POLARA's
     fraction of active steps.
+
+    Raises:
+      TypeError: ``spikes`` is not a numeric (or bool) array.
+      ValueError: ``spikes`` has rank < 2 (it must be time-major ``[T, B, ...]``).
     """
+    dtype = getattr(spikes, "dtype", None)
+    if dtype is None:
+        spikes = jnp.asarray(spikes)
+        dtype = spikes.dtype
+    if not (jnp.issubdtype(dtype, jnp.number) or dtype == jnp.bool_):
+        raise TypeError(f"spikes must be a numeric array, got {describe(spikes)}")
+    if jnp.ndim(spikes) < 2:
+        raise ValueError(f"spikes must be time-major [T, B, ...] (rank >= 2), got shape {jnp.shape(spikes)}")
     return jnp.mean(spikes)
 
 
@@ -28,10 +43,17 @@ class MetricsWriter:
     """Append one row per epoch to ``metrics.jsonl`` and ``metrics.csv`` in ``out_dir``.
 
     ``truncate(epoch)`` drops rows with ``epoch > epoch`` (used on resume so the
-    files describe exactly the epochs the restored state has seen).
+    files describe exactly the epochs the restored state has seen). A final line cut
+    short by a killed write is ignored by :meth:`rows` (and dropped by ``truncate``);
+    any other unreadable line raises ``ValueError`` naming the file and line.
     """
 
-    def __init__(self, out_dir: str):
+    def __init__(self, out_dir: str | os.PathLike):
+        if not isinstance(out_dir, (str, os.PathLike)):
+            raise TypeError(f"out_dir must be a str or os.PathLike, got {describe(out_dir)}")
+        out_dir = os.fspath(out_dir)
+        if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+            raise ValueError(f"out_dir must be a directory, got the file {out_dir!r}")
         os.makedirs(out_dir, exist_ok=True)
         self.jsonl = os.path.join(out_dir, "metrics.jsonl")
         self.csv = os.path.join(out_dir, "metrics.csv")
@@ -40,9 +62,26 @@ class MetricsWriter:
         if not os.path.exists(self.jsonl):
             return []
         with open(self.jsonl) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            text = f.read()
+        lines = text.split("\n")
+        out = []
+        for k, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                if k == len(lines) - 1:  # the last line, without its newline: a write that was cut short
+                    continue
+                raise ValueError(f"{self.jsonl} line {k + 1} is not a JSON row ({e}): {line[:80]!r}") from None
+            if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+                raise ValueError(f"{self.jsonl} line {k + 1} must be a JSON object with an int 'epoch', got {line[:80]!r}")
+            out.append(row)
+        return out
 
     def truncate(self, epoch: int) -> None:
+        """Keep only the rows with ``row["epoch"] <= epoch`` (``-1``: none) in both files."""
+        epoch = check_int("epoch", epoch, low=-1)
         rows = [r for r in self.rows() if r["epoch"] <= epoch]
         for path in (self.jsonl, self.csv):
             if os.path.exists(path):
@@ -51,7 +90,14 @@ class MetricsWriter:
             self.write(r)
 
     def write(self, row: Mapping[str, Any]) -> None:
+        """Append ``row`` (a mapping with an int ``"epoch"``; array scalars become floats)."""
+        if not isinstance(row, Mapping):
+            raise TypeError(f"row must be a mapping (column -> value), got {describe(row)}")
+        epoch = row.get("epoch")
+        if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"row['epoch'] must be an int >= 0, got {describe(epoch)}")
         row = {k: (float(v) if hasattr(v, "dtype") else v) for k, v in row.items()}
+        row["epoch"] = int(epoch)
         with open(self.jsonl, "a") as f:
             f.write(json.dumps(row) + "\n")
         new = not os.path.exists(self.csv)
