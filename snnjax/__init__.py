@@ -7,8 +7,10 @@ Flax NNX modules live in :mod:`snnjax.nn`, encoders in :mod:`snnjax.encoding`.
 """
 
 from snnjax import checks, encoding, events, neurons, nn, surrogate
+from snnjax._src import params_dataclass, static_field
+from snnjax.neurons import Neuron
 from snnjax.scan import run
 
 __version__ = "0.1.0"
 
-__all__ = ["checks", "encoding", "events", "neurons", "nn", "surrogate", "run", "__version__"]
+__all__ = ["checks", "encoding", "events", "neurons", "nn", "surrogate", "run", "Neuron", "params_dataclass", "static_field", "__version__"]

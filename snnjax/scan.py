@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from snnjax import checks as _checks
+from snnjax import surrogate as _surrogate
 from snnjax._src import (
     check_bool,
     check_callable,
@@ -33,7 +34,7 @@ from snnjax._src import (
 from snnjax.kernels import linear as _linear
 from snnjax.kernels.fused import UNROLL_MAX_T, fused_run
 from snnjax.kernels.pallas import pallas_run, pallas_supported
-from snnjax.neurons._common import init_state_for, is_compute_bound, is_linear
+from snnjax.neurons._common import Neuron, neuron_of
 
 __all__ = ["run", "BACKENDS"]
 
@@ -95,7 +96,7 @@ def _compare_states(given: Any, want: Any, *, what: str, hint: str) -> None:
 
 def _check_step(step: Step, params: Any, state: Any, xs: jax.Array, init: Callable | None, given: bool) -> None:
     """Evaluate ``step`` abstractly on one time step (nothing is computed) and check that the
-    state keeps its structure, shapes and dtypes; for a registered neuron also that a given
+    state keeps its structure, shapes and dtypes; for a neuron with a record also that a given
     ``state`` is exactly the one ``init_state`` builds for ``xs.shape[1:]`` (no broadcasting
     of the input to a bigger state) and that the output has the input's shape."""
     x0 = jax.ShapeDtypeStruct(xs.shape[1:], xs.dtype)
@@ -156,13 +157,17 @@ def run(
     """Apply ``step`` at every time step of ``xs`` with ``jax.lax.scan``.
 
     Args:
-      step: a pure neuron step ``step(params, state, x) -> (state, out)``.
+      step: a :class:`~snnjax.neurons.Neuron` record (``neurons.lif.neuron``, or one made for
+        a user-written neuron), or a pure step ``step(params, state, x) -> (state, out)``: a
+        step marked by a record (every ``neurons.X.step``, also wrapped in ``jax.jit`` /
+        ``functools.partial``) brings its record's ``init_state`` and flags; a bare custom step
+        needs ``state`` or ``init_state``.
       params: the neuron's params pytree (e.g. :class:`~snnjax.neurons.LIFParams`).
       xs: input currents, time-major ``[T, ...]``, floating dtype, ``T >= 1``.
       state: initial state for one time step's shape ``xs.shape[1:]``. ``None``
         builds it with ``init_state(xs.shape[1:], xs.dtype, params=params)``.
       init_state: the initial-state function for ``state=None``; defaults to the
-        one registered with ``step`` (every neuron in :mod:`snnjax.neurons`).
+        record's.
       return_states: also return the state after every step (a pytree of ``[T, ...]``).
       unroll: passed to ``lax.scan`` (loop-unroll factor).
       remat: rematerialise each step in the backward pass (``jax.checkpoint``):
@@ -174,15 +179,15 @@ def run(
         one reverse-time scan, :mod:`snnjax.kernels.fused`), ``"pallas"`` (the same
         as fused Pallas kernels, time loop inside the kernel, :mod:`snnjax.kernels.pallas`;
         element-wise steps only; interpreted on CPU) or ``"auto"``: ``"pallas"`` on
-        GPU/TPU for element-wise steps, ``"fused"`` elsewhere (but ``"scan"`` on CPU for a step
-        registered ``compute_bound``, e.g. POLARA, when ``T > UNROLL_MAX_T`` = 6: its fused
+        GPU/TPU for element-wise steps, ``"fused"`` elsewhere (but ``"scan"`` on CPU for a neuron
+        whose record says ``compute_bound``, e.g. POLARA, when ``T > UNROLL_MAX_T`` = 6: its fused
         backward's recomputation costs more than it saves), unless ``return_states``, ``remat``,
         ``checkpoint_every`` or ``unroll`` is requested (those are ``lax.scan``
         options), then ``"scan"``. ``"fused"`` and ``"pallas"`` are reverse-mode
         only (``custom_vjp``): for forward-mode autodiff (``jax.jvp``, ``jacfwd``,
         ``hessian``) of a non-spiking neuron pass ``backend="scan"`` (spiking
         neurons are reverse-mode only anyway: the surrogate spike is a ``custom_vjp``).
-        ``"linear"``: for neurons registered as linear time-invariant (the leaky-integrator
+        ``"linear"``: for neurons whose record says ``linear`` (the leaky-integrator
         readout), one matmul with the Toeplitz matrix of the step's impulse response
         (:mod:`snnjax.kernels.linear`); ``"auto"`` takes it for such neurons when
         ``T <= LINEAR_MAX_T`` (64) and the params are scalars or per-neuron ``[N]``.
@@ -229,14 +234,20 @@ def run(
 
         checkify.check(jnp.all(jnp.isfinite(xs)), "xs (the input currents) must be finite (no NaN/inf)")
     zero_state = state is None
-    registered = init_state_for(step)
+    record = neuron_of(step)
+    if isinstance(step, Neuron):
+        step = step.step
+    registered = record.init_state if record is not None else None
     init = init_state if init_state is not None else registered
     if state is None:
         if init is None:
-            raise ValueError("state=None needs init_state= for a step that is not a registered snnjax neuron")
+            raise ValueError(
+                "state=None needs init_state= for a bare step function; or pass a snnjax.neurons.Neuron record "
+                "(Neuron(init_state, step)) instead of the step"
+            )
         state = init(xs.shape[1:], xs.dtype, params=params)
     _check_step(step, params, state, xs, registered, given=not zero_state)
-    out = _dispatch(step, params, xs, state, init, zero_state=zero_state, return_states=return_states,
+    out = _dispatch(step, record, params, xs, state, init, zero_state=zero_state, return_states=return_states,
                     unroll=unroll, remat=remat, checkpoint_every=checkpoint_every, backend=backend)
     if time_axis:
         final, *rest = out
@@ -245,8 +256,30 @@ def run(
     return out
 
 
-def _dispatch(step, params, xs, state, init, *, zero_state, return_states, unroll, remat, checkpoint_every,
+def _in_forward_mode(*trees: Any) -> bool:
+    """Whether ``run`` is traced for forward-mode autodiff: a leaf of ``trees`` is a JVP tracer
+    (``jax.jvp``/``jacfwd``/``hessian``, also under ``vmap`` or an inner ``jacrev``), or inside
+    :func:`snnjax.surrogate.forward_mode`. The fused and pallas backends are whole-sequence
+    ``custom_vjp`` (reverse mode only), so ``"auto"`` then takes ``"scan"`` (or ``"linear"``)."""
+    return _surrogate.is_forward_mode(*trees)
+
+
+def _dispatch(step, record, params, xs, state, init, *, zero_state, return_states, unroll, remat, checkpoint_every,
               backend):
+    if _in_forward_mode(params, xs, state) and not _surrogate.is_forward_mode():
+        # lax.scan traces the step abstractly (no JVP tracers inside): trace it, and its
+        # spikes, in forward mode. locals() is exactly this call's arguments here.
+        with _surrogate.forward_mode():
+            return _dispatch(**locals())
+    forward = _in_forward_mode(params, xs, state)
+    if forward and backend in ("fused", "pallas"):
+        raise ValueError(
+            f"backend={backend!r} is reverse-mode only (a whole-sequence custom_vjp): it cannot be used under "
+            "forward-mode autodiff (jax.jvp, jax.jacfwd, jax.hessian, snnjax.surrogate.forward_mode()); pass "
+            "backend='scan' (or 'auto', which picks it)"
+        )
+    linear = record is not None and record.linear
+    compute_bound = record is not None and record.compute_bound
 
     scan_only = return_states or remat or checkpoint_every is not None or unroll != 1
     if backend in ("fused", "pallas", "linear") and scan_only:
@@ -254,19 +287,24 @@ def _dispatch(step, params, xs, state, init, *, zero_state, return_states, unrol
             f"backend={backend!r} does not take return_states, remat, checkpoint_every or unroll; use backend='scan'"
         )
     if backend == "linear":
-        if not is_linear(step):
-            raise ValueError("backend='linear' needs a step registered as linear time-invariant (e.g. neurons.li.step)")
+        if not linear:
+            raise ValueError(
+                "backend='linear' needs a neuron whose record says linear=True (e.g. neurons.li.neuron), "
+                f"got {record!r}"
+            )
         if not _linear.supported(params, xs):
             raise ValueError(
                 "backend='linear' needs params that are scalars or one value per neuron on the last axis of xs"
             )
     if backend == "auto" and not scan_only:
         on_accel = jax.default_backend() in ("gpu", "tpu")
-        if is_linear(step) and xs.shape[0] <= LINEAR_MAX_T and _linear.supported(params, xs):
+        if linear and xs.shape[0] <= LINEAR_MAX_T and _linear.supported(params, xs):
             backend = "linear"
+        elif forward:
+            backend = "scan"  # fused and pallas are custom_vjp: reverse mode only
         elif on_accel and pallas_supported(step, params, xs, state):
             backend = "pallas"
-        elif not on_accel and is_compute_bound(step) and xs.shape[0] > UNROLL_MAX_T:
+        elif not on_accel and compute_bound and xs.shape[0] > UNROLL_MAX_T:
             backend = "scan"  # recomputing the step in the fused backward costs more than it saves
         else:
             backend = "fused"

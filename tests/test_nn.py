@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 import snnjax
-from snnjax import models, nn, neurons
+from snnjax import models, neurons, nn
 
 XS = jax.random.normal(jax.random.key(1), (40, 3, 6)) * 1.5
 
@@ -52,11 +52,37 @@ def test_learnable_tau_and_threshold_get_gradients():
     g_tau, g_vth = grads["tau"][...], grads["v_th"][...]
     assert g_tau.shape == (6,) and np.all(np.isfinite(g_tau)) and np.any(g_tau != 0)
     assert np.all(g_vth < 0)  # raising the threshold lowers the firing rate
-    # the same gradient through the pure function
+    # the layer sees τ = 1 + softplus(w), initialised at τ = 2: the gradient w.r.t. w is the pure
+    # function's gradient w.r.t. τ times dτ/dw = sigmoid(w)
+    np.testing.assert_allclose(module.params().tau, 2.0, rtol=1e-6)
+    w = module.tau[...]
+    np.testing.assert_allclose(1.0 + jax.nn.softplus(w), 2.0, rtol=1e-6)
     ref = jax.grad(lambda tau: snnjax.run(neurons.lif.step, neurons.LIFParams(tau=tau, surrogate="atan"), XS)[1].mean())(
         jnp.full((6,), 2.0)
     )
-    np.testing.assert_allclose(g_tau, ref, rtol=1e-5)
+    np.testing.assert_allclose(g_tau, ref * jax.nn.sigmoid(w), rtol=1e-5)
+
+
+def test_learnable_bounded_constants_cannot_leave_their_range():
+    module = nn.ILIF(learn=("tau", "lambda_i", "v_th"), param_shape=(6,))
+    for name in ("tau", "lambda_i", "v_th"):  # an optimiser step far past the bound
+        getattr(module, name)[...] = jnp.full((6,), -1e4)
+    p = module.params()
+    assert np.all(np.asarray(p.tau) >= 1.0) and np.all(np.asarray(p.lambda_i) >= 0.0)
+    assert np.all(np.asarray(p.v_th) >= 0.0)
+    assert np.all(np.isfinite(np.asarray(module(XS))))
+    # a learnable value must start strictly inside the range
+    with pytest.raises(ValueError, match=r"a learnable tau must start above its bound 1.0"):
+        nn.LIF(tau=1.0, learn=("tau",))
+    # the declared bounds are the classes' own checks: just below is rejected, above accepted
+    for cls in (neurons.LIFParams, neurons.ALIFParams, neurons.ILIFParams, neurons.IPLIFParams, neurons.CLIFParams,
+                neurons.LIParams, neurons.PolaraParams, neurons.SpytorchLIFParams, neurons.IFParams,
+                neurons.PLIFParams):  # fmt: skip
+        for name, low in cls.BOUNDS.items():
+            shape = np.shape(getattr(cls(), name))  # POLARA's sigma is one value per kernel
+            cls(**{name: np.full(shape, low + 0.5)})
+            with pytest.raises(ValueError, match=name):
+                cls(**{name: np.full(shape, low - 0.5)})
 
 
 def test_unknown_learnable_and_backend_raise():

@@ -1,4 +1,5 @@
-"""Pure neuron models: one file each, ``XParams``, ``XState``, ``init_state``, ``step``.
+"""Pure neuron models: one file each, ``XParams``, ``XState``, ``init_state``, ``step`` and
+the record ``neuron = Neuron(init_state, step, params=XParams)`` (:class:`Neuron`).
 
 Every ``step(params, state, x) -> (state, out)`` is element-wise over ``x``'s
 shape and jit/vmap/grad-compatible; see each module's docstring for its
@@ -6,7 +7,7 @@ discrete update equations.
 """
 
 from snnjax.neurons import alif, clif, if_, ilif, li, lif, plif, polara, rlif, spytorch_lif
-from snnjax.neurons._common import init_state_for, stack_params
+from snnjax.neurons._common import Neuron, init_state_for, neuron_of, stack_params
 from snnjax.neurons.alif import ALIFParams, ALIFState
 from snnjax.neurons.clif import CLIFParams, CLIFState
 from snnjax.neurons.if_ import IFParams, IFState
@@ -29,6 +30,8 @@ __all__ = [
     "polara",
     "rlif",
     "spytorch_lif",
+    "Neuron",
+    "neuron_of",
     "init_state_for",
     "stack_params",
     "ALIFParams",

@@ -6,6 +6,7 @@ written out in its own file, next to its docstring.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,44 +21,102 @@ from snnjax._src import check_float_array, check_option, check_state_shapes
 
 RESET_MODES = ("soft", "hard", "none")
 
-_INIT_FNS: dict[Callable, Callable] = {}
-_LINEAR: set[Callable] = set()
-_COMPUTE_BOUND: set[Callable] = set()
+@dataclasses.dataclass(frozen=True, eq=False)
+class Neuron:
+    """A neuron model as an explicit record: its pure functions and what :func:`snnjax.run`
+    needs to know about them. Every neuron file ends with one (``snnjax.neurons.lif.neuron``,
+    ...); a neuron written outside the package is made the same way.
 
+    Attributes:
+      init_state: ``init_state(shape, dtype=jnp.float32, *, params=None) -> state`` for one
+        time step of ``shape`` (e.g. ``(B, N)``); every state leaf has ``shape`` (optionally
+        behind leading axes, e.g. a history).
+      step: ``step(params, state, x) -> (state, out)``, element-wise over ``x``'s shape.
+      params: the params class (a :func:`~snnjax.params_dataclass` or a ``NamedTuple``);
+        :class:`snnjax.nn.Neuron` builds its layer from it. Optional.
+      linear: the step is linear in ``(state, x)`` and time-invariant, with an all-zero
+        initial state (e.g. the leaky-integrator readout): ``run`` may evaluate it as one
+        matmul with its impulse response (``backend="linear"``).
+      compute_bound: the step is costly to recompute (many transcendental operations, e.g.
+        POLARA): the fused backend's backward recomputes every step, which for such a step
+        costs more than the residuals it avoids storing, so ``backend="auto"`` on CPU keeps
+        autodiff through ``lax.scan`` for ``T > UNROLL_MAX_T`` (``benchmarks/RESULTS.md``).
+      name: for messages and reprs.
 
-def register(step: Callable, init_state: Callable, *, linear: bool = False, compute_bound: bool = False) -> None:
-    """Record ``init_state`` as the initial-state function of ``step`` (used by ``run``).
+    Calling the record is calling its step, so a record goes wherever a step does
+    (``run(neuron, params, xs)``, ``lax.scan``); :func:`snnjax.run` takes either. Making a
+    record also marks its ``step`` function (attribute ``__snnjax_neuron__``), so
+    ``run(step, params, xs)`` with the bare step — also wrapped by ``functools.partial``,
+    ``jax.jit`` or ``functools.wraps`` — finds ``init_state`` and the flags.
 
-    ``linear=True`` declares the step linear in ``(state, x)`` and time-invariant,
-    with an all-zero ``init_state`` (e.g. the leaky-integrator readout): ``run``
-    may then evaluate it as a matmul with its impulse response (``backend="linear"``).
-
-    ``compute_bound=True`` declares the step costly to recompute (many transcendental
-    operations, e.g. POLARA): the fused backend's backward recomputes every step, which
-    for such a step costs more than the residuals it avoids storing, so ``backend="auto"``
-    on CPU keeps autodiff through ``lax.scan`` for sequences the fused backend would not
-    unroll (``T > UNROLL_MAX_T``). Measured in ``benchmarks/RESULTS.md``.
+    Example:
+        >>> izhikevich = Neuron(init_state, step, params=IzhikevichParams, name="izhikevich")
+        >>> final, spikes = snnjax.run(izhikevich, IzhikevichParams(), xs)
     """
-    _INIT_FNS[step] = init_state
-    if linear:
-        _LINEAR.add(step)
-    if compute_bound:
-        _COMPUTE_BOUND.add(step)
+
+    init_state: Callable[..., Any]
+    step: Callable[..., tuple[Any, Any]]
+    params: type | None = None
+    linear: bool = False
+    compute_bound: bool = False
+    name: str = ""
+
+    def __post_init__(self):
+        for field in ("init_state", "step"):
+            if not callable(getattr(self, field)):
+                raise TypeError(f"Neuron {field} must be callable, got {type(getattr(self, field)).__name__}")
+        if self.params is not None and not isinstance(self.params, type):
+            raise TypeError(f"Neuron params must be the params class (or None), got {self.params!r}")
+        for field in ("linear", "compute_bound"):
+            if not isinstance(getattr(self, field), bool):
+                raise TypeError(f"Neuron {field} must be a bool, got {getattr(self, field)!r}")
+        if not isinstance(self.name, str):
+            raise TypeError(f"Neuron name must be a str, got {self.name!r}")
+        try:
+            self.step.__snnjax_neuron__ = self
+        except (AttributeError, TypeError):  # a builtin or a slotted callable: the record still works
+            pass
+
+    def __call__(self, params: Any, state: Any, x: Any) -> tuple[Any, Any]:
+        return self.step(params, state, x)
+
+    def __repr__(self) -> str:
+        flags = "".join(f", {f}=True" for f in ("linear", "compute_bound") if getattr(self, f))
+        return f"Neuron({self.name or self.step.__name__!s}{flags})"
 
 
-def is_compute_bound(step: Callable) -> bool:
-    """Whether ``step`` was registered as costly to recompute (see :func:`register`)."""
-    return step in _COMPUTE_BOUND
-
-
-def is_linear(step: Callable) -> bool:
-    """Whether ``step`` was registered as linear time-invariant."""
-    return step in _LINEAR
+def neuron_of(step: Any) -> Neuron | None:
+    """The :class:`Neuron` record of ``step``: the record itself, or the record that marked
+    this step function, looking through ``functools.partial`` (``.func``) and wrappers
+    (``__wrapped__``: ``jax.jit``, ``functools.wraps``); ``None`` for a bare custom step."""
+    seen = 0
+    while step is not None and seen < 16:
+        if isinstance(step, Neuron):
+            return step
+        rec = getattr(step, "__snnjax_neuron__", None)
+        if isinstance(rec, Neuron):
+            return rec
+        step = getattr(step, "func", None) or getattr(step, "__wrapped__", None)
+        seen += 1
+    return None
 
 
 def init_state_for(step: Callable) -> Callable | None:
-    """The ``init_state`` registered for ``step``, or ``None``."""
-    return _INIT_FNS.get(step)
+    """The ``init_state`` of ``step``'s :class:`Neuron` record, or ``None``."""
+    rec = neuron_of(step)
+    return rec.init_state if rec is not None else None
+
+
+def is_compute_bound(step: Callable) -> bool:
+    """Whether ``step``'s record says it is costly to recompute (see :class:`Neuron`)."""
+    rec = neuron_of(step)
+    return rec is not None and rec.compute_bound
+
+
+def is_linear(step: Callable) -> bool:
+    """Whether ``step``'s record says it is linear time-invariant (see :class:`Neuron`)."""
+    rec = neuron_of(step)
+    return rec is not None and rec.linear
 
 
 def stack_params(params: Sequence[Any]) -> tuple[Any, Any]:
@@ -166,8 +225,11 @@ def decay_from_tau(tau: ArrayLike) -> jax.Array:
 
 __all__ = [
     "RESET_MODES",
-    "register",
+    "Neuron",
+    "neuron_of",
     "init_state_for",
+    "is_linear",
+    "is_compute_bound",
     "coerce_surrogate",
     "reset",
     "check_step_input",

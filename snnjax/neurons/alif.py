@@ -35,16 +35,16 @@ from snnjax._src import (
 )
 from snnjax.neurons._common import (
     RESET_MODES,
+    Neuron,
     check_dtype,
     check_step_input,
     coerce_surrogate,
     decay_from_tau,
     make_shape,
-    register,
     reset,
 )
 
-__all__ = ["ALIFParams", "ALIFState", "init_state", "step"]
+__all__ = ["neuron", "ALIFParams", "ALIFState", "init_state", "step"]
 
 
 @params_dataclass
@@ -58,6 +58,10 @@ class ALIFParams:
       v_th: baseline threshold V_th; differentiable.
       v_reset, surrogate, reset, detach_reset: as LIF.
     """
+
+    BOUNDS = {"tau": 1.0, "tau_adapt": 1.0, "beta_adapt": 0.0, "v_th": 0.0}
+    """Lower bounds of the fields (validated here; a learnable copy in :mod:`snnjax.nn` is
+    trained as ``bound + softplus(w)``, so it cannot leave the valid range)."""
 
     tau: ArrayLike = 20.0
     tau_adapt: ArrayLike = 200.0
@@ -108,4 +112,5 @@ def step(params: ALIFParams, state: ALIFState, x: jax.Array) -> tuple[ALIFState,
     return ALIFState(m=m.astype(x.dtype), a=a.astype(x.dtype)), s.astype(x.dtype)
 
 
-register(step, init_state)
+neuron = Neuron(init_state, step, params=ALIFParams, name="alif")
+"""The ALIF neuron as a :class:`~snnjax.neurons.Neuron` record."""

@@ -24,15 +24,15 @@ from jax.typing import ArrayLike
 from snnjax import surrogate as _surrogate
 from snnjax._src import check_at_least, check_positive, params_dataclass
 from snnjax.neurons._common import (
+    Neuron,
     check_dtype,
     check_step_input,
     coerce_surrogate,
     decay_from_tau,
     make_shape,
-    register,
 )
 
-__all__ = ["CLIFParams", "CLIFState", "init_state", "step"]
+__all__ = ["neuron", "CLIFParams", "CLIFState", "init_state", "step"]
 
 
 @params_dataclass
@@ -44,6 +44,10 @@ class CLIFParams:
       v_th: threshold. Differentiable.
       surrogate: default rectangle γ = 1.
     """
+
+    BOUNDS = {"tau": 1.0, "v_th": 0.0}
+    """Lower bounds of the fields (validated here; a learnable copy in :mod:`snnjax.nn` is
+    trained as ``bound + softplus(w)``, so it cannot leave the valid range)."""
 
     tau: ArrayLike = 2.0
     v_th: ArrayLike = 1.0
@@ -81,4 +85,5 @@ def step(params: CLIFParams, state: CLIFState, x: jax.Array) -> tuple[CLIFState,
     return CLIFState(m=m.astype(dt), c=c.astype(dt)), s.astype(dt)
 
 
-register(step, init_state)
+neuron = Neuron(init_state, step, params=CLIFParams, name="clif")
+"""The CLIF neuron as a :class:`~snnjax.neurons.Neuron` record."""

@@ -22,15 +22,14 @@ from snnjax import surrogate as _surrogate
 from snnjax._src import check_finite, check_option, check_positive, params_dataclass, static_field
 from snnjax.neurons._common import (
     RESET_MODES,
+    Neuron,
     check_dtype,
-    check_step_input,
     coerce_surrogate,
     make_shape,
-    register,
-    reset,
 )
+from snnjax.neurons.lif import leaky_step
 
-__all__ = ["IFParams", "IFState", "init_state", "step"]
+__all__ = ["neuron", "IFParams", "IFState", "init_state", "step"]
 
 
 @params_dataclass
@@ -44,6 +43,10 @@ class IFParams:
       reset: ``"soft"``, ``"hard"`` or ``"none"``. Static.
       detach_reset: stop-gradient on the spike inside the reset. Static.
     """
+
+    BOUNDS = {"v_th": 0.0}
+    """Lower bounds of the fields (validated here; a learnable copy in :mod:`snnjax.nn` is
+    trained as ``bound + softplus(w)``, so it cannot leave the valid range)."""
 
     v_th: ArrayLike = 1.0
     v_reset: ArrayLike = 0.0
@@ -71,12 +74,9 @@ def init_state(shape: int | Sequence[int], dtype: Any = jnp.float32, *, params: 
 
 
 def step(params: IFParams, state: IFState, x: jax.Array) -> tuple[IFState, jax.Array]:
-    """One IF step: ``(new_state, spikes)``."""
-    x = check_step_input(x, state)
-    u = state.m + x
-    s = params.surrogate(u - params.v_th)
-    m = reset(u, s, params.v_th, params.reset, params.detach_reset, params.v_reset)
-    return IFState(m=m.astype(x.dtype)), s.astype(x.dtype)
+    """One IF step: ``(new_state, spikes)`` (the leaky update of :func:`~snnjax.neurons.lif.leaky_step`, no leak)."""
+    return leaky_step(params, state, x, None)
 
 
-register(step, init_state)
+neuron = Neuron(init_state, step, params=IFParams, name="if")
+"""The IF neuron as a :class:`~snnjax.neurons.Neuron` record."""

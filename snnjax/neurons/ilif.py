@@ -40,15 +40,15 @@ from snnjax._src import (
     static_field,
 )
 from snnjax.neurons._common import (
+    Neuron,
     check_dtype,
     check_step_input,
     coerce_surrogate,
     decay_from_tau,
     make_shape,
-    register,
 )
 
-__all__ = ["ILIFParams", "IPLIFParams", "ILIFState", "init_state", "step", "CIU_SOURCES"]
+__all__ = ["neuron", "ILIFParams", "IPLIFParams", "ILIFState", "init_state", "step", "CIU_SOURCES"]
 
 CIU_SOURCES = ("input", "current")
 
@@ -76,6 +76,10 @@ class ILIFParams:
       ciu_source: ``"input"`` (x) or ``"current"`` (I) feeds the CIU. Static.
     """
 
+    BOUNDS = {"tau": 1.0, "v_th": 0.0, "lambda_u": 0.0, "lambda_i": 0.0}
+    """Lower bounds of the fields (validated here; a learnable copy in :mod:`snnjax.nn` is
+    trained as ``bound + softplus(w)``, so it cannot leave the valid range)."""
+
     tau: ArrayLike = 1.1
     v_th: ArrayLike = 1.0
     lambda_u: ArrayLike = 1.0
@@ -102,6 +106,10 @@ class IPLIFParams:
     Attributes:
       w: leak logit (default 0: λ = 0.5, τ = 2). Differentiable.
     """
+
+    BOUNDS = {"v_th": 0.0, "lambda_u": 0.0, "lambda_i": 0.0}
+    """Lower bounds of the fields (validated here; a learnable copy in :mod:`snnjax.nn` is
+    trained as ``bound + softplus(w)``, so it cannot leave the valid range)."""
 
     w: ArrayLike = 0.0
     v_th: ArrayLike = 1.0
@@ -166,4 +174,5 @@ def step(params: ILIFParams | IPLIFParams, state: ILIFState, x: jax.Array) -> tu
     return ILIFState(m=m.astype(dt), i_i=i_i.astype(dt), i_u=i_u.astype(dt)), s.astype(dt)
 
 
-register(step, init_state)
+neuron = Neuron(init_state, step, params=ILIFParams, name="ilif")
+"""The ILIF record (``IPLIFParams`` run on the same step: the record's ``params`` is the default class)."""

@@ -24,9 +24,9 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from snnjax._src import check_positive, params_dataclass, static_field
-from snnjax.neurons._common import check_dtype, check_step_input, make_shape, register
+from snnjax.neurons._common import Neuron, check_dtype, check_step_input, make_shape
 
-__all__ = ["LIParams", "LIState", "init_state", "step"]
+__all__ = ["neuron", "LIParams", "LIState", "init_state", "step"]
 
 
 @params_dataclass
@@ -38,6 +38,10 @@ class LIParams:
       tau_mem: membrane time constant (steps) > 0. Differentiable.
       synaptic: two-stage (current then membrane) filter as spytorch. Static.
     """
+
+    BOUNDS = {"tau_syn": 0.0, "tau_mem": 0.0}
+    """Lower bounds of the fields (validated here; a learnable copy in :mod:`snnjax.nn` is
+    trained as ``bound + softplus(w)``, so it cannot leave the valid range)."""
 
     tau_syn: ArrayLike = 5.0
     tau_mem: ArrayLike = 10.0
@@ -83,4 +87,5 @@ def step(params: LIParams, state: LIState, x: jax.Array) -> tuple[LIState, jax.A
     return LIState(i=i.astype(x.dtype), v=v), v
 
 
-register(step, init_state, linear=True)
+neuron = Neuron(init_state, step, params=LIParams, name="li", linear=True)
+"""The LI neuron as a :class:`~snnjax.neurons.Neuron` record."""

@@ -45,16 +45,16 @@ from snnjax._src import (
 )
 from snnjax.neurons._common import (
     RESET_MODES,
+    Neuron,
     check_dtype,
     check_step_input,
     coerce_surrogate,
     decay_from_tau,
     make_shape,
-    register,
     reset,
 )
 
-__all__ = ["LIFParams", "LIFState", "init_state", "step"]
+__all__ = ["neuron", "LIFParams", "LIFState", "init_state", "step"]
 
 
 @params_dataclass
@@ -70,6 +70,10 @@ class LIFParams:
       reset: ``"soft"`` (subtract V_th), ``"hard"`` (to ``v_reset``) or ``"none"``. Static.
       detach_reset: stop the gradient through the spike inside the reset. Static.
     """
+
+    BOUNDS = {"tau": 1.0, "v_th": 0.0}
+    """Lower bounds of the fields (validated here; a learnable copy in :mod:`snnjax.nn` is
+    trained as ``bound + softplus(w)``, so it cannot leave the valid range)."""
 
     tau: ArrayLike = 1.1
     v_th: ArrayLike = 1.0
@@ -102,13 +106,21 @@ def init_state(shape: int | Sequence[int], dtype: Any = jnp.float32, *, params: 
     return LIFState(m=jnp.zeros(make_shape(shape), check_dtype(dtype)))
 
 
-def step(params: LIFParams, state: LIFState, x: jax.Array) -> tuple[LIFState, jax.Array]:
-    """One LIF step: returns ``(new_state, spikes)``, spikes 0/1 in ``x``'s dtype."""
+def leaky_step(params: Any, state: Any, x: jax.Array, decay: ArrayLike | None) -> tuple[Any, jax.Array]:
+    """The update shared by the leaky family (IF, LIF, PLIF): ``U = λ·m + x`` (``U = m + x``
+    for ``decay=None``), spike, reset. ``params`` has ``v_th``, ``v_reset``, ``surrogate``,
+    ``reset`` and ``detach_reset``; the new state has ``state``'s type."""
     x = check_step_input(x, state)
-    u = decay_from_tau(params.tau) * state.m + x
+    u = state.m + x if decay is None else decay * state.m + x
     s = params.surrogate(u - params.v_th)
     m = reset(u, s, params.v_th, params.reset, params.detach_reset, params.v_reset)
-    return LIFState(m=m.astype(x.dtype)), s.astype(x.dtype)
+    return type(state)(m=m.astype(x.dtype)), s.astype(x.dtype)
 
 
-register(step, init_state)
+def step(params: LIFParams, state: LIFState, x: jax.Array) -> tuple[LIFState, jax.Array]:
+    """One LIF step: returns ``(new_state, spikes)``, spikes 0/1 in ``x``'s dtype."""
+    return leaky_step(params, state, x, decay_from_tau(params.tau))
+
+
+neuron = Neuron(init_state, step, params=LIFParams, name="lif")
+"""The LIF neuron as a :class:`~snnjax.neurons.Neuron` record."""

@@ -34,15 +34,14 @@ from snnjax._src import (
 )
 from snnjax.neurons._common import (
     RESET_MODES,
+    Neuron,
     check_dtype,
-    check_step_input,
     coerce_surrogate,
     make_shape,
-    register,
-    reset,
 )
+from snnjax.neurons.lif import leaky_step
 
-__all__ = ["PLIFParams", "PLIFState", "init_state", "step", "w_from_tau"]
+__all__ = ["neuron", "PLIFParams", "PLIFState", "init_state", "step", "w_from_tau"]
 
 
 def w_from_tau(tau: float) -> float:
@@ -62,6 +61,10 @@ class PLIFParams:
       w: leak logit, λ = sigmoid(w); scalar or per-neuron; differentiable. Default 0 (τ = 2).
       v_th, v_reset, surrogate, reset, detach_reset: as :class:`~snnjax.neurons.lif.LIFParams`.
     """
+
+    BOUNDS = {"v_th": 0.0}
+    """Lower bounds of the fields (validated here; a learnable copy in :mod:`snnjax.nn` is
+    trained as ``bound + softplus(w)``, so it cannot leave the valid range)."""
 
     w: ArrayLike = 0.0
     v_th: ArrayLike = 1.0
@@ -96,12 +99,9 @@ def init_state(shape: int | Sequence[int], dtype: Any = jnp.float32, *, params: 
 
 
 def step(params: PLIFParams, state: PLIFState, x: jax.Array) -> tuple[PLIFState, jax.Array]:
-    """One PLIF step: ``(new_state, spikes)``."""
-    x = check_step_input(x, state)
-    u = params.decay * state.m + x
-    s = params.surrogate(u - params.v_th)
-    m = reset(u, s, params.v_th, params.reset, params.detach_reset, params.v_reset)
-    return PLIFState(m=m.astype(x.dtype)), s.astype(x.dtype)
+    """One PLIF step: ``(new_state, spikes)`` (the leaky update of :func:`~snnjax.neurons.lif.leaky_step`)."""
+    return leaky_step(params, state, x, params.decay)
 
 
-register(step, init_state)
+neuron = Neuron(init_state, step, params=PLIFParams, name="plif")
+"""The PLIF neuron as a :class:`~snnjax.neurons.Neuron` record."""

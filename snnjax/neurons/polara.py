@@ -73,14 +73,14 @@ from jax.typing import ArrayLike
 from snnjax import surrogate as _surrogate
 from snnjax._src import check_finite, check_option, check_positive, params_dataclass, static_field
 from snnjax.neurons._common import (
+    Neuron,
     check_dtype,
     check_step_input,
     coerce_surrogate,
     make_shape,
-    register,
 )
 
-__all__ = [
+__all__ = ["neuron", 
     "PolaraParams",
     "PolaraState",
     "init_state",
@@ -145,6 +145,10 @@ class PolaraParams:
         recovery time constant τ_ϑ > 0 in steps: before the rise of step 7,
         ``ϑ ← ϑ0 + (ϑ - ϑ0)·exp(-1/τ_ϑ)``. Study choice 7.
     """
+
+    BOUNDS = {"theta0": 0.0, "o_max": 0.0, "sigma": 0.0}
+    """Lower bounds of the fields (validated here; a learnable copy in :mod:`snnjax.nn` is
+    trained as ``bound + softplus(w)``, so it cannot leave the valid range)."""
 
     k: int = static_field(6)
     theta0: ArrayLike = 1.0
@@ -322,6 +326,40 @@ def _act_mask_bwd(res, ct):
 _act_mask.defvjp(_act_mask_fwd, _act_mask_bwd)
 
 
+# custom_jvp twins of the two hand-written backwards, for forward-mode autodiff
+# (snnjax.surrogate.is_forward_mode): linear tangent rules whose transposes are the
+# backwards above, so jacfwd == jacrev; γ, o_max and α_mask get no tangent.
+
+
+@jax.custom_jvp
+def _act_eq13_jvp(ua, theta, gamma, o_max):
+    return _act_forward(ua, theta, gamma, o_max)[0]
+
+
+@_act_eq13_jvp.defjvp
+def _act_eq13_jvp_rule(primals, tangents):
+    ua, theta, gamma, o_max = primals
+    t_ua, t_th = tangents[:2]
+    s, (pos, d, o, z) = _act_forward(ua, theta, gamma, o_max)
+    sig = jax.nn.sigmoid(z)
+    dsig = sig * (1.0 - sig)
+    do13 = (1.0 - d) * jnp.exp(-gamma * d)
+    return s, jnp.where(pos, t_ua * dsig * (o + ua * do13) - t_th * dsig * ua * do13, 0.0)
+
+
+@jax.custom_jvp
+def _act_mask_jvp(ua, theta, gamma, o_max, alpha_mask):
+    return _act_forward(ua, theta, gamma, o_max)[0]
+
+
+@_act_mask_jvp.defjvp
+def _act_mask_jvp_rule(primals, tangents):
+    ua, theta, gamma, o_max, alpha_mask = primals
+    t_ua, t_th = tangents[:2]
+    s = _act_forward(ua, theta, gamma, o_max)[0]
+    return s, jnp.where(jnp.abs(ua - theta) < 1.0, (t_ua - t_th) * alpha_mask, 0.0)
+
+
 def activation(params: PolaraParams, ua: jax.Array, theta: jax.Array) -> jax.Array:
     """Step 4: ``s(ua, ϑ)`` with the params' gradient mode (or the Heaviside ablation)."""
     if params.activation == "heaviside":
@@ -330,9 +368,11 @@ def activation(params: PolaraParams, ua: jax.Array, theta: jax.Array) -> jax.Arr
     gamma, o_max = jnp.asarray(params.gamma, dt), jnp.asarray(params.o_max, dt)
     if params.grad == "exact":
         return _act_forward(ua, theta, gamma, o_max)[0]
+    alpha_mask = jnp.asarray(params.alpha_mask, dt)
+    forward = _surrogate.is_forward_mode(ua, theta, gamma, o_max, alpha_mask)  # jvp/jacfwd/hessian
     if params.grad == "eq13":
-        return _act_eq13(ua, theta, gamma, o_max)
-    return _act_mask(ua, theta, gamma, o_max, jnp.asarray(params.alpha_mask, dt))
+        return (_act_eq13_jvp if forward else _act_eq13)(ua, theta, gamma, o_max)
+    return (_act_mask_jvp if forward else _act_mask)(ua, theta, gamma, o_max, alpha_mask)
 
 
 def _decay_weights(params: PolaraParams, dtype: Any) -> jax.Array:
@@ -390,7 +430,8 @@ def step(params: PolaraParams, state: PolaraState, x: jax.Array) -> tuple[Polara
 
 # ~40 element-wise ops with several exp per step: the fused VJP's recomputation costs more
 # than it saves (benchmarks/RESULTS.md), so run(backend="auto") scans it on CPU for T > 6.
-register(step, init_state, compute_bound=True)
+neuron = Neuron(init_state, step, params=PolaraParams, name="polara", compute_bound=True)
+"""The polara neuron as a :class:`~snnjax.neurons.Neuron` record."""
 
 
 def ablation(name: str | None) -> dict[str, Any]:

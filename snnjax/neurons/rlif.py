@@ -22,9 +22,9 @@ from jax.typing import ArrayLike
 
 from snnjax._src import check_finite, params_dataclass
 from snnjax.neurons import lif
-from snnjax.neurons._common import check_dtype, check_step_input, make_shape, register
+from snnjax.neurons._common import Neuron, check_dtype, check_step_input, make_shape
 
-__all__ = ["RLIFParams", "RLIFState", "init_state", "step"]
+__all__ = ["neuron", "RLIFParams", "RLIFState", "init_state", "step"]
 
 
 @params_dataclass
@@ -73,4 +73,5 @@ def step(params: RLIFParams, state: RLIFState, x: jax.Array) -> tuple[RLIFState,
     return RLIFState(m=lif_state.m, s=s), s
 
 
-register(step, init_state)
+neuron = Neuron(init_state, step, params=RLIFParams, name="rlif")
+"""The RLIF neuron as a :class:`~snnjax.neurons.Neuron` record."""

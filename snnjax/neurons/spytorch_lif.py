@@ -28,14 +28,14 @@ from jax.typing import ArrayLike
 from snnjax import surrogate as _surrogate
 from snnjax._src import check_positive, params_dataclass, static_field
 from snnjax.neurons._common import (
+    Neuron,
     check_dtype,
     check_step_input,
     coerce_surrogate,
     make_shape,
-    register,
 )
 
-__all__ = ["SpytorchLIFParams", "SpytorchLIFState", "init_state", "step"]
+__all__ = ["neuron", "SpytorchLIFParams", "SpytorchLIFState", "init_state", "step"]
 
 
 @params_dataclass
@@ -49,6 +49,10 @@ class SpytorchLIFParams:
       surrogate: default SuperSpike with β_s = 100.
       detach_reset: stop-gradient on the spike in the reset (spytorch: True). Static.
     """
+
+    BOUNDS = {"tau_syn": 0.0, "tau_mem": 0.0, "v_th": 0.0}
+    """Lower bounds of the fields (validated here; a learnable copy in :mod:`snnjax.nn` is
+    trained as ``bound + softplus(w)``, so it cannot leave the valid range)."""
 
     tau_syn: ArrayLike = 5.0
     tau_mem: ArrayLike = 10.0
@@ -104,4 +108,5 @@ def step(params: SpytorchLIFParams, state: SpytorchLIFState, x: jax.Array) -> tu
     return SpytorchLIFState(i=i.astype(x.dtype), v=v.astype(x.dtype)), s.astype(x.dtype)
 
 
-register(step, init_state)
+neuron = Neuron(init_state, step, params=SpytorchLIFParams, name="spytorch_lif")
+"""The spytorch_lif neuron as a :class:`~snnjax.neurons.Neuron` record."""

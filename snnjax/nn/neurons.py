@@ -1,38 +1,48 @@
 """Flax NNX modules over the pure neurons of :mod:`snnjax.neurons`.
 
-Each module is a thin wrapper: it stores the neuron's constants (learnable ones
-as :class:`flax.nnx.Param`), builds the params pytree with :meth:`Neuron.params`
-and calls the pure ``step`` / :func:`snnjax.run` — it never re-implements the
-dynamics.
+Each module is a thin wrapper around a :class:`~snnjax.neurons.Neuron` record: it stores
+the neuron's constants (learnable ones as :class:`flax.nnx.Param`), builds the params
+pytree with :meth:`Neuron.params` and calls the record's pure ``step`` /
+:func:`snnjax.run` — it never re-implements the dynamics. One generic class,
+:class:`Neuron`, does this for every neuron (also one written outside the package); the
+named layers (``LIF``, ``ILIF``, ...) only name the record, and their keyword arguments
+are the params class's fields with its defaults.
+
+Learnable constants: ``learn=("tau", "v_th")`` (or ``learn_tau=True``-style flags) makes
+those fields ``nnx.Param`` arrays of ``param_shape`` (``()``: one value per layer; ``(N,)``:
+one per neuron). A field with a lower bound (the params class's ``BOUNDS``: time constants
+``τ >= 1``, thresholds ``V_th > 0``, inhibition strengths ``>= 0``, ...) is trained through
+a reparameterisation that cannot leave the valid range: the ``nnx.Param`` holds ``w`` and
+the neuron sees ``low + softplus(w)`` (initialised so that it starts at the given value,
+which must lie strictly above the bound). :meth:`Neuron.params` returns the values the
+neuron sees; the gradient is with respect to ``w``.
 
 Two modes:
 
 * multi-step: ``module(xs)`` with time-major ``xs [T, B, ...]`` returns the
   outputs ``[T, B, ...]`` (the state starts at ``init_state`` unless given);
-  ``return_state=True`` also returns the final state.
+  ``return_state=True`` also returns the final state, ``return_states=True`` every state.
 * single-step: ``state = module.init_state(x.shape)``, then
   ``state, out = module.step(state, x)`` per step, state carried explicitly.
 
 Example:
-    >>> layer = LIF(tau=2.0, learn_tau=True)
+    >>> layer = LIF(tau=2.0, learn=("tau",))
     >>> spikes = layer(jnp.ones((16, 4, 10)))          # [T, B, N]
+    >>> custom = Neuron(my_record, MyParams(a=0.02), learn=("a",))   # a user-written neuron
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from types import ModuleType
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.typing import ArrayLike
 
 from snnjax import neurons as _n
-from snnjax import surrogate as _surrogate
 from snnjax._src import check_bool, check_float_array, check_int, check_option, describe
 from snnjax.scan import BACKENDS, run
 
@@ -82,34 +92,74 @@ def _check_xs(xs: Any, num_steps: int | None, time_axis: int) -> jax.Array:
     return xs
 
 
-class Neuron(nnx.Module):
-    """Base class: a neuron module over a pure neuron module (``neuron``).
+def _inverse_softplus(y: np.ndarray) -> np.ndarray:
+    """``w`` with ``softplus(w) = y`` (y > 0), stable for large y."""
+    y = np.asarray(y, np.float64)
+    return np.where(y > 30.0, y, np.log(np.expm1(np.minimum(y, 30.0))))
 
-    Subclasses set the class attribute ``neuron`` (e.g. :mod:`snnjax.neurons.lif`)
-    and ``params_cls``, and call ``super().__init__(params, learn=..., ...)`` with
-    a validated params object. Fields named in ``learn`` become
-    ``nnx.Param`` arrays of shape ``param_shape`` (``()``: one value per layer;
-    ``(N,)``: one per neuron); all other fields are stored as given.
+
+def _is_params(obj: Any) -> bool:
+    return (dataclasses.is_dataclass(obj) and not isinstance(obj, type)) or (
+        isinstance(obj, tuple) and hasattr(type(obj), "_fields")
+    )
+
+
+class Neuron(nnx.Module):
+    """A layer over any :class:`~snnjax.neurons.Neuron` record.
+
+    Args:
+      neuron: the record (default: the class attribute ``neuron`` of a named layer).
+        Anything with ``step`` and ``init_state`` attributes works (a neuron module too).
+      params: a params object (a :func:`~snnjax.params_dataclass` or a ``NamedTuple``);
+        default: built by :meth:`make_params` from ``**param_kwargs`` (the record's params
+        class called with them, so its defaults and checks apply).
+      learn: names of fields to train (``nnx.Param``). ``learn_<field>=True`` keyword
+        flags are accepted as well.
+      param_shape: shape of every learnable field (``()`` or ``(N,)``).
+      param_dtype: floating dtype of the learnable fields.
+      backend: passed to :func:`snnjax.run`.
+      num_steps: if given, the number of time steps every input must have (a mismatch
+        names the axis that has them: batch-major input).
+      **param_kwargs: fields of the params class.
     """
 
-    neuron: ClassVar[ModuleType]
-    params_cls: ClassVar[type]
+    neuron: ClassVar[Any] = None
+    always_learn: ClassVar[tuple[str, ...]] = ()  # fields a named layer always trains (when present)
 
     def __init__(
         self,
-        params: Any,
+        neuron: Any = None,
+        params: Any = None,
         *,
         learn: Iterable[str] = (),
         param_shape: Sequence[int] = (),
         param_dtype: Any = jnp.float32,
         backend: str = "auto",
         num_steps: int | None = None,
+        **param_kwargs: Any,
     ):
+        if params is None and _is_params(neuron):  # Neuron(params, ...) in a named layer's subclass
+            neuron, params = None, neuron
+        record = neuron if neuron is not None else type(self).neuron
+        if record is None or not (callable(getattr(record, "step", None))
+                                  and callable(getattr(record, "init_state", None))):  # fmt: skip
+            raise TypeError(
+                "neuron must be a snnjax.neurons.Neuron record (Neuron(init_state, step, params=...)), "
+                f"got {describe(record)}"
+            )
         check_option("backend", backend, BACKENDS)
-        fields = param_fields(params)
         if isinstance(learn, str):
             raise TypeError(f"learn must be a tuple of parameter names, e.g. ({learn!r},), got the str {learn!r}")
-        learn = tuple(learn)
+        learn = list(learn)
+        for key in [k for k in param_kwargs if k.startswith("learn_")]:
+            if check_bool(key, param_kwargs.pop(key)):
+                learn.append(key[len("learn_"):])
+        if params is None:
+            params = self.make_params(record, **param_kwargs)
+        elif param_kwargs:
+            raise TypeError(f"pass either params or field keywords, got params and {sorted(param_kwargs)}")
+        fields = param_fields(params)
+        learn = tuple(dict.fromkeys([*learn, *(f for f in self.always_learn if f in fields)]))
         for name in learn:
             check_option("learnable parameter (learn)", name, fields)
         param_shape = _check_param_shape(param_shape)
@@ -119,32 +169,64 @@ class Neuron(nnx.Module):
             raise TypeError(f"param_dtype must be a floating dtype, got {param_dtype!r}") from e
         if not jnp.issubdtype(param_dtype, jnp.floating):
             raise TypeError(f"param_dtype must be a floating dtype (learnable values are trained), got {param_dtype}")
+        self.record = record
         self.num_steps = check_int("num_steps", num_steps, low=1, allow_none=True)
+        self.backend = backend
         self._fields = fields
         self._params_type = type(params)
-        self.backend = backend
+        bounds = getattr(type(params), "BOUNDS", {})
         for name in fields:
             v = getattr(params, name)
             if name in learn:
                 a = jnp.asarray(v, param_dtype)
                 if a.shape not in ((), param_shape):
                     raise ValueError(f"{name} has shape {a.shape}; a learnable parameter of param_shape "
-                                     f"{param_shape} must be a scalar or have that shape")
-                v = nnx.Param(jnp.broadcast_to(a, param_shape))
+                                     f"{param_shape} must be a scalar or have that shape")  # fmt: skip
+                a = jnp.broadcast_to(a, param_shape)
+                if name in bounds:
+                    low = float(bounds[name])
+                    if not np.all(np.asarray(a) > low):
+                        raise ValueError(
+                            f"a learnable {name} must start above its bound {low} (it is trained as "
+                            f"{low} + softplus(w)), got {np.asarray(a).min()}"
+                        )
+                    v = nnx.Param(jnp.asarray(_inverse_softplus(np.asarray(a) - low), param_dtype), softplus_low=low)
+                else:
+                    v = nnx.Param(a)
             setattr(self, name, v)
 
+    @classmethod
+    def make_params(cls, record: Any, **kwargs: Any) -> Any:
+        """The params object of the layer's keyword arguments: ``record.params(**kwargs)``.
+        Named layers override it where a keyword is not a field (``PLIF(tau_init=)``)."""
+        params_cls = getattr(record, "params", None)
+        if not isinstance(params_cls, type):
+            raise TypeError(f"{record!r} has no params class: pass params= (a params object)")
+        return params_cls(**kwargs)
+
     def params(self) -> Any:
-        """The params pytree of the pure neuron, built from this module's current values."""
-        cls = getattr(self, "params_cls", None) or self._params_type
-        return cls(**{name: _value(getattr(self, name)) for name in self._fields})
+        """The params pytree of the pure neuron, built from this module's current values
+        (reparameterised fields as the neuron sees them, ``low + softplus(w)``)."""
+        values = {}
+        for name in self._fields:
+            v = getattr(self, name)
+            if isinstance(v, nnx.Variable):
+                low = v.get_metadata().get("softplus_low")
+                if low is None:
+                    v = v[...]
+                else:  # + tiny: softplus underflows to 0 far below the bound, an open bound stays open
+                    raw = v[...]
+                    v = low + jax.nn.softplus(raw) + jnp.finfo(raw.dtype).tiny
+            values[name] = v
+        return self._params_type(**values)
 
     def init_state(self, shape: int | Sequence[int], dtype: Any = jnp.float32) -> Any:
         """Initial state for one time step of shape ``shape`` (e.g. ``(B, N)``)."""
-        return self.neuron.init_state(shape, dtype, params=self.params())
+        return self.record.init_state(shape, dtype, params=self.params())
 
     def step(self, state: Any, x: jax.Array) -> tuple[Any, jax.Array]:
         """Single step: ``(new_state, out)`` = the pure ``step`` with this module's params."""
-        return self.neuron.step(self.params(), state, x)
+        return self.record.step(self.params(), state, x)
 
     def __call__(
         self,
@@ -170,8 +252,10 @@ class Neuron(nnx.Module):
             come back in the same layout), as in :func:`snnjax.run`.
           **run_kwargs: forwarded to :func:`snnjax.run` (``remat``, ``checkpoint_every``, ``unroll``).
         """
-        return _call(self.params(), self.num_steps, self.neuron.step, self.backend, xs, state, return_state,
-                     return_states, time_axis, run_kwargs)
+        step = self.record if isinstance(self.record, _n.Neuron) else self.record.step
+        out = _call(self.params(), self.num_steps, step, self.backend, xs, state, return_state, return_states,
+                    time_axis, run_kwargs)
+        return out
 
 
 def _call(params, num_steps, step, backend, xs, state, return_state, return_states, time_axis, run_kwargs):
@@ -186,168 +270,47 @@ def _call(params, num_steps, step, backend, xs, state, return_state, return_stat
 
 
 class IF(Neuron):
-    """Integrate-and-fire layer; see :mod:`snnjax.neurons.if_`."""
+    """Integrate-and-fire layer; see :mod:`snnjax.neurons.if_` (keywords: :class:`~snnjax.neurons.IFParams`)."""
 
-    neuron = _n.if_
-    params_cls = _n.IFParams
-
-    def __init__(
-        self,
-        *,
-        v_th: ArrayLike = 1.0,
-        v_reset: ArrayLike = 0.0,
-        surrogate: str | _surrogate.Surrogate = "rectangle",
-        reset: str = "soft",
-        detach_reset: bool = False,
-        learn_v_th: bool = False,
-        param_shape: Sequence[int] = (),
-        backend: str = "auto",
-        num_steps: int | None = None,
-    ):
-        p = _n.IFParams(v_th=v_th, v_reset=v_reset, surrogate=surrogate, reset=reset, detach_reset=detach_reset)
-        super().__init__(p, learn=("v_th",) if learn_v_th else (), param_shape=param_shape, backend=backend,
-                         num_steps=num_steps)
+    neuron = _n.if_.neuron
 
 
 class LIF(Neuron):
-    """LIF layer; see :mod:`snnjax.neurons.lif` (defaults τ = 1.1, V_th = 1, rectangle γ = 1)."""
+    """LIF layer; see :mod:`snnjax.neurons.lif` (keywords: :class:`~snnjax.neurons.LIFParams`;
+    defaults τ = 1.1, V_th = 1, rectangle γ = 1)."""
 
-    neuron = _n.lif
-    params_cls = _n.LIFParams
-
-    def __init__(
-        self,
-        *,
-        tau: ArrayLike = 1.1,
-        v_th: ArrayLike = 1.0,
-        v_reset: ArrayLike = 0.0,
-        surrogate: str | _surrogate.Surrogate = "rectangle",
-        reset: str = "soft",
-        detach_reset: bool = False,
-        learn_tau: bool = False,
-        learn_v_th: bool = False,
-        param_shape: Sequence[int] = (),
-        backend: str = "auto",
-        num_steps: int | None = None,
-    ):
-        p = _n.LIFParams(
-            tau=tau, v_th=v_th, v_reset=v_reset, surrogate=surrogate, reset=reset, detach_reset=detach_reset
-        )
-        learn = (("tau",) if learn_tau else ()) + (("v_th",) if learn_v_th else ())
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
+    neuron = _n.lif.neuron
 
 
 class PLIF(Neuron):
-    """Parametric LIF layer (learnable leak λ = sigmoid(w)); see :mod:`snnjax.neurons.plif`."""
+    """Parametric LIF layer (learnable leak λ = sigmoid(w), always trained); see
+    :mod:`snnjax.neurons.plif`. ``tau_init`` (default 2) sets the initial ``w``; the other
+    keywords are :class:`~snnjax.neurons.PLIFParams` fields."""
 
-    neuron = _n.plif
-    params_cls = _n.PLIFParams
+    neuron = _n.plif.neuron
+    always_learn = ("w",)
 
-    def __init__(
-        self,
-        *,
-        tau_init: float = 2.0,
-        v_th: ArrayLike = 1.0,
-        v_reset: ArrayLike = 0.0,
-        surrogate: str | _surrogate.Surrogate = "rectangle",
-        reset: str = "soft",
-        detach_reset: bool = False,
-        learn_v_th: bool = False,
-        param_shape: Sequence[int] = (),
-        backend: str = "auto",
-        num_steps: int | None = None,
-    ):
-        p = _n.PLIFParams(
-            w=_n.plif.w_from_tau(tau_init),
-            v_th=v_th,
-            v_reset=v_reset,
-            surrogate=surrogate,
-            reset=reset,
-            detach_reset=detach_reset,
-        )
-        learn = ("w",) + (("v_th",) if learn_v_th else ())
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
+    @classmethod
+    def make_params(cls, record: Any, *, tau_init: float = 2.0, **kwargs: Any) -> Any:
+        return _n.PLIFParams(w=_n.plif.w_from_tau(tau_init), **kwargs)
 
 
 class ALIF(Neuron):
-    """Adaptive-threshold LIF layer; see :mod:`snnjax.neurons.alif`."""
+    """Adaptive-threshold LIF layer; see :mod:`snnjax.neurons.alif` (keywords: :class:`~snnjax.neurons.ALIFParams`)."""
 
-    neuron = _n.alif
-    params_cls = _n.ALIFParams
-
-    def __init__(
-        self,
-        *,
-        tau: ArrayLike = 20.0,
-        tau_adapt: ArrayLike = 200.0,
-        beta_adapt: ArrayLike = 1.8,
-        v_th: ArrayLike = 1.0,
-        v_reset: ArrayLike = 0.0,
-        surrogate: str | _surrogate.Surrogate = "superspike",
-        reset: str = "soft",
-        detach_reset: bool = False,
-        learn: Iterable[str] = (),
-        param_shape: Sequence[int] = (),
-        backend: str = "auto",
-        num_steps: int | None = None,
-    ):
-        p = _n.ALIFParams(
-            tau=tau,
-            tau_adapt=tau_adapt,
-            beta_adapt=beta_adapt,
-            v_th=v_th,
-            v_reset=v_reset,
-            surrogate=surrogate,
-            reset=reset,
-            detach_reset=detach_reset,
-        )
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
+    neuron = _n.alif.neuron
 
 
 class SpytorchLIF(Neuron):
     """The spytorch synaptic LIF layer; see :mod:`snnjax.neurons.spytorch_lif`."""
 
-    neuron = _n.spytorch_lif
-    params_cls = _n.SpytorchLIFParams
-
-    def __init__(
-        self,
-        *,
-        tau_syn: ArrayLike = 5.0,
-        tau_mem: ArrayLike = 10.0,
-        v_th: ArrayLike = 1.0,
-        surrogate: str | _surrogate.Surrogate = "superspike",
-        detach_reset: bool = True,
-        learn: Iterable[str] = (),
-        param_shape: Sequence[int] = (),
-        backend: str = "auto",
-        num_steps: int | None = None,
-    ):
-        p = _n.SpytorchLIFParams(
-            tau_syn=tau_syn, tau_mem=tau_mem, v_th=v_th, surrogate=surrogate, detach_reset=detach_reset
-        )
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
+    neuron = _n.spytorch_lif.neuron
 
 
 class LI(Neuron):
     """Leaky-integrator readout layer (non-spiking); see :mod:`snnjax.neurons.li`."""
 
-    neuron = _n.li
-    params_cls = _n.LIParams
-
-    def __init__(
-        self,
-        *,
-        tau_syn: ArrayLike = 5.0,
-        tau_mem: ArrayLike = 10.0,
-        synaptic: bool = True,
-        learn: Iterable[str] = (),
-        param_shape: Sequence[int] = (),
-        backend: str = "auto",
-        num_steps: int | None = None,
-    ):
-        p = _n.LIParams(tau_syn=tau_syn, tau_mem=tau_mem, synaptic=synaptic)
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
+    neuron = _n.li.neuron
 
 
 class RLIF(nnx.Module):
@@ -379,73 +342,29 @@ class RLIF(nnx.Module):
     def __call__(self, xs: jax.Array, state: Any = None, *, return_state: bool = False, return_states: bool = False,
                  time_axis: int = 0, **run_kwargs: Any):
         """As :meth:`Neuron.__call__`."""
-        return _call(self.params(), self.lif.num_steps, _n.rlif.step, self.lif.backend, xs, state, return_state,
+        return _call(self.params(), self.lif.num_steps, _n.rlif.neuron, self.lif.backend, xs, state, return_state,
                      return_states, time_axis, run_kwargs)
 
 
 class ILIF(Neuron):
-    """ILIF layer (LIF with inhibitory units); see :mod:`snnjax.neurons.ilif`.
+    """ILIF layer (LIF with inhibitory units); see :mod:`snnjax.neurons.ilif` (keywords:
+    :class:`~snnjax.neurons.ILIFParams`). ``plif=True`` gives IPLIF: learnable leak
+    λ = sigmoid(w), always trained, initialised to τ = ``tau``."""
 
-    ``plif=True`` gives IPLIF (learnable leak λ = sigmoid(w), initialised to τ = ``tau``).
-    """
+    neuron = _n.ilif.neuron
+    always_learn = ("w",)  # IPLIF only (ILIFParams has no w)
 
-    neuron = _n.ilif
-
-    def __init__(
-        self,
-        *,
-        tau: ArrayLike = 1.1,
-        v_th: ArrayLike = 1.0,
-        lambda_u: ArrayLike = 1.0,
-        lambda_i: ArrayLike = 0.03,
-        surrogate: str | _surrogate.Surrogate = "rectangle",
-        use_mpiu: bool = True,
-        use_ciu: bool = True,
-        ciu_source: str = "input",
-        plif: bool = False,
-        learn: Iterable[str] = (),
-        param_shape: Sequence[int] = (),
-        backend: str = "auto",
-        num_steps: int | None = None,
-    ):
-        common = dict(
-            v_th=v_th,
-            lambda_u=lambda_u,
-            lambda_i=lambda_i,
-            surrogate=surrogate,
-            use_mpiu=use_mpiu,
-            use_ciu=use_ciu,
-            ciu_source=ciu_source,
-        )
-        if plif:
-            self.params_cls = _n.IPLIFParams
-            p = _n.IPLIFParams(w=_n.plif.w_from_tau(tau), **common)
-            learn = ("w", *learn)
-        else:
-            self.params_cls = _n.ILIFParams
-            p = _n.ILIFParams(tau=tau, **common)
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
+    @classmethod
+    def make_params(cls, record: Any, *, plif: bool = False, tau: float = 1.1, **kwargs: Any) -> Any:
+        if check_bool("plif", plif):
+            return _n.IPLIFParams(w=_n.plif.w_from_tau(tau), **kwargs)
+        return _n.ILIFParams(tau=tau, **kwargs)
 
 
 class CLIF(Neuron):
-    """CLIF layer; see :mod:`snnjax.neurons.clif`."""
+    """CLIF layer; see :mod:`snnjax.neurons.clif` (keywords: :class:`~snnjax.neurons.CLIFParams`)."""
 
-    neuron = _n.clif
-    params_cls = _n.CLIFParams
-
-    def __init__(
-        self,
-        *,
-        tau: ArrayLike = 2.0,
-        v_th: ArrayLike = 1.0,
-        surrogate: str | _surrogate.Surrogate = "rectangle",
-        learn: Iterable[str] = (),
-        param_shape: Sequence[int] = (),
-        backend: str = "auto",
-        num_steps: int | None = None,
-    ):
-        p = _n.CLIFParams(tau=tau, v_th=v_th, surrogate=surrogate)
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
+    neuron = _n.clif.neuron
 
 
 class Polara(Neuron):
@@ -453,23 +372,11 @@ class Polara(Neuron):
 
     Keyword arguments are those of :class:`snnjax.neurons.PolaraParams`
     (``grad="mask"`` (default, the fidelity study's choice) ``| "exact" | "eq13"``, the constants,
-    the ablation flags);
-    ``ablation=`` selects one of the paper's Table 2 variants by name.
+    the ablation flags); ``ablation=`` selects one of the paper's Table 2 variants by name.
     """
 
-    neuron = _n.polara
-    params_cls = _n.PolaraParams
+    neuron = _n.polara.neuron
 
-    def __init__(
-        self,
-        *,
-        ablation: str | None = None,
-        learn: Iterable[str] = (),
-        param_shape: Sequence[int] = (),
-        backend: str = "auto",
-        num_steps: int | None = None,
-        **kwargs: Any,
-    ):
-        kwargs = {**_n.polara.ablation(ablation), **kwargs}
-        p = _n.PolaraParams(**kwargs)
-        super().__init__(p, learn=learn, param_shape=param_shape, backend=backend, num_steps=num_steps)
+    @classmethod
+    def make_params(cls, record: Any, *, ablation: str | None = None, **kwargs: Any) -> Any:
+        return _n.PolaraParams(**{**_n.polara.ablation(ablation), **kwargs})
