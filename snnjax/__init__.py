@@ -13,4 +13,29 @@ from snnjax.scan import run
 
 __version__ = "0.1.0"
 
-__all__ = ["checks", "encoding", "events", "neurons", "nn", "surrogate", "run", "Neuron", "params_dataclass", "static_field", "__version__"]
+__all__ = [
+    "checks",
+    "data",
+    "models",
+    "train",
+    "encoding",
+    "events",
+    "neurons",
+    "nn",
+    "surrogate",
+    "run",
+    "Neuron",
+    "params_dataclass",
+    "static_field",
+    "__version__",
+]
+
+_LAZY = ("data", "models", "train")  # heavier imports (Orbax, TFDS hooks): loaded on first use
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"snnjax.{name}")
+    raise AttributeError(f"module 'snnjax' has no attribute {name!r}")

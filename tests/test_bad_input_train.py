@@ -108,7 +108,7 @@ _FIT_CASES = [
     ("stop_on_nan", dict(stop_on_nan=None), TypeError, r"stop_on_nan must be a bool .*got NoneType"),
     ("out_dir", dict(out_dir=3), TypeError, r"out_dir must be a str, an os.PathLike or None, got int"),
     ("out_dir", dict(resume=True), ValueError, r"resume=True needs out_dir"),
-    ("forward", dict(forward=None), TypeError, r"forward must be callable forward\(model, x\).*got NoneType"),
+    ("forward", dict(forward=3), TypeError, r"forward must be callable forward\(model, x\).*got int"),
     ("loss_fn", dict(loss_fn="ce"), TypeError, r"loss_fn must be callable .*got str"),
     ("logits_fn", dict(logits_fn=3), TypeError, r"logits_fn must be callable .*got int"),
     ("train_transform", dict(train_transform=3), TypeError, r"train_transform must be callable .*or None"),

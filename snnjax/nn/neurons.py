@@ -46,7 +46,7 @@ from snnjax import neurons as _n
 from snnjax._src import check_bool, check_float_array, check_int, check_option, describe
 from snnjax.scan import BACKENDS, run
 
-__all__ = ["Neuron", "IF", "LIF", "PLIF", "ALIF", "SpytorchLIF", "LI", "RLIF", "ILIF", "CLIF", "Polara"]
+__all__ = ["Neuron", "record", "Spikes", "States", "IF", "LIF", "PLIF", "ALIF", "SpytorchLIF", "LI", "RLIF", "ILIF", "CLIF", "Polara"]
 
 
 def _value(v: Any) -> Any:
@@ -90,6 +90,63 @@ def _check_xs(xs: Any, num_steps: int | None, time_axis: int) -> jax.Array:
             f"xs must have num_steps = {num_steps} time steps on axis {time_axis}, got shape {xs.shape}{hint}"
         )
     return xs
+
+
+class Spikes(nnx.Intermediate):
+    """What :func:`record` collects from every neuron layer: its outputs ``[T, ...]``."""
+
+
+class States(nnx.Intermediate):
+    """What :func:`record` collects with ``states=True``: every layer's state after each step."""
+
+
+def _capturing(module: nnx.Module, kind: type) -> bool:
+    """Whether ``module`` is being called inside an ``nnx.capture`` of ``kind`` (Flax marks the
+    modules of a capture with ``__captures__``; outside one, nothing is recorded)."""
+    return any(type(v) is kind for v in getattr(module, "__captures__", ()))
+
+
+def _flatten_records(tree: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, v in tree.items():
+        name = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(v, dict) and not ({"spikes", "states"} & set(v)):
+            out.update(_flatten_records(v, name))
+        else:
+            out[name] = {k: (x[0] if isinstance(x, tuple) and len(x) == 1 else x) for k, x in v.items()}
+    return out
+
+
+def record(fn: Any, *, states: bool = False) -> Any:
+    """Monitors, functionally: ``record(fn)(model, *args)`` returns ``(fn's result, records)``.
+
+    ``fn`` is a model (its ``__call__``) or a function ``fn(model, *args)``; during the call
+    every :class:`Neuron` layer (and :class:`RLIF`) records its outputs ``[T, ...]`` and, with
+    ``states=True``, its state after every step (a pytree of ``[T, ...]``, as
+    ``run(..., return_states=True)``). ``records`` maps each layer's path in the model
+    (``"lif"``, ``"blocks/0/neuron1"``, ...) to ``{"spikes": ..., "states": ...}`` (a tuple of
+    them if the layer ran more than once). Nothing is stored on the model and nothing global
+    is set: it is ``nnx.capture`` with the variable types :class:`Spikes` / :class:`States`, so
+    it works inside ``nnx.jit`` and ``nnx.grad``; outside ``record`` the layers record
+    nothing and cost nothing extra.
+
+    Example:
+        >>> out, rec = nn.record(model)(xs)
+        >>> {name: float(r["spikes"].mean()) for name, r in rec.items()}   # firing rate per layer
+    """
+    check_bool("states", states)
+    kinds = (Spikes, States) if states else (Spikes,)
+    captured = nnx.capture(fn, *kinds)
+
+    def wrapper(*args: Any, **kwargs: Any):
+        result, *intermediates = captured(*args, **kwargs)
+        merged: dict[str, dict[str, Any]] = {}
+        for kind, inter in zip(("spikes", "states"), intermediates):
+            for name, v in _flatten_records(nnx.to_pure_dict(inter)).items():
+                merged.setdefault(name, {}).update({kind: v[kind]} if kind in v else v)
+        return result, merged
+
+    return wrapper
 
 
 def _inverse_softplus(y: np.ndarray) -> np.ndarray:
@@ -253,18 +310,23 @@ class Neuron(nnx.Module):
           **run_kwargs: forwarded to :func:`snnjax.run` (``remat``, ``checkpoint_every``, ``unroll``).
         """
         step = self.record if isinstance(self.record, _n.Neuron) else self.record.step
-        out = _call(self.params(), self.num_steps, step, self.backend, xs, state, return_state, return_states,
-                    time_axis, run_kwargs)
-        return out
+        return _call(self.params(), self.num_steps, step, self.backend, xs, state, return_state, return_states,
+                     time_axis, run_kwargs, monitor=self)
 
 
-def _call(params, num_steps, step, backend, xs, state, return_state, return_states, time_axis, run_kwargs):
+def _call(params, num_steps, step, backend, xs, state, return_state, return_states, time_axis, run_kwargs,
+          monitor=None):
     check_bool("return_state", return_state)
     check_bool("return_states", return_states)
     xs = _check_xs(xs, num_steps, time_axis)
-    out = run(step, params, xs, state, backend=backend, return_states=return_states, time_axis=time_axis,
-              **run_kwargs)
+    want_states = monitor is not None and _capturing(monitor, States)
+    out = run(step, params, xs, state, backend=backend, return_states=return_states or want_states,
+              time_axis=time_axis, **run_kwargs)
     final, ys = out[0], out[1]
+    if monitor is not None and _capturing(monitor, Spikes):
+        monitor.sow(Spikes, "spikes", ys)
+    if want_states:
+        monitor.sow(States, "states", out[2])
     extra = ((final,) if return_state else ()) + ((out[2],) if return_states else ())
     return (ys, *extra) if extra else ys
 
@@ -343,7 +405,7 @@ class RLIF(nnx.Module):
                  time_axis: int = 0, **run_kwargs: Any):
         """As :meth:`Neuron.__call__`."""
         return _call(self.params(), self.lif.num_steps, _n.rlif.neuron, self.lif.backend, xs, state, return_state,
-                     return_states, time_axis, run_kwargs)
+                     return_states, time_axis, run_kwargs, monitor=self)
 
 
 class ILIF(Neuron):

@@ -1,7 +1,16 @@
 """Training: losses over time-major outputs, schedules, metrics, checkpoints and the loop."""
 
 from snnjax.train.checkpoint import CheckpointCorruptError, CheckpointError, Checkpointer, CheckpointMismatchError
-from snnjax.train.loop import NonFiniteLossError, batch_key, data_parallel_mesh, evaluate, fit, make_steps
+from snnjax.train.loop import (
+    NonFiniteLossError,
+    batch_key,
+    data_parallel_mesh,
+    evaluate,
+    fit,
+    layer_rates,
+    make_steps,
+    recorded_forward,
+)
 from snnjax.train.losses import accuracy, max_over_time_ce, max_over_time_logits, mean_over_time_ce, tet_loss
 from snnjax.train.metrics import MetricsWriter, firing_rate
 from snnjax.train.schedules import cosine_lr, multistep_lr, step_lr
@@ -14,6 +23,8 @@ __all__ = [
     "tet_loss",
     "fit",
     "make_steps",
+    "layer_rates",
+    "recorded_forward",
     "batch_key",
     "data_parallel_mesh",
     "evaluate",

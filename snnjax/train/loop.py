@@ -41,7 +41,7 @@ from snnjax.train._checks import check_dataset, check_labels, check_lr_value, po
 from snnjax.train.checkpoint import Checkpointer
 from snnjax.train.metrics import MetricsWriter
 
-__all__ = ["fit", "make_steps", "data_parallel_mesh", "evaluate", "batch_key", "NonFiniteLossError"]
+__all__ = ["fit", "make_steps", "layer_rates", "recorded_forward", "data_parallel_mesh", "evaluate", "batch_key", "NonFiniteLossError"]
 
 Forward = Callable[[nnx.Module, jax.Array], tuple[jax.Array, Sequence[jax.Array]]]
 
@@ -82,7 +82,8 @@ def make_steps(
     Without ``train_transform``: ``train_step(model, optimizer, x, y) -> (loss, n_correct,
     rates)``, updating in place; with it the step takes the augmentation key last,
     ``train_step(model, optimizer, x, y, key)``. ``eval_step(model, x, y) -> (loss_sum,
-    n_correct, rate_sums)``.
+    n_correct, rate_sums)``. ``rates`` / ``rate_sums`` are dicts keyed ``rate_<layer>`` and
+    ``active_<layer>`` (:func:`layer_rates`).
 
     Raises:
       TypeError: if an argument is not callable (or ``None`` where allowed).
@@ -91,8 +92,7 @@ def make_steps(
 
     def loss_and_aux(model, x, y):
         out, spikes = forward(model, x)
-        rates = [jnp.mean(s) for s in spikes]
-        return loss_fn(out, y), (logits_fn(out), rates)
+        return loss_fn(out, y), (logits_fn(out), layer_rates(spikes))
 
     def update(model, optimizer, x, y):
         (loss, (logits, rates)), grads = nnx.value_and_grad(loss_and_aux, has_aux=True)(model, x, y)
@@ -117,9 +117,48 @@ def make_steps(
             x = eval_transform(x)
         loss, (logits, rates) = loss_and_aux(model, x, y)
         b = x.shape[0]
-        return loss * b, jnp.sum(jnp.argmax(logits, -1) == y), [r * b for r in rates]
+        return loss * b, jnp.sum(jnp.argmax(logits, -1) == y), {k: r * b for k, r in rates.items()}
 
     return train_step, eval_step
+
+
+def _mean_over_time(outputs: jax.Array) -> jax.Array:
+    """Default ``logits_fn``: ``outputs [T, B, C]`` averaged over time."""
+    return jnp.mean(outputs, axis=0)
+
+
+def _encoded(forward: Forward, encode: Callable) -> Forward:
+    def encoded_forward(model, x):
+        return forward(model, encode(x))
+
+    return encoded_forward
+
+
+def layer_rates(spikes: Any) -> dict[str, jax.Array]:
+    """Per-layer activity of a forward pass's hidden outputs: ``rate_<name>`` (the mean output:
+    the firing rate for 0/1 spikes) and ``active_<name>`` (the fraction of neuron-steps with a
+    non-zero output; they differ for graded outputs such as POLARA's). ``spikes`` is a list
+    (names ``0, 1, ...``) or a dict of named layers (e.g. from :func:`snnjax.nn.record`)."""
+    items = list(spikes.items()) if isinstance(spikes, dict) else list(enumerate(spikes))
+    out = {f"rate_{k}": jnp.mean(s) for k, s in items}
+    out.update({f"active_{k}": jnp.mean((s != 0).astype(jnp.float32)) for k, s in items})
+    return out
+
+
+def recorded_forward(call: Callable[[nnx.Module, jax.Array], jax.Array] | None = None) -> Forward:
+    """A ``forward`` for :func:`fit` whose hidden spikes are recorded by :func:`snnjax.nn.record`:
+    ``forward(model, x) -> (call(model, x), {layer path: outputs})``, the metrics then named by
+    layer (``rate_neurons/0``, ...). ``call`` defaults to ``model(x)``; every neuron layer is
+    recorded (the readout too, if it is a neuron layer)."""
+    from snnjax.nn import record
+
+    call = call or (lambda model, x: model(x))
+
+    def forward(model, x):
+        out, rec = record(call)(model, x)
+        return out, {name: r["spikes"] for name, r in rec.items()}
+
+    return forward
 
 
 _AUGMENT_TAG = 0x41554721  # separates the augmentation keys from nnx.Rngs(seed)'s fold_in(key(seed), i)
@@ -233,15 +272,16 @@ def _evaluate_mode(eval_step, model, x, y, batch_size, place):
 
 
 def _evaluate(eval_step, model, x, y, batch_size, place):
-    loss_sum, correct, rate_sums = 0.0, 0, None
+    loss_sum, correct, rate_sums = 0.0, 0, {}
     for xb, yb in batches((x, y), batch_size, shuffle=False):
         ls, c, rs = eval_step(model, *place.batch(xb, yb))
         loss_sum += float(ls)
         correct += int(c)
-        rate_sums = [float(r) for r in rs] if rate_sums is None else [a + float(r) for a, r in zip(rate_sums, rs)]
+        for k, r in rs.items():
+            rate_sums[k] = rate_sums.get(k, 0.0) + float(r)
     n = len(y)
     out = {"loss": loss_sum / n, "acc": correct / n}
-    out.update({f"rate_{i}": r / n for i, r in enumerate(rate_sums or [])})
+    out.update({k: r / n for k, r in rate_sums.items()})
     return out
 
 
@@ -283,9 +323,9 @@ def _check_model_outputs(model, forward, loss_fn, logits_fn, eval_transform, x, 
         if not isinstance(res, (tuple, list)) or len(res) != 2:
             raise TypeError(f"forward must return (outputs [T, B, C], [spikes, ...]), got {describe(res)}")
         out, spikes = res
-        if not isinstance(spikes, (tuple, list)):
-            raise TypeError(f"forward must return (outputs, spikes) with spikes a list of arrays "
-                            f"(possibly empty), got spikes {describe(spikes)}")
+        if not isinstance(spikes, (tuple, list, dict)):
+            raise TypeError(f"forward must return (outputs, spikes) with spikes a list (or a dict of named "
+                            f"layers) of arrays, possibly empty, got spikes {describe(spikes)}")
         return out, logits_fn(out), loss_fn(out, yb)
 
     out, logits, loss = jax.eval_shape(f, state, xs, ys)
@@ -306,9 +346,10 @@ def fit(
     model: nnx.Module,
     optimizer: nnx.Optimizer,
     *,
-    forward: Forward,
-    loss_fn: Callable,
-    logits_fn: Callable,
+    forward: Forward | None = None,
+    loss_fn: Callable | None = None,
+    logits_fn: Callable | None = None,
+    encode: Callable[[jax.Array], jax.Array] | None = None,
     train_data: tuple[np.ndarray, np.ndarray],
     test_data: tuple[np.ndarray, np.ndarray],
     epochs: int,
@@ -331,7 +372,13 @@ def fit(
 
     Args:
       model, optimizer: an NNX model and ``nnx.Optimizer(model, tx, wrt=nnx.Param)``.
-      forward, loss_fn, logits_fn: see :func:`make_steps`.
+      forward, loss_fn, logits_fn: see :func:`make_steps`. Defaults for classification:
+        ``forward`` = :func:`recorded_forward` (``model(x)``, every neuron layer's outputs
+        recorded, so the metrics are named by layer), ``loss_fn`` =
+        :func:`~snnjax.train.mean_over_time_ce`, ``logits_fn`` = the mean over time.
+      encode: optional ``encode(x) -> xs [T, B, ...]`` applied to every batch inside the
+        compiled steps, after the transforms (e.g. ``lambda x: encoding.direct(x, T)``, or
+        a latency / rate code), so the data set holds static inputs.
       train_data, test_data: ``(inputs, labels)`` arrays with a shared leading N >= 1;
         labels integer class indices in ``[0, C)`` (C: the width of ``logits_fn``'s
         output), inputs finite, the same per-example shape in both sets.
@@ -374,7 +421,16 @@ def fit(
     if not isinstance(optimizer, nnx.Optimizer):
         raise TypeError(f"optimizer must be an nnx.Optimizer (nnx.Optimizer(model, tx, wrt=nnx.Param)), "
                         f"got {describe(optimizer)}")
+    if forward is None:
+        forward = recorded_forward()
+    if loss_fn is None:
+        from snnjax.train.losses import mean_over_time_ce as loss_fn
+    if logits_fn is None:
+        logits_fn = _mean_over_time
     _check_fns(forward, loss_fn, logits_fn, train_transform, eval_transform)
+    check_callable("encode", encode, allow_none=True, signature="encode(x) -> xs [T, B, ...]")
+    if encode is not None:
+        forward = _encoded(forward, encode)
     check_callable("lr_schedule", lr_schedule, allow_none=True, signature="lr_schedule(step) -> learning rate")
     check_callable("log", log, signature="log(str)")
     epochs = positive_int("epochs", epochs)
