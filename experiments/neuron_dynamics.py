@@ -69,13 +69,16 @@ autodiff through ``lax.scan`` (``backend="scan"``).
     ``return_states=True`` we record the membrane ``u`` after step 6
     (refractory-scaled), the threshold ``ϑ`` after step 7 and the output ``s``;
     the pre-spike membrane ``ua`` (after the decay, input and amplification of
-    steps 1–3) is recomputed from the previous state with the same kernels and
-    checked against ``u = ua·(1 + Σ_i h(i)·ŝ_i)``. Spikes are ``s > 0``.
+    steps 1–3) is recomputed from the previous state by the library's
+    ``polara.step`` with the refractory term off (and ``us``, before the
+    amplification, with ``B = 0`` too) and checked against
+    ``u = ua·(1 + Σ_i h(i)·ŝ_i)``. Spikes are ``s > 0``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -367,8 +370,9 @@ def _mlp(kind: str, gamma, w: dict, spikes_in: jax.Array) -> tuple[jax.Array, ja
 
 
 def _encode(key: jax.Array, p: jax.Array, T: int) -> jax.Array:
-    """Bernoulli rate coding: ``[B, n_in]`` probabilities -> ``[T, B, n_in]`` 0/1 spikes."""
-    return jax.random.bernoulli(key, p, (T,) + p.shape).astype(jnp.float32)
+    """Bernoulli rate coding (:func:`snnjax.encoding.rate`): ``[B, n_in]`` probabilities in
+    [0, 1] -> ``[T, B, n_in]`` 0/1 spikes (float32, like ``p``)."""
+    return snnjax.encoding.rate(p, T, key=key)
 
 
 def _optimizer(name: str, lr: float, momentum: float) -> optax.GradientTransformation:
@@ -673,16 +677,20 @@ def _plot_gamma_dilemma(res: dict) -> plt.Figure:
 # --- (c) POLARA traces --------------------------------------------------------
 
 
-def _polara_pre_spike(params: neurons.PolaraParams, u_prev, theta_prev, x):
-    """Steps 1–3 of POLARA recomputed: ``(us, ua)`` from the previous state and the input."""
-    ker = neurons.polara.kernels(params, x.dtype)
-    us = ker.leak * u_prev + x
-    delta = us - theta_prev
-    below = delta <= 0
-    ua = jnp.where(
-        below, us * (1.0 + params.B * jnp.exp(params.beta * jnp.where(below, delta, 0.0))), us
-    )
-    return us, ua
+def _polara_pre_spike(params: neurons.PolaraParams, prev: neurons.PolaraState, xs: jax.Array):
+    """Steps 1–3 of POLARA recomputed by the library's own step: ``(us, ua)``, ``[T, ...]``.
+
+    ``prev`` is the state entering each step (leading time axis). ``ua`` is the membrane
+    :func:`snnjax.neurons.polara.step` gives with the refractory term off (step 6 then keeps
+    ``u = ua``); ``us`` the same with the amplification off as well (``B = 0``: step 3 gives
+    ``us·(1 + 0) = us``). Only the new membrane is read, so ϑ and the history are unaffected.
+    """
+    no_refr = dataclasses.replace(params, refractory=False)
+
+    def membrane(p):
+        return jax.vmap(lambda s, x: neurons.polara.step(p, s, x)[0].u)(prev, xs)
+
+    return membrane(dataclasses.replace(no_refr, B=0.0)), membrane(no_refr)
 
 
 def study_polara_traces(
@@ -713,9 +721,9 @@ def study_polara_traces(
     xs = jnp.asarray(np.stack(list(drives.values()), axis=1), jnp.float32)  # [T, 2]
     _, s, st = snnjax.run(neurons.polara.step, params, xs, return_states=True, backend=BACKEND)
     init = neurons.polara.init_state(xs.shape[1:], params=params)
-    u_prev = jnp.concatenate([init.u[None], st.u[:-1]])
-    th_prev = jnp.concatenate([init.theta[None], st.theta[:-1]])
-    us, ua = _polara_pre_spike(params, u_prev, th_prev, xs)
+    # the state entering each step: the initial state, then the states after steps 0..T-2
+    prev = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b[:-1]]), init, st)
+    us, ua = _polara_pre_spike(params, prev, xs)
     ker = neurons.polara.kernels(params)
     # step 6: u = ua·(1 + Σ_i h(i)·ŝ_i); st.hist is [T, k, *shape] (history axis after time)
     refr = 1.0 + jnp.tensordot(ker.h, st.hist, axes=([0], [1]))

@@ -20,6 +20,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -47,6 +48,9 @@ DATASETS = {
     "emnist": (lambda d, split: data.load_emnist(d, split, subset="byclass"), 62, 1024),
 }
 NEURONS = ("polara", "spytorch-lif", "lif", "ilif")
+# The latency code's threshold θ (intensities below it never fire): the library's default of
+# snnjax.encoding.latency / latency_events, read from its signature so the value lives in one place.
+LATENCY_THRESHOLD = inspect.signature(snnjax.encoding.latency_events).parameters["threshold"].default
 
 
 def make_neuron(args) -> callable:
@@ -232,8 +236,8 @@ def build(args) -> Run:
 
     if args.input == "event":
         # Exact compaction: no image of either split has more inputs above the latency
-        # threshold (0.2) than this, so no spike is ever dropped (MNIST: 340 of 784).
-        max_events = int(max((x > 0.2 * 255).sum(1).max() for x in (x_train, x_test)))
+        # threshold (LATENCY_THRESHOLD) than this, so no spike is ever dropped (MNIST: 340 of 784).
+        max_events = int(max((x > LATENCY_THRESHOLD * 255).sum(1).max() for x in (x_train, x_test)))
 
         def encode(x, T):
             return snnjax.encoding.latency_events(x, T, max_events=max_events)
