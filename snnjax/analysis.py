@@ -787,13 +787,32 @@ def _spiking_neurons(model: Any) -> list:
 
 
 def _default_forward(model, x):
-    return model(x, return_spikes=True)
+    """``model(x, return_spikes=True)`` for the models of :mod:`snnjax.models`; any other model
+    through the monitors (:func:`snnjax.nn.record`: every neuron layer, named by its path)."""
+    import inspect
+
+    try:
+        takes = "return_spikes" in inspect.signature(model.__call__).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if takes:
+        return model(x, return_spikes=True)
+    from flax import nnx
+
+    from snnjax.nn import record
+
+    model = nnx.merge(*nnx.split(model))  # a copy made at this trace level (record marks its modules)
+    out, rec = record(model)(x)
+    return out, {name: r["spikes"] for name, r in rec.items()}
 
 
 def _split_output(res):
+    """``(outputs, spikes list, layer names or None)`` of a forward's result."""
     if isinstance(res, tuple) and len(res) == 2 and isinstance(res[1], (list, tuple)):
-        return res[0], list(res[1])
-    return res, []
+        return res[0], list(res[1]), None
+    if isinstance(res, tuple) and len(res) == 2 and isinstance(res[1], dict):
+        return res[0], list(res[1].values()), [str(k) for k in res[1]]
+    return res, [], None
 
 
 def _batches(x: Any, batch_size: int | None, max_batches: int | None, labels: Any = None):
@@ -868,7 +887,7 @@ def analyse_model(forward: Callable[[Any, Any], Any] | None, model: Any, x: Any,
         if transform is not None:
             xb = transform(xb)
         out, recs = counter(xb)
-        out, spikes = _split_output(out)
+        out, spikes, names = _split_output(out)
         b = int(spikes[0].shape[1]) if spikes else int(jax.tree.leaves(xb)[0].shape[0])
         steps = int(spikes[0].shape[0]) if spikes else (int(out.shape[0]) if jnp.ndim(out) >= 3 else None)
         for r in recs:
@@ -881,7 +900,7 @@ def analyse_model(forward: Callable[[Any, Any], Any] | None, model: Any, x: Any,
                 warnings.warn(f"{len(per)} neuron modules of mixed cost for {len(spikes)} spike layers; "
                               f"using {max(per)} MACs per neuron", stacklevel=2)  # fmt: skip
                 per = max(per)
-            nrec = neuron_ops(spikes, per)
+            nrec = neuron_ops(spikes, per, names=names)
             neurons = merge_records(neurons, nrec) if neurons else nrec
         if yb is not None:
             logits = out.mean(0) if jnp.ndim(out) == 3 else out

@@ -86,3 +86,25 @@ def test_import_snnjax_exposes_the_subpackages():
     assert callable(snnjax.data.batches) and snnjax.nn.LIF is nn.LIF
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         snnjax.nope  # noqa: B018
+
+
+def test_analysis_of_any_model_goes_through_the_monitors():
+    from snnjax import analysis
+
+    class Net(nnx.Module):  # no return_spikes: the analysis records its neuron layers by name
+        def __init__(self, rngs):
+            self.fc, self.lif = nnx.Linear(6, 5, rngs=rngs), nn.LIF()
+            self.fc2, self.out = nnx.Linear(5, 3, rngs=rngs), nn.LIF()
+
+        def __call__(self, xs):
+            return self.out(self.fc2(self.lif(self.fc(xs))))
+
+    m = Net(nnx.Rngs(0))
+    bm = jnp.swapaxes(XS, 0, 1)  # batch-major data, made time-major by the transform
+    r = analysis.analyse_model(None, m, bm, batch_size=2, transform=lambda b: jnp.swapaxes(b, 0, 1))
+    assert [n["name"] for n in r["neuron_records"]] == ["lif", "out"]
+    _, rec = nn.record(m)(XS)
+    n_lif = float(rec["lif"]["spikes"].sum())
+    assert n_lif > 0
+    # the second synapse's accumulates: one per spike of "lif" and output neuron
+    assert [x["ac"] for x in r["records"]] == [0, n_lif * 3]
