@@ -9,6 +9,31 @@ Example:
     >>> final_state, spikes = run(neurons.lif.step, params, xs)
     >>> spikes.shape
     (100, 8, 32)
+
+Transformations by backend (``run(..., backend=...)``; ``"auto"`` picks per call):
+
+========== ===== ===== ========== ======================= =================================
+backend    jit   vmap  grad/vjp   jvp / jacfwd / hessian  remat
+========== ===== ===== ========== ======================= =================================
+``scan``   yes   yes   yes        yes                     ``remat=``, ``checkpoint_every=``,
+                                                          ``jax.checkpoint``
+``linear`` yes   yes   yes        yes (a matmul)          ``jax.checkpoint`` around ``run``
+``fused``  yes   yes   yes        no: ``ValueError``      ``jax.checkpoint`` around ``run``
+``pallas`` yes   yes   yes        no: ``ValueError``      ``jax.checkpoint`` around ``run``
+========== ===== ===== ========== ======================= =================================
+
+``fused`` and ``pallas`` are whole-sequence ``jax.custom_vjp`` (reverse mode only). Under
+forward mode (a JVP tracer among ``params``, ``xs``, ``state``: ``jax.jvp``, ``jax.jacfwd``,
+``jax.hessian``; with ``vmap`` on either side, ``jit`` outside) ``"auto"`` picks ``"scan"``
+(``"linear"`` where it would anyway) and traces the step's spikes as the ``custom_jvp`` twin
+of the surrogate (same values, same VJP: :mod:`snnjax.surrogate`), so ``jacfwd == jacrev``.
+Where the transform is applied outside a ``jax.jit``/``jax.checkpoint``/``lax.scan`` that
+hides its tracers (``jax.jacfwd(jax.jit(f))``, ``jax.linearize``), wrap the call in the one
+switch ``with snnjax.surrogate.forward_mode():``. ``jax.hessian`` is forward-over-reverse: its
+second derivative treats the Heaviside forward as constant (``H' = 0``) and differentiates
+the surrogate ``g`` (``t · ∂g/∂v``); it equals ``jacrev(jacrev(f))`` through ``"scan"`` and
+the finite differences of the surrogate gradient. (Reverse-over-reverse through ``"fused"``
+differs: its outer pass applies the surrogate to the forward spikes again.)
 """
 
 from __future__ import annotations
@@ -184,9 +209,10 @@ def run(
         backward's recomputation costs more than it saves), unless ``return_states``, ``remat``,
         ``checkpoint_every`` or ``unroll`` is requested (those are ``lax.scan``
         options), then ``"scan"``. ``"fused"`` and ``"pallas"`` are reverse-mode
-        only (``custom_vjp``): for forward-mode autodiff (``jax.jvp``, ``jacfwd``,
-        ``hessian``) of a non-spiking neuron pass ``backend="scan"`` (spiking
-        neurons are reverse-mode only anyway: the surrogate spike is a ``custom_vjp``).
+        only (``custom_vjp``): under ``jax.jvp`` / ``jacfwd`` / ``hessian``, ``"auto"``
+        picks ``"scan"`` automatically and the spikes use their forward-mode twin (the
+        module docstring's table; ``snnjax.surrogate.forward_mode()`` where a ``jit`` hides
+        the transform).
         ``"linear"``: for neurons whose record says ``linear`` (the leaky-integrator
         readout), one matmul with the Toeplitz matrix of the step's impulse response
         (:mod:`snnjax.kernels.linear`); ``"auto"`` takes it for such neurons when

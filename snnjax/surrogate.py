@@ -13,6 +13,18 @@ its *width* is a leaf. A neuron's params hold a ``Surrogate``, so
 * the width may even be a learnable array (it receives zero gradient: the
   forward pass does not depend on it).
 
+Forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``): a ``custom_vjp`` cannot
+be pushed forward, so the spike has a ``custom_jvp`` twin with the tangent rule
+``t · g(v; w)``; JAX transposes that linear rule for reverse mode, so its VJP is
+the ``custom_vjp``'s backward exactly, and its own derivative (``t · ∂g/∂v``) gives
+second derivatives. :func:`spike` takes the twin when ``v`` or the width is being
+pushed forward (a JVP tracer, also under ``vmap``/``jacrev``) or inside
+:func:`forward_mode`, the one switch: needed only where the forward-mode transform
+is applied *outside* a ``jax.jit``/``jax.checkpoint``/``lax.scan`` boundary (e.g.
+``jax.jacfwd(jax.jit(f))``), which hides the tracers. Elsewhere the ``custom_vjp``
+stays the spike, so reverse mode costs and computes what it always has.
+:func:`snnjax.run` applies the same test to choose a backend (see :mod:`snnjax.scan`).
+
 Every shape also documents a smooth *primitive* ``F(v; w)`` with ``F' = g``;
 ``H`` is the limit of ``F`` as the width shrinks. The tests check each
 backward against ``jax.grad`` of its primitive.
@@ -42,9 +54,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
-from typing import NamedTuple
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -57,6 +71,8 @@ __all__ = [
     "SurrogateSpec",
     "heaviside",
     "spike",
+    "forward_mode",
+    "is_forward_mode",
     "get",
     "names",
     "rectangle",
@@ -213,6 +229,112 @@ def _spike_bwd(grad_fn, res, ct):
 _spike.defvjp(_spike_fwd, _spike_bwd)
 
 
+# --- its custom_jvp twin, for forward mode -------------------------------------
+# The tangent rule is linear in the tangent, so JAX transposes it for reverse mode:
+# the twin's VJP is ``ct · g(v, width)``, the custom_vjp's backward. The width gets no
+# tangent (as it gets a zero cotangent above).
+
+_spike_jvp = jax.custom_jvp(lambda v, width, grad_fn: heaviside(v), nondiff_argnums=(2,))
+
+
+@_spike_jvp.defjvp
+def _spike_jvp_rule(grad_fn, primals, tangents):
+    v, width = primals
+    t_v, _ = tangents
+    return heaviside(v), t_v * grad_fn(v, width)
+
+
+class _LocalFlag(threading.local):
+    """Fallback for :data:`_FORWARD_MODE` (thread-local, not in the jit cache key)."""
+
+    def __init__(self):
+        self.local = None
+
+    @property
+    def value(self) -> bool:
+        return bool(self.local)
+
+    def swap_local(self, new):
+        prev, self.local = self.local, new
+        return prev
+
+    def set_local(self, prev):
+        self.local = prev
+
+
+def _make_flag():
+    # A JAX config state that is part of the jit cache key and the trace context, so a
+    # function jitted (or a lax.scan body traced) outside forward_mode() is traced again
+    # inside it. Semi-private JAX API: fall back to a thread-local flag without that.
+    try:
+        from jax._src import config as _config
+
+        return _config.config_ext.Config(
+            "snnjax_forward_mode", False, include_in_jit_key=True, include_in_trace_context=True
+        )
+    except Exception:  # pragma: no cover - other JAX versions
+        return _LocalFlag()
+
+
+_FORWARD_MODE = _make_flag()
+
+
+@contextlib.contextmanager
+def forward_mode(enabled: bool = True) -> Iterator[None]:
+    """Trace spikes (and :func:`snnjax.run`) for forward-mode autodiff inside this block.
+
+    The one switch for ``jax.jvp`` / ``jax.jacfwd`` / ``jax.hessian`` where they are
+    applied outside a ``jax.jit``, ``jax.checkpoint``, ``nnx.remat`` or ``lax.scan``
+    (``jax.jacfwd(jax.jit(f))``): those trace ``f`` before the forward-mode transform
+    reaches it, so the automatic detection (:func:`is_forward_mode`) cannot see it.
+    Inside the block every spike is the ``custom_jvp`` twin (same values, same VJP),
+    ``run(backend="auto")`` picks ``"scan"`` (or ``"linear"``) and an explicit
+    ``backend="fused"``/``"pallas"`` raises. The state is part of the jit cache key: a
+    function jitted outside the block is traced again inside it. Also a decorator.
+
+    Example:
+        >>> with surrogate.forward_mode():
+        ...     h = jax.hessian(jax.jit(loss))(tau)
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"forward_mode(enabled) takes a bool, got {type(enabled).__name__} {enabled!r}")
+    prev = _FORWARD_MODE.swap_local(enabled)
+    try:
+        yield
+    finally:
+        _FORWARD_MODE.set_local(prev)
+
+
+try:  # JVPTracer: the tracer of jax.jvp / jacfwd (hessian's outer transform)
+    from jax.interpreters.ad import JVPTracer as _JVPTracer
+except ImportError:  # pragma: no cover - other JAX versions
+    _JVPTracer = None
+
+
+def _pushed_forward(x: Any) -> bool:
+    """Whether ``x`` is (or wraps, under vmap/jacrev/...) a forward-mode JVP tracer."""
+    while isinstance(x, jax.core.Tracer):
+        if _JVPTracer is not None and isinstance(x, _JVPTracer):
+            return True
+        # BatchTracer.val, LinearizeTracer.primal (jacrev inside jacfwd), ...
+        x = getattr(x, "primal", None) if hasattr(x, "primal") else getattr(x, "val", None)
+    return False
+
+
+def is_forward_mode(*trees: Any) -> bool:
+    """Whether forward-mode autodiff is being traced: inside :func:`forward_mode`, or
+    some leaf of ``trees`` is a JVP tracer (``jax.jvp``/``jacfwd``/``hessian``, also
+    under ``vmap`` or an inner ``jacrev``). Reverse mode (``grad``, ``vjp``) is not;
+    neither is ``jax.linearize``, which needs :func:`forward_mode`.
+
+    For custom neurons with their own ``jax.custom_vjp``: take a ``custom_jvp`` twin
+    when this is true (as :func:`spike` and POLARA's activations do).
+    """
+    if _FORWARD_MODE.value:
+        return True
+    return any(_pushed_forward(leaf) for leaf in jax.tree_util.tree_leaves(trees))
+
+
 def spike(v: ArrayLike, grad_fn: Callable[[jax.Array, jax.Array], jax.Array], width: ArrayLike = 1.0) -> jax.Array:
     """Heaviside forward, ``ct · grad_fn(v, width)`` backward.
 
@@ -223,13 +345,17 @@ def spike(v: ArrayLike, grad_fn: Callable[[jax.Array, jax.Array], jax.Array], wi
       width: scalar or broadcastable array; traced, never recompiles.
 
     Returns:
-      ``H(v)`` in ``v``'s dtype, with the surrogate as its VJP.
+      ``H(v)`` in ``v``'s dtype, with the surrogate as its VJP (a ``custom_vjp``) and,
+      under forward mode (:func:`is_forward_mode`), as its JVP ``t · g(v, width)`` (a
+      ``custom_jvp`` twin with the same VJP).
     """
     if not callable(grad_fn):
         raise TypeError(f"grad_fn must be a function g(v, width), got {type(grad_fn).__name__} {grad_fn!r}")
     v = check_float_array("v", v)
     check_real("width", width)
     width = jnp.asarray(width, dtype=v.dtype)
+    if is_forward_mode(v, width):
+        return _spike_jvp(v, width, grad_fn)
     return _spike(v, width, grad_fn)
 
 

@@ -23,6 +23,10 @@ the source of truth, this module never re-implements dynamics. Gradients flow
 to the inputs, the initial state and every (floating) leaf of ``params``;
 parameters are reduced over batch and time by the ``vjp`` itself (broadcast
 transposes) and summed over steps.
+
+Reverse mode only (a ``custom_vjp``): under forward mode (``jax.jvp``, ``jacfwd``,
+``hessian``) :func:`snnjax.run` takes ``backend="scan"`` instead and refuses an explicit
+``backend="fused"`` with a ``ValueError`` (the table in :mod:`snnjax.scan`).
 """
 
 from __future__ import annotations

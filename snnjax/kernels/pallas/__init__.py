@@ -59,7 +59,9 @@ Requirements / unsupported:
   broadcast to the per-step shape (a length-3 array with ``N = 3``) would be
   misread. Shared array parameters are otherwise supported.
 * no ``return_states``/``remat``/``checkpoint_every``/``unroll`` (``lax.scan``
-  options); no forward-mode (``jvp``) differentiation (``custom_vjp``).
+  options); reverse mode only (``custom_vjp``): under forward mode (``jvp``, ``jacfwd``,
+  ``hessian``) :func:`snnjax.run` takes ``backend="scan"``, and an explicit
+  ``backend="pallas"`` raises a ``ValueError`` naming it.
 * ``block``: on GPU a power of two; on TPU a multiple of 1024 (``(8, 128)``
   tiles; 2048 for 16-bit inputs) unless a single block covers all neurons. The
   whole time axis of a block is one kernel block (on TPU it is copied to VMEM:
