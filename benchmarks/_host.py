@@ -81,7 +81,9 @@ def apply_from_argv(argv: list[str] | None = None) -> str:
 def add_argument(parser) -> None:
     """The ``--malloc`` option, as every benchmark script declares it."""
     parser.add_argument(
-        "--malloc", choices=MALLOC_MODES, default="keep",
+        "--malloc",
+        choices=MALLOC_MODES,
+        default="keep",
         help="keep: glibc keeps freed memory (no page faults after warm-up; default); system: glibc defaults",
     )
 

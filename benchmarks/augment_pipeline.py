@@ -53,9 +53,12 @@ def init_params(key):
         return jax.random.normal(k, shape, jnp.float32) * np.sqrt(2.0 / fan_in)
 
     return {
-        "w1": he(k1, (3, 3, 3, 16), 27), "b1": jnp.zeros(16),
-        "w2": he(k2, (3, 3, 16, 32), 144), "b2": jnp.zeros(32),
-        "w3": he(k3, (32, 10), 32), "b3": jnp.zeros(10),
+        "w1": he(k1, (3, 3, 3, 16), 27),
+        "b1": jnp.zeros(16),
+        "w2": he(k2, (3, 3, 16, 32), 144),
+        "b2": jnp.zeros(32),
+        "w3": he(k3, (32, 10), 32),
+        "b3": jnp.zeros(10),
     }
 
 
@@ -183,9 +186,7 @@ def run_round(config, params, data, steps, warmup, depth, seed):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=None, help="JSON-lines output file")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=20, help="timed steps per round")
@@ -225,7 +226,7 @@ def main(argv=None):
     ratios = {c: [] for c in configs}
     data = (u8, normed, labels, key)
     for r in range(args.rounds):
-        order = configs[r % 3:] + configs[: r % 3]
+        order = configs[r % 3 :] + configs[: r % 3]
         this = {}
         for c in order:
             this[c], params = run_round(c, params, data, args.steps, 3, args.prefetch, seed=100 + r)
@@ -248,18 +249,36 @@ def main(argv=None):
     }
     record = _host.JsonLines(args.out, meta)
     for c in configs:
-        record.emit(dict(config=c, seconds_per_step=statistics.median(times[c]),
-                         ratio_vs_none=statistics.median(ratios[c]),
-                         rounds_seconds=times[c], rounds_ratio=ratios[c]))
-    record.emit(dict(config="augment-alone-jax-jit", seconds_per_step=aug_alone_jax,
-                     ratio_vs_none=aug_alone_jax / statistics.median(times["none"])))
-    record.emit(dict(config="augment-alone-numpy", seconds_per_step=aug_alone_numpy,
-                     ratio_vs_none=aug_alone_numpy / statistics.median(times["none"])))
+        record.emit(
+            dict(
+                config=c,
+                seconds_per_step=statistics.median(times[c]),
+                ratio_vs_none=statistics.median(ratios[c]),
+                rounds_seconds=times[c],
+                rounds_ratio=ratios[c],
+            )
+        )
+    record.emit(
+        dict(
+            config="augment-alone-jax-jit",
+            seconds_per_step=aug_alone_jax,
+            ratio_vs_none=aug_alone_jax / statistics.median(times["none"]),
+        )
+    )
+    record.emit(
+        dict(
+            config="augment-alone-numpy",
+            seconds_per_step=aug_alone_numpy,
+            ratio_vs_none=aug_alone_numpy / statistics.median(times["none"]),
+        )
+    )
     record.close()
 
     print()
-    print(f"device: {meta['device']}; batch {args.batch} of 32×32×3 uint8; median over "
-          f"{args.rounds} interleaved rounds of {args.steps} steps")
+    print(
+        f"device: {meta['device']}; batch {args.batch} of 32×32×3 uint8; median over "
+        f"{args.rounds} interleaved rounds of {args.steps} steps"
+    )
     print("| pipeline | ms / step | × no augmentation |")
     print("|---|---:|---:|")
     for r in record.rows:

@@ -49,14 +49,36 @@ def build(model_name: str, backend: str, batch: int, T: int | None, bf16: bool):
     extra = ["--bf16"] if bf16 else []
     if model_name == "ilif_resnet18":
         mod = _script("ilif_cifar")
-        argv = ["--neuron", "ilif", "--dataset", "cifar10", "--results-dir", "/tmp/unused", "--backend", backend,
-                "--batch-size", str(batch), *(["--T", str(T)] if T else []), *extra]
+        argv = [
+            "--neuron",
+            "ilif",
+            "--dataset",
+            "cifar10",
+            "--results-dir",
+            "/tmp/unused",
+            "--backend",
+            backend,
+            "--batch-size",
+            str(batch),
+            *(["--T", str(T)] if T else []),
+            *extra,
+        ]
         args = mod.parse(argv)
         model = mod.build_model(args, mod.deep.DATASETS["cifar10"], 3, 32)
     elif model_name == "polara_resnet38":
         mod = _script("polara_cifar")
-        argv = ["--dataset", "cifar10", "--results-dir", "/tmp/unused", "--backend", backend,
-                "--batch-size", str(batch), *(["--T", str(T)] if T else []), *extra]
+        argv = [
+            "--dataset",
+            "cifar10",
+            "--results-dir",
+            "/tmp/unused",
+            "--backend",
+            backend,
+            "--batch-size",
+            str(batch),
+            *(["--T", str(T)] if T else []),
+            *extra,
+        ]
         args = mod.parse(argv)
         model = mod.build_model(args, 10)
     else:
@@ -67,16 +89,21 @@ def build(model_name: str, backend: str, batch: int, T: int | None, bf16: bool):
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     loss, logits = mod.loss_fns(args)
     train_t, eval_t = deep.transforms(info, **deep.transform_options(args))
-    step, _ = train.make_steps(deep.make_forward(info, args.T), loss, logits,
-                               train_transform=train_t, eval_transform=eval_t)
+    step, _ = train.make_steps(
+        deep.make_forward(info, args.T), loss, logits, train_transform=train_t, eval_transform=eval_t
+    )
     x, y = deep.synthetic_images(batch, 10, seed=0)
     return step, model, optimizer, jnp.asarray(x), jnp.asarray(y), args.epochs, args.T
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=["ilif_resnet18", "polara_resnet38"],
-                   choices=["ilif_resnet18", "polara_resnet38"])
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["ilif_resnet18", "polara_resnet38"],
+        choices=["ilif_resnet18", "polara_resnet38"],
+    )
     p.add_argument("--backends", nargs="+", default=["scan", "fused"])
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--T", type=int, default=None, help="override the protocol's T (default 4 / 50)")
@@ -85,8 +112,17 @@ def main(argv=None) -> None:
     p.add_argument("--out", default=None, help="JSON-lines file (appended)")
     _host.add_argument(p)
     args = p.parse_args(argv)
-    rec = _host.JsonLines(args.out, {"bench": "deep_train_speed", "malloc": MALLOC, "device": str(jax.devices()[0]),
-                                     "jax": jax.__version__, "bf16": args.bf16, "batch": args.batch})
+    rec = _host.JsonLines(
+        args.out,
+        {
+            "bench": "deep_train_speed",
+            "malloc": MALLOC,
+            "device": str(jax.devices()[0]),
+            "jax": jax.__version__,
+            "bf16": args.bf16,
+            "batch": args.batch,
+        },
+    )
     rows = []
     for name in args.models:
         for backend in args.backends:
@@ -104,19 +140,29 @@ def main(argv=None) -> None:
                     times.append(time.perf_counter() - t0)
                 sec = float(np.median(times))
                 ips = args.batch / sec
-                r = {"model": name, "backend": backend, "T": T, "s_per_step": sec, "images_per_s": ips,
-                     "compile_s": compile_s, "epochs": epochs, "projected_h": epochs * N_TRAIN / ips / 3600}
+                r = {
+                    "model": name,
+                    "backend": backend,
+                    "T": T,
+                    "s_per_step": sec,
+                    "images_per_s": ips,
+                    "compile_s": compile_s,
+                    "epochs": epochs,
+                    "projected_h": epochs * N_TRAIN / ips / 3600,
+                }
             except Exception as e:  # noqa: BLE001 -- a backend that fails to lower is reported, not fatal
                 r = {"model": name, "backend": backend, "error": f"{type(e).__name__}: {str(e)[:300]}"}
             rec.emit(r)
             rows.append(r)
-    print(f"\n| model | backend | T | batch | s/step | images/s | full protocol (h) |\n|---|---|---|---|---|---|---|")
+    print("\n| model | backend | T | batch | s/step | images/s | full protocol (h) |\n|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
             print(f"| {r['model']} | {r['backend']} | | | failed: {r['error'][:80]} | | |")
         else:
-            print(f"| {r['model']} | {r['backend']} | {r['T']} | {args.batch} | {r['s_per_step']:.3f} | "
-                  f"{r['images_per_s']:.1f} | {r['projected_h']:.1f} ({r['epochs']} epochs) |")
+            print(
+                f"| {r['model']} | {r['backend']} | {r['T']} | {args.batch} | {r['s_per_step']:.3f} | "
+                f"{r['images_per_s']:.1f} | {r['projected_h']:.1f} ({r['epochs']} epochs) |"
+            )
     rec.close()
 
 

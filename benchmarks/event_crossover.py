@@ -50,7 +50,7 @@ def main(argv=None):
         e_max = int(s.sum(axis=(0, 2)).max())
         s = jnp.asarray(s)
         ev = jax.jit(events.from_dense, static_argnums=1)(s, e_max)
-        fns = {"dense": lambda: dense_fn(w, s), "event": lambda: event_fn(w, ev)}
+        fns = {"dense": lambda s=s: dense_fn(w, s), "event": lambda ev=ev: event_fn(w, ev)}
         ref = fns["dense"]()
         got = fns["event"]()
         scale = float(jnp.max(jnp.abs(ref[1])))

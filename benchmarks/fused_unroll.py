@@ -93,9 +93,15 @@ def main(argv=None):
                 for _ in range(args.rounds):
                     t_loop.append(1e3 * _host.median_seconds(loop, (xs, ct), 3, warmup=0))
                     t_unr.append(1e3 * _host.median_seconds(unrolled, (xs, ct), 3, warmup=0))
-                rec = {"neuron": name, "shape": [t, b, n], "pass": "fwd+bwd",
-                       "loop_ms": statistics.median(t_loop), "unrolled_ms": statistics.median(t_unr),
-                       "compile_loop_s": c_loop, "compile_unrolled_s": c_unr}
+                rec = {
+                    "neuron": name,
+                    "shape": [t, b, n],
+                    "pass": "fwd+bwd",
+                    "loop_ms": statistics.median(t_loop),
+                    "unrolled_ms": statistics.median(t_unr),
+                    "compile_loop_s": c_loop,
+                    "compile_unrolled_s": c_unr,
+                }
                 rec["speedup"] = rec["loop_ms"] / rec["unrolled_ms"]
                 record.emit(rec)
     record.close()
@@ -104,8 +110,10 @@ def main(argv=None):
     print("| neuron | T, B, N | while loop ms | unrolled ms | loop / unrolled | compile s (loop / unrolled) |")
     print("|---|---|---:|---:|---:|---|")
     for r in record.rows:
-        print(f"| {r['neuron']} | {', '.join(map(str, r['shape']))} | {r['loop_ms']:.2f} | {r['unrolled_ms']:.2f} | "
-              f"{r['speedup']:.2f}x | {r['compile_loop_s']:.1f} / {r['compile_unrolled_s']:.1f} |")
+        print(
+            f"| {r['neuron']} | {', '.join(map(str, r['shape']))} | {r['loop_ms']:.2f} | {r['unrolled_ms']:.2f} | "
+            f"{r['speedup']:.2f}x | {r['compile_loop_s']:.1f} / {r['compile_unrolled_s']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

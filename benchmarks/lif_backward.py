@@ -126,8 +126,19 @@ def main(argv=None) -> None:
             f"| {', '.join(map(str, shape))} | {med['scan']:.1f} | {med['fused']:.1f} | "
             f"{med['hand']:.1f} | {med['hand'] / med['fused']:.2f} |"
         )
-        rows.append({"shape": shape, "ms": med, "rounds": args.rounds, "date": date, "machine": machine,
-                     "jax": jax.__version__, "malloc": MALLOC, "pass": "fwd+bwd", "neuron": "lif"})
+        rows.append(
+            {
+                "shape": shape,
+                "ms": med,
+                "rounds": args.rounds,
+                "date": date,
+                "machine": machine,
+                "jax": jax.__version__,
+                "malloc": MALLOC,
+                "pass": "fwd+bwd",
+                "neuron": "lif",
+            }
+        )
     if args.out:
         with open(args.out, "a") as f:
             for row in rows:

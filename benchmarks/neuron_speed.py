@@ -187,8 +187,10 @@ def main(argv=None):
     backends = args.backends or (["scan", "fused", "pallas"] if accel else ["scan", "fused"])
     if "pallas" in backends and not accel:
         print("note: backend 'pallas' on CPU runs the Pallas interpreter (correctness only, not speed)")
-    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else (
-        GPU_SHAPES if accel else CPU_SHAPES
+    shapes = (
+        [tuple(int(v) for v in s.split(",")) for s in args.shapes]
+        if args.shapes
+        else (GPU_SHAPES if accel else CPU_SHAPES)
     )
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -211,9 +213,20 @@ def main(argv=None):
                 t = time_snnjax(name, backend, shape, args.repeats)
                 for mode in ("fwd", "fwd+bwd"):
                     sec, mem = t[mode]
-                    emit(dict(library="snnjax", neuron=name, backend=backend, shape=list(shape), mode=mode,
-                              seconds=sec, floor_seconds=floors[mode],
-                              floor_fraction=floors[mode] / sec, elements=n, **mem))
+                    emit(
+                        dict(
+                            library="snnjax",
+                            neuron=name,
+                            backend=backend,
+                            shape=list(shape),
+                            mode=mode,
+                            seconds=sec,
+                            floor_seconds=floors[mode],
+                            floor_fraction=floors[mode] / sec,
+                            elements=n,
+                            **mem,
+                        )
+                    )
         if args.peers:
             for lib in ("snntorch", "spikingjelly"):
                 t = time_peer(lib, shape, args.repeats)
@@ -221,21 +234,36 @@ def main(argv=None):
                     continue
                 for mode in ("fwd", "fwd+bwd"):
                     sec, mem = t[mode]
-                    emit(dict(library=lib, neuron="lif", backend="torch", shape=list(shape), mode=mode,
-                              seconds=sec, floor_seconds=floors[mode],
-                              floor_fraction=floors[mode] / sec, elements=n, **mem))
+                    emit(
+                        dict(
+                            library=lib,
+                            neuron="lif",
+                            backend="torch",
+                            shape=list(shape),
+                            mode=mode,
+                            seconds=sec,
+                            floor_seconds=floors[mode],
+                            floor_fraction=floors[mode] / sec,
+                            elements=n,
+                            **mem,
+                        )
+                    )
     record.close()
 
     print()
-    print(f"device: {meta['device']}; median of {args.repeats} runs; floor = element-wise pass moving "
-          "8 B/element (fwd) or 20 B/element (fwd+bwd)")
+    print(
+        f"device: {meta['device']}; median of {args.repeats} runs; floor = element-wise pass moving "
+        "8 B/element (fwd) or 20 B/element (fwd+bwd)"
+    )
     print("| library | neuron | backend | T, B, N | mode | ms | floor ms | floor / time | peak MB |")
     print("|---|---|---|---|---|---:|---:|---:|---:|")
     for r in rows:
         peak = "–" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 2**20:.0f}"
-        print(f"| {r['library']} | {r['neuron']} | {r['backend']} | {', '.join(map(str, r['shape']))} | "
-              f"{r['mode']} | {1e3 * r['seconds']:.3f} | {1e3 * r['floor_seconds']:.3f} | "
-              f"{r['floor_fraction']:.2f} | {peak} |")
+        print(
+            f"| {r['library']} | {r['neuron']} | {r['backend']} | {', '.join(map(str, r['shape']))} | "
+            f"{r['mode']} | {1e3 * r['seconds']:.3f} | {1e3 * r['floor_seconds']:.3f} | "
+            f"{r['floor_fraction']:.2f} | {peak} |"
+        )
 
 
 if __name__ == "__main__":

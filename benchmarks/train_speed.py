@@ -46,11 +46,11 @@ import snnjax
 from snnjax import models, nn, train
 
 NEURONS = {
-    "spytorch-lif": lambda backend: (lambda: nn.SpytorchLIF(backend=backend)),
-    "lif": lambda backend: (lambda: nn.LIF(backend=backend)),
-    "ilif": lambda backend: (lambda: nn.ILIF(backend=backend)),
-    "polara": lambda backend: (lambda: nn.Polara(backend=backend)),
-    "polara-mask": lambda backend: (lambda: nn.Polara(grad="mask", backend=backend)),
+    "spytorch-lif": lambda backend: lambda: nn.SpytorchLIF(backend=backend),
+    "lif": lambda backend: lambda: nn.LIF(backend=backend),
+    "ilif": lambda backend: lambda: nn.ILIF(backend=backend),
+    "polara": lambda backend: lambda: nn.Polara(backend=backend),
+    "polara-mask": lambda backend: lambda: nn.Polara(grad="mask", backend=backend),
 }
 
 
@@ -66,7 +66,11 @@ def fake_mnist(n: int, seed: int = 0) -> np.ndarray:
 def make_step(neuron: str, input_path: str, backend: str, *, T: int, batch: int):
     """``(row, run_once)`` for one snnjax configuration; ``run_once()`` does one SGD step and blocks."""
     model = models.SpikingMLP(
-        784, (100,), 10, neuron=NEURONS[neuron](backend), input_mode="event" if input_path == "event" else "dense",
+        784,
+        (100,),
+        10,
+        neuron=NEURONS[neuron](backend),
+        input_mode="event" if input_path == "event" else "dense",
         rngs=nnx.Rngs(0),
     )
     opt = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)
@@ -217,13 +221,23 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="JSON-lines output file")
     p.add_argument("--neurons", nargs="+", default=list(NEURONS), choices=list(NEURONS))
     p.add_argument("--inputs", nargs="+", default=["dense", "event"], choices=["dense", "event"])
-    p.add_argument("--backends", nargs="+", default=["scan", "fused"], choices=["scan", "fused", "pallas", "auto"],
-                   help="neuron backends (pallas: GPU/TPU only; auto: the library's choice)")
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        default=["scan", "fused"],
+        choices=["scan", "fused", "pallas", "auto"],
+        help="neuron backends (pallas: GPU/TPU only; auto: the library's choice)",
+    )
     p.add_argument("--num-steps", type=int, default=128)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--repeats", type=int, default=10, help="interleaved timing rounds")
-    p.add_argument("--peers", nargs="*", default=["snntorch", "spikingjelly"], choices=["snntorch", "spikingjelly"],
-                   help="peer libraries to time when importable (none: --peers)")
+    p.add_argument(
+        "--peers",
+        nargs="*",
+        default=["snntorch", "spikingjelly"],
+        choices=["snntorch", "spikingjelly"],
+        help="peer libraries to time when importable (none: --peers)",
+    )
     _host.add_argument(p)
     args = p.parse_args(argv)
     meta = {
@@ -286,6 +300,7 @@ def main(argv=None):
             f"| {r['library']} | {r['neuron']} | {r['input']} | {r['backend']} | {r['median_ms']:.1f} "
             f"| {r['epoch_s_est']:.0f} | {sp} |"
         )
+
 
 if __name__ == "__main__":
     main()

@@ -45,8 +45,9 @@ Builder = Callable[[dict], tuple]
 
 
 def parse(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("run_dir", help="a run directory with config.json and checkpoints/")
     p.add_argument("--compare", default=None, help="a second run directory shown beside the first")
     p.add_argument("--batches", type=int, default=4, help="evaluation batches to analyse (default 4)")
@@ -55,9 +56,13 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--epoch", type=int, default=None, help="checkpoint to restore (default the latest)")
     p.add_argument("--no-restore", action="store_true", help="analyse the model as built (no checkpoint)")
     p.add_argument("--threshold", type=float, default=0.0, help="an output > threshold is a spike (default 0)")
-    p.add_argument("--nonbinary", choices=("mac", "ac"), default="ac",
-                   help="non-binary layer inputs (pooled spikes, POLARA outputs): nonzero x fan-out ACs (default; "
-                        "the network input always costs dense MACs) or dense MACs")
+    p.add_argument(
+        "--nonbinary",
+        choices=("mac", "ac"),
+        default="ac",
+        help="non-binary layer inputs (pooled spikes, POLARA outputs): nonzero x fan-out ACs (default; "
+        "the network input always costs dense MACs) or dense MACs",
+    )
     p.add_argument("--no-plots", action="store_true")
     return p.parse_args(argv)
 
@@ -130,8 +135,9 @@ def analyse_run(run_dir: str, args: argparse.Namespace, builder: Builder | None 
     build = builder or default_builder(config)
     built = build(config)
     if len(built) not in (3, 4):
-        raise ValueError(f"build_from_config must return (model, data, forward[, eval_transform]), "
-                         f"got {len(built)} items")
+        raise ValueError(
+            f"build_from_config must return (model, data, forward[, eval_transform]), got {len(built)} items"
+        )
     model, data, forward = built[:3]
     transform = built[3] if len(built) == 4 else None
     epoch = None if args.no_restore else restore_model(model, os.path.join(run_dir, "checkpoints"), args.epoch)

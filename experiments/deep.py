@@ -98,8 +98,16 @@ def synthetic_frames(n: int, num_classes: int, *, T: int, size: int = 32, seed: 
     return frames, labels
 
 
-def load_dataset(name: str, data_dir: str | None, *, T: int, frame_size: int | None = None,
-                 split_by: str = "number", cifar100_labels: str = "fine", cache_dir: str | None = None):
+def load_dataset(
+    name: str,
+    data_dir: str | None,
+    *,
+    T: int,
+    frame_size: int | None = None,
+    split_by: str = "number",
+    cifar100_labels: str = "fine",
+    cache_dir: str | None = None,
+):
     """``(train, test)`` as ``(x, y)`` NumPy pairs for a data set of :data:`DATASETS`."""
     info = DATASETS[name]
     if name in ("mnist", "fashion_mnist"):
@@ -118,12 +126,20 @@ def load_dataset(name: str, data_dir: str | None, *, T: int, frame_size: int | N
         return tuple(data.load_cifar100(data_dir, s, label_mode=cifar100_labels) for s in ("train", "test"))
     load = data.load_dvs_gesture if name == "dvs_gesture" else data.load_cifar10_dvs
     assert info.kind == "frames"
-    return tuple(load(data_dir, s, T=T, split_by=split_by, size=frame_size, cache_dir=cache_dir)
-                 for s in ("train", "test"))
+    return tuple(
+        load(data_dir, s, T=T, split_by=split_by, size=frame_size, cache_dir=cache_dir) for s in ("train", "test")
+    )
 
 
-def transforms(info: DatasetInfo, *, augment_on: bool, cutout: str = "toolbox", cutout_length: int = 16,
-               flip: bool = True, translate: str = "roll"):
+def transforms(
+    info: DatasetInfo,
+    *,
+    augment_on: bool,
+    cutout: str = "toolbox",
+    cutout_length: int = 16,
+    flip: bool = True,
+    translate: str = "roll",
+):
     """``(train_transform(key, x), eval_transform(x))``, run inside the compiled steps; both
     return float batches ``[B, H, W, C]`` (images) or ``[B, T, H, W, 2]`` (frames).
 
@@ -138,8 +154,9 @@ def transforms(info: DatasetInfo, *, augment_on: bool, cutout: str = "toolbox", 
             return augment.cifar_eval_transform(x, mean=mean, std=std)
 
         def train_t(key, x):
-            return augment.cifar_train_transform(key, x, mean=mean, std=std, augment=augment_on, cutout=cutout,
-                                                 cutout_length=cutout_length)
+            return augment.cifar_train_transform(
+                key, x, mean=mean, std=std, augment=augment_on, cutout=cutout, cutout_length=cutout_length
+            )
 
         return train_t, eval_t
 
@@ -155,8 +172,13 @@ def transforms(info: DatasetInfo, *, augment_on: bool, cutout: str = "toolbox", 
 
 def transform_options(args) -> dict[str, Any]:
     """The keyword arguments of :func:`transforms` for parsed arguments."""
-    return dict(augment_on=not args.no_augment, cutout=args.cutout, cutout_length=args.cutout_length,
-                flip=args.flip == "on", translate=args.translate)
+    return dict(
+        augment_on=not args.no_augment,
+        cutout=args.cutout,
+        cutout_length=args.cutout_length,
+        flip=args.flip == "on",
+        translate=args.translate,
+    )
 
 
 def make_forward(info: DatasetInfo, T: int):
@@ -190,31 +212,54 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=None)
     p.add_argument("--T", type=int, default=None, help="time steps")
     p.add_argument("--no-augment", action="store_true", help="no crop / flip / Cutout (the papers' text)")
-    p.add_argument("--cutout", choices=augment.CUTOUT_MODES, default=None,
-                   help="Cutout of the image pipeline: toolbox (the official scripts' torchtoolbox Cutout), "
-                        "devries (a 16-pixel hole after normalisation), none")
+    p.add_argument(
+        "--cutout",
+        choices=augment.CUTOUT_MODES,
+        default=None,
+        help="Cutout of the image pipeline: toolbox (the official scripts' torchtoolbox Cutout), "
+        "devries (a 16-pixel hole after normalisation), none",
+    )
     p.add_argument("--cutout-length", type=int, default=16, help="side of the devries hole")
-    p.add_argument("--flip", choices=("on", "off"), default=None, help="DVS frames: horizontal flips (default on for cifar10_dvs, off for dvs_gesture, whose "
-                        "left- and right-hand gestures are different classes)")
-    p.add_argument("--translate", choices=("roll", "crop", "none"), default=None,
-                   help="DVS frames: random shift by up to 5 pixels (roll: circular, as the CLIF code)")
+    p.add_argument(
+        "--flip",
+        choices=("on", "off"),
+        default=None,
+        help="DVS frames: horizontal flips (default on for cifar10_dvs, off for dvs_gesture, whose "
+        "left- and right-hand gestures are different classes)",
+    )
+    p.add_argument(
+        "--translate",
+        choices=("roll", "crop", "none"),
+        default=None,
+        help="DVS frames: random shift by up to 5 pixels (roll: circular, as the CLIF code)",
+    )
     p.add_argument("--frame-size", type=int, default=None, help="DVS frames downsampled to this size (e.g. 48)")
     p.add_argument("--split-by", choices=("number", "time"), default="number", help="DVS event-to-frame split")
-    p.add_argument("--cache-dir", default=None,
-                   help="DVS frame cache (.npz; default: frames_cache/ beside --results-dir)")
+    p.add_argument(
+        "--cache-dir", default=None, help="DVS frame cache (.npz; default: frames_cache/ beside --results-dir)"
+    )
     p.add_argument("--cifar100-labels", choices=("fine", "coarse"), default="fine")
     p.add_argument("--backend", choices=snnjax.scan.BACKENDS, default="auto", help="neuron time-loop backend")
     p.add_argument("--bf16", action="store_true", help="bfloat16 compute, float32 parameters and optimiser")
-    p.add_argument("--remat", choices=("on", "off"), default=None,
-                   help="recompute each residual block in the backward pass (memory for long T; default per script)")
-    p.add_argument("--holdout", type=float, default=0.0,
-                   help="evaluate on this fixed fraction of the training set instead of the test set")
+    p.add_argument(
+        "--remat",
+        choices=("on", "off"),
+        default=None,
+        help="recompute each residual block in the backward pass (memory for long T; default per script)",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.0,
+        help="evaluate on this fixed fraction of the training set instead of the test set",
+    )
     p.add_argument("--train-subset", type=int, default=None, help="only the first N training examples")
     p.add_argument("--test-subset", type=int, default=None, help="only the first N test examples")
     p.add_argument("--max-steps-per-epoch", type=int, default=None)
     p.add_argument("--analysis-batches", type=int, default=2, help="test batches for the spike/energy analysis")
-    p.add_argument("--smoke", action="store_true",
-                   help="synthetic data and a narrow network: the whole pipeline in seconds")
+    p.add_argument(
+        "--smoke", action="store_true", help="synthetic data and a narrow network: the whole pipeline in seconds"
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -255,7 +300,9 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error(f"--cutout-length must be >= 0, got {args.cutout_length}")
     for name in ("batch_size", "eval_batch_size"):
         if args.devices is not None and getattr(args, name) % args.devices:
-            p.error(f"--{name.replace('_', '-')} ({getattr(args, name)}) must be a multiple of --devices ({args.devices})")
+            p.error(
+                f"--{name.replace('_', '-')} ({getattr(args, name)}) must be a multiple of --devices ({args.devices})"
+            )
 
 
 # --------------------------------------------------------------------------- the run
@@ -279,6 +326,7 @@ def loss_fns(args):
     """``(loss, logits)``: TET with λ = ``--tet-lambda`` and φ = 1 (0: mean-over-time CE), and
     the time-averaged output for accuracy."""
     if args.tet_lambda > 0:
+
         def loss(out, y):
             return train.tet_loss(out, y, lam=args.tet_lambda, phi=1.0)
     else:
@@ -301,9 +349,15 @@ def prepare_data(args, info: DatasetInfo, smoke_shape: dict[str, int] | None = N
             test_set = synthetic_frames(n_test, info.num_classes, T=args.T, size=size, seed=2)
     else:
         cache = args.cache_dir or os.path.join(os.path.dirname(os.path.abspath(args.results_dir)), "frames_cache")
-        train_set, test_set = load_dataset(info.name, args.data_dir, T=args.T, frame_size=args.frame_size,
-                                           split_by=args.split_by, cifar100_labels=args.cifar100_labels,
-                                           cache_dir=cache if info.kind == "frames" else None)
+        train_set, test_set = load_dataset(
+            info.name,
+            args.data_dir,
+            T=args.T,
+            frame_size=args.frame_size,
+            split_by=args.split_by,
+            cifar100_labels=args.cifar100_labels,
+            cache_dir=cache if info.kind == "frames" else None,
+        )
     x_tr, y_tr = train_set
     x_te, y_te = test_set
     if args.train_subset:
@@ -360,8 +414,20 @@ def plot_curves(out_dir: str, rows: list[dict], title: str) -> None:
     plt.close(fig)
 
 
-def execute(args, *, info: DatasetInfo, model, tx, schedule, config: dict[str, Any], train_set, eval_set_data,
-            loss_fn, logits_fn, title: str) -> dict[str, Any]:
+def execute(
+    args,
+    *,
+    info: DatasetInfo,
+    model,
+    tx,
+    schedule,
+    config: dict[str, Any],
+    train_set,
+    eval_set_data,
+    loss_fn,
+    logits_fn,
+    title: str,
+) -> dict[str, Any]:
     """Train with :func:`snnjax.train.fit` (per-epoch metrics and Orbax checkpoints, exact
     resume), then plot the curves and run the spike / energy analysis on test batches."""
     os.makedirs(args.results_dir, exist_ok=True)

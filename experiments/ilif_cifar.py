@@ -69,20 +69,89 @@ ARCHS = ("preact_resnet18", "preact_resnet", "vgg11", "resnet19")
 
 # ILIF Table 4 (and NEURONS.md) per data set
 PROTOCOL = {
-    "cifar10": dict(arch="preact_resnet18", T=4, batch_size=128, epochs=200, lr=0.1, weight_decay=5e-5,
-                    dropout=0.1, lambda_i=0.03, cutout="toolbox", flip="on", translate="none"),
-    "cifar100": dict(arch="preact_resnet18", T=4, batch_size=128, epochs=200, lr=0.1, weight_decay=5e-4,
-                     dropout=0.1, lambda_i=0.03, cutout="toolbox", flip="on", translate="none"),
-    "cifar10_dvs": dict(arch="vgg11", T=10, batch_size=128, epochs=200, lr=0.05, weight_decay=5e-4,
-                        dropout=0.3, lambda_i=0.03, cutout="none", flip="on", translate="roll", frame_size=48),
-    "dvs_gesture": dict(arch="vgg11", T=20, batch_size=16, epochs=200, lr=0.1, weight_decay=5e-4,
-                        dropout=0.4, lambda_i=0.05, cutout="none", flip="off", translate="none"),
-    "mnist": dict(arch="preact_resnet", T=4, batch_size=128, epochs=20, lr=0.1, weight_decay=5e-4,
-                  dropout=0.1, lambda_i=0.03, cutout="none", flip="off", translate="none"),
-    "fashion_mnist": dict(arch="preact_resnet", T=4, batch_size=128, epochs=20, lr=0.1, weight_decay=5e-4,
-                          dropout=0.1, lambda_i=0.03, cutout="none", flip="off", translate="none"),
+    "cifar10": dict(
+        arch="preact_resnet18",
+        T=4,
+        batch_size=128,
+        epochs=200,
+        lr=0.1,
+        weight_decay=5e-5,
+        dropout=0.1,
+        lambda_i=0.03,
+        cutout="toolbox",
+        flip="on",
+        translate="none",
+    ),
+    "cifar100": dict(
+        arch="preact_resnet18",
+        T=4,
+        batch_size=128,
+        epochs=200,
+        lr=0.1,
+        weight_decay=5e-4,
+        dropout=0.1,
+        lambda_i=0.03,
+        cutout="toolbox",
+        flip="on",
+        translate="none",
+    ),
+    "cifar10_dvs": dict(
+        arch="vgg11",
+        T=10,
+        batch_size=128,
+        epochs=200,
+        lr=0.05,
+        weight_decay=5e-4,
+        dropout=0.3,
+        lambda_i=0.03,
+        cutout="none",
+        flip="on",
+        translate="roll",
+        frame_size=48,
+    ),
+    "dvs_gesture": dict(
+        arch="vgg11",
+        T=20,
+        batch_size=16,
+        epochs=200,
+        lr=0.1,
+        weight_decay=5e-4,
+        dropout=0.4,
+        lambda_i=0.05,
+        cutout="none",
+        flip="off",
+        translate="none",
+    ),
+    "mnist": dict(
+        arch="preact_resnet",
+        T=4,
+        batch_size=128,
+        epochs=20,
+        lr=0.1,
+        weight_decay=5e-4,
+        dropout=0.1,
+        lambda_i=0.03,
+        cutout="none",
+        flip="off",
+        translate="none",
+    ),
+    "fashion_mnist": dict(
+        arch="preact_resnet",
+        T=4,
+        batch_size=128,
+        epochs=20,
+        lr=0.1,
+        weight_decay=5e-4,
+        dropout=0.1,
+        lambda_i=0.03,
+        cutout="none",
+        flip="off",
+        translate="none",
+    ),
 }
-COMMON = dict(remat="off", seed=1234, eval_batch_size=256, surrogate="rectangle", tau=1.1, lambda_u=1.0, tet_lambda=0.05)
+COMMON = dict(
+    remat="off", seed=1234, eval_batch_size=256, surrogate="rectangle", tau=1.1, lambda_u=1.0, tet_lambda=0.05
+)
 SMOKE = dict(T=2, batch_size=8, eval_batch_size=32, epochs=30, lr=0.1, widths=(8, 16), blocks=(1, 1))
 
 
@@ -91,11 +160,21 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--neuron", choices=NEURONS, default="ilif")
     p.add_argument("--dataset", choices=sorted(PROTOCOL), default="cifar10")
     p.add_argument("--arch", choices=ARCHS, default=None, help="default: preact_resnet18 (CIFAR), vgg11 (DVS)")
-    p.add_argument("--widths", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
-                   help="preact_resnet: channels per stage, e.g. 16,32,64")
-    p.add_argument("--blocks", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
-                   help="preact_resnet: blocks per stage, e.g. 1,1,1")
-    p.add_argument("--pool", type=int, default=None, help="preact_resnet: the head's average-pool window (default: the final map)")
+    p.add_argument(
+        "--widths",
+        type=lambda s: tuple(int(v) for v in s.split(",")),
+        default=None,
+        help="preact_resnet: channels per stage, e.g. 16,32,64",
+    )
+    p.add_argument(
+        "--blocks",
+        type=lambda s: tuple(int(v) for v in s.split(",")),
+        default=None,
+        help="preact_resnet: blocks per stage, e.g. 1,1,1",
+    )
+    p.add_argument(
+        "--pool", type=int, default=None, help="preact_resnet: the head's average-pool window (default: the final map)"
+    )
     p.add_argument("--ablation", choices=ABLATIONS, default="none", help="ILIF Table 2 (ilif / iplif only)")
     p.add_argument("--surrogate", choices=surrogate.names(), default=None)
     p.add_argument("--gamma", type=float, default=None, help="surrogate width (γ, α or β; default: its own)")
@@ -103,9 +182,12 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--lambda-u", type=float, default=None, help="ILIF λ_U (default 1)")
     p.add_argument("--lambda-i", type=float, default=None, help="ILIF λ_I (default per data set)")
     p.add_argument("--tet-lambda", type=float, default=None, help="TET λ (0: mean-over-time CE)")
-    p.add_argument("--test-after", action="store_true",
-                   help="with --holdout: after training, evaluate the final model once on the real test set "
-                        "(cut by --test-subset) and store test_acc / test_loss in summary.json")
+    p.add_argument(
+        "--test-after",
+        action="store_true",
+        help="with --holdout: after training, evaluate the final model once on the real test set "
+        "(cut by --test-subset) and store test_acc / test_loss in summary.json",
+    )
     deep.add_common_args(p)
     args = p.parse_args(argv)
     if args.ablation != "none" and args.neuron not in ("ilif", "iplif"):
@@ -136,9 +218,12 @@ def neuron_factory(args):
     if args.neuron in ("lif",):
         kw.update(tau=args.tau)
     elif args.neuron in ("ilif", "iplif"):
-        kw.update(lambda_u=args.lambda_u, lambda_i=args.lambda_i,
-                  use_mpiu=args.ablation not in ("no_mpiu", "neither"),
-                  use_ciu=args.ablation not in ("no_ciu", "neither"))
+        kw.update(
+            lambda_u=args.lambda_u,
+            lambda_i=args.lambda_i,
+            use_mpiu=args.ablation not in ("no_mpiu", "neither"),
+            use_ciu=args.ablation not in ("no_ciu", "neither"),
+        )
         if args.neuron == "ilif":
             kw.update(tau=args.tau)
     return models.make_neuron(args.neuron, **kw)
@@ -155,13 +240,13 @@ def build_model(args, info: deep.DatasetInfo, in_channels: int, size: int):
     if args.smoke and args.arch == "vgg11":
         return models.SpikingVGG(((8, "M"), (16, "M")), info.num_classes, pool_size=(2, 2), **common)
     if args.smoke and args.arch == "resnet19":
-        return models.SpikingResNet((1, 1), info.num_classes, widths=(8, 16), stem_width=8, fc_width=16,
-                                    remat=args.remat == "on", **common)
+        return models.SpikingResNet(
+            (1, 1), info.num_classes, widths=(8, 16), stem_width=8, fc_width=16, remat=args.remat == "on", **common
+        )
     remat = args.remat == "on"
     if args.arch == "preact_resnet" or args.smoke:
         pool = args.pool or size // 2 ** (len(args.widths) - 1)
-        return models.PreActResNet(args.blocks, info.num_classes, widths=args.widths, pool=pool, remat=remat,
-                                   **common)
+        return models.PreActResNet(args.blocks, info.num_classes, widths=args.widths, pool=pool, remat=remat, **common)
     if args.arch == "preact_resnet18":
         return models.preact_resnet18(info.num_classes, remat=remat, **common)
     if args.arch == "vgg11":
@@ -197,12 +282,28 @@ def main(argv=None) -> dict:
     spe = deep.steps_per_epoch(args, len(train_set[1]))
     tx, schedule = deep.sgd(args, spe, lambda lr, s: train.cosine_lr(lr, s, epochs=args.epochs))
     loss, logits = loss_fns(args)
-    extra = {"eval_set": eval_name, "n_train": len(train_set[1]), "n_eval": len(eval_set[1]),
-             "neuron_params": repr(neuron_factory(args)().params()), "optimizer": "sgd+coupled wd, cosine/epoch"}
+    extra = {
+        "eval_set": eval_name,
+        "n_train": len(train_set[1]),
+        "n_eval": len(eval_set[1]),
+        "neuron_params": repr(neuron_factory(args)().params()),
+        "optimizer": "sgd+coupled wd, cosine/epoch",
+    }
     config = deep.describe_run(args, model, extra, "ilif_cifar.py", argv)
     title = f"{args.neuron}{'' if args.ablation == 'none' else '/' + args.ablation} {args.dataset} T={args.T}"
-    summary = deep.execute(args, info=info, model=model, tx=tx, schedule=schedule, config=config,
-                           train_set=train_set, eval_set_data=eval_set, loss_fn=loss, logits_fn=logits, title=title)
+    summary = deep.execute(
+        args,
+        info=info,
+        model=model,
+        tx=tx,
+        schedule=schedule,
+        config=config,
+        train_set=train_set,
+        eval_set_data=eval_set,
+        loss_fn=loss,
+        logits_fn=logits,
+        title=title,
+    )
     if args.test_after:
         summary.update(test_after(args, info, model, loss, logits))
         with open(os.path.join(args.results_dir, "summary.json"), "w") as f:

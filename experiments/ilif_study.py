@@ -55,26 +55,50 @@ NEURONS = {
 # (neurons, seeds) of the γ = 1 comparisons. ``tiny``: the queue's shape in seconds (tests).
 # ``v1``: the first sizing (120 steps of 128), kept so that its 4 runs can be read back.
 _FULL_COMMON = dict(
-    widths=(8, 16, 32), train_subset=None, eval_batch_size=256, analysis_batches=1, test_subset=2000,
-    test_stage_subset=None, gradnorm_n=256, gamma_dataset="fashion_mnist", gamma_neurons=("lif", "ilif"),
+    widths=(8, 16, 32),
+    train_subset=None,
+    eval_batch_size=256,
+    analysis_batches=1,
+    test_subset=2000,
+    test_stage_subset=None,
+    gradnorm_n=256,
+    gamma_dataset="fashion_mnist",
+    gamma_neurons=("lif", "ilif"),
     gammas=(0.5, 1.0, 2.0, 3.0, 4.0),
 )
 SCALES = {
     "full": dict(
-        _FULL_COMMON, epochs=8, max_steps=60, batch_size=64,
+        _FULL_COMMON,
+        epochs=8,
+        max_steps=60,
+        batch_size=64,
         compare={"fashion_mnist": (tuple(NEURONS), (0, 1, 2)), "mnist": (("lif", "ilif", "clif"), (0,))},
         gamma_seeds=(0,),
     ),
     "v1": dict(
-        _FULL_COMMON, epochs=4, max_steps=30, batch_size=128,
+        _FULL_COMMON,
+        epochs=4,
+        max_steps=30,
+        batch_size=128,
         compare={"fashion_mnist": (tuple(NEURONS), (0, 1, 2)), "mnist": (tuple(NEURONS), (0, 1, 2))},
         gamma_seeds=(0, 1),
     ),
     "tiny": dict(
-        widths=(4, 8), epochs=2, max_steps=None, train_subset=300, batch_size=64, eval_batch_size=64,
-        analysis_batches=1, test_subset=100, test_stage_subset=100, gradnorm_n=16,
+        widths=(4, 8),
+        epochs=2,
+        max_steps=None,
+        train_subset=300,
+        batch_size=64,
+        eval_batch_size=64,
+        analysis_batches=1,
+        test_subset=100,
+        test_stage_subset=100,
+        gradnorm_n=16,
         compare={"fashion_mnist": (("lif", "ilif"), (0,))},
-        gamma_dataset="fashion_mnist", gamma_neurons=("lif",), gammas=(1.0, 2.0), gamma_seeds=(0,),
+        gamma_dataset="fashion_mnist",
+        gamma_neurons=("lif",),
+        gammas=(1.0, 2.0),
+        gamma_seeds=(0,),
     ),
 }
 
@@ -200,8 +224,13 @@ def _lock_holder(d: str) -> int | None:
     return pid if pid != os.getpid() else None
 
 
-_SIZING_KEYS = {"epochs": "epochs", "batch_size": "batch_size", "max_steps_per_epoch": "max_steps",
-                "train_subset": "train_subset", "widths": "widths"}
+_SIZING_KEYS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "max_steps_per_epoch": "max_steps",
+    "train_subset": "train_subset",
+    "widths": "widths",
+}
 
 
 def sizing_mismatch(root: str, run: Run, scale: str) -> str | None:
@@ -273,8 +302,13 @@ def grad_norms(d: str, n: int) -> dict:
                 layers["/".join(keys[:-1])] = float(jnp.linalg.norm(jnp.ravel(leaf)))
         total = float(jnp.sqrt(sum(jnp.sum(jnp.square(v)) for v in jax.tree.leaves(grads))))
         stem = next(k for k in layers if k.startswith("stem"))
-        return {"loss": float(loss), "first_layer": layers[stem], "first_layer_name": stem, "total": total,
-                "layers": layers}
+        return {
+            "loss": float(loss),
+            "first_layer": layers[stem],
+            "first_layer_name": stem,
+            "total": total,
+            "layers": layers,
+        }
 
     out = {"n": int(len(y)), "batch": "first n images of the hold-out", "init": norms()}
     tx, _ = deep.sgd(args, 1, lambda lr, s: train.cosine_lr(lr, s, epochs=args.epochs))
@@ -320,7 +354,7 @@ def job(root: str, name: str, scale: str, stage: str) -> int:
             test_argv = list(argv)
             if "--test-subset" in test_argv:  # it cut the hold-out; the test set is evaluated whole
                 i = test_argv.index("--test-subset")
-                del test_argv[i:i + 2]
+                del test_argv[i : i + 2]
             if SCALES[scale]["test_stage_subset"]:
                 test_argv += ["--test-subset", str(SCALES[scale]["test_stage_subset"])]
             test_argv += ["--analysis-batches", "0", "--test-after"]
@@ -349,9 +383,16 @@ def job(root: str, name: str, scale: str, stage: str) -> int:
         gn = grad_norms(d, SCALES[scale]["gradnorm_n"])
         with open(os.path.join(d, "gradnorm.json"), "w") as f:
             json.dump(gn, f, indent=1)
-        done = {"name": name, "groups": list(run.groups), "command": command_line(run, root, scale),
-                "argv": argv, "seconds_this_session": time.time() - t0, "finished": time.strftime("%FT%T%z"),
-                "checkpoints": os.path.join(d, "checkpoints"), "metrics": os.path.join(d, "metrics.jsonl")}
+        done = {
+            "name": name,
+            "groups": list(run.groups),
+            "command": command_line(run, root, scale),
+            "argv": argv,
+            "seconds_this_session": time.time() - t0,
+            "finished": time.strftime("%FT%T%z"),
+            "checkpoints": os.path.join(d, "checkpoints"),
+            "metrics": os.path.join(d, "metrics.jsonl"),
+        }
         with open(os.path.join(d, "done.json"), "w") as f:
             json.dump(done, f, indent=1)
         return 0
@@ -381,17 +422,35 @@ def _child_env() -> dict:
     return env
 
 
-def execute(root: str, runs: list[Run], *, scale: str, jobs: int, stage: str = "train", pin: bool = True,
-            poll: float = 2.0, log=print, job_argv=None) -> dict[str, int]:
+def execute(
+    root: str,
+    runs: list[Run],
+    *,
+    scale: str,
+    jobs: int,
+    stage: str = "train",
+    pin: bool = True,
+    poll: float = 2.0,
+    log=print,
+    job_argv=None,
+) -> dict[str, int]:
     """Run ``runs`` (skipping finished ones) ``jobs`` at a time; returns ``{name: returncode}``.
     ``job_argv(run) -> argv`` replaces the ``_job`` process (tests)."""
     os.makedirs(root, exist_ok=True)
     if stage == "test":
-        todo = [r for r in runs if "compare" in r.groups and status(root, r) == "done"
-                and "test_acc" not in (_read_json(os.path.join(run_dir(root, r), "summary.json")) or {})]
+        todo = [
+            r
+            for r in runs
+            if "compare" in r.groups
+            and status(root, r) == "done"
+            and "test_acc" not in (_read_json(os.path.join(run_dir(root, r), "summary.json")) or {})
+        ]
     else:
-        todo = [r for r in runs if status(root, r) in ("todo", "partial")
-                or (status(root, r) == "done" and sizing_mismatch(root, r, scale))]
+        todo = [
+            r
+            for r in runs
+            if status(root, r) in ("todo", "partial") or (status(root, r) == "done" and sizing_mismatch(root, r, scale))
+        ]
     log(f"{len(todo)} runs to do ({stage}), {jobs} at a time")
     try:
         cpus = sorted(os.sched_getaffinity(0))
@@ -435,11 +494,15 @@ def execute(root: str, runs: list[Run], *, scale: str, jobs: int, stage: str = "
                 if job_argv is not None:
                     cmd = job_argv(run)
                 cpu = cpus[slot % len(cpus)] if pin and cpus else None
-                pre = (lambda c=cpu: os.sched_setaffinity(0, {c})) if cpu is not None else None
                 logf.write(f"=== {time.strftime('%FT%T')} {stage} {' '.join(cmd)} (cpu {cpu})\n")
                 logf.flush()
                 proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=_child_env(),
-                                        preexec_fn=pre, cwd=REPO)  # fmt: skip
+                                        cwd=REPO)  # fmt: skip
+                if cpu is not None:  # pinned after the spawn (no preexec_fn: no fork of this threaded process)
+                    try:
+                        os.sched_setaffinity(proc.pid, {cpu})
+                    except (ProcessLookupError, OSError):  # already gone: its return code tells
+                        pass
                 running[slot] = (proc, run, logf)
                 log(f"start {run.name} [{stage}] cpu {cpu} {time.strftime('%H:%M:%S')}")
             time.sleep(poll if running else 0)
@@ -562,8 +625,7 @@ def layer_table(agg: dict, dataset: str, neurons=("lif", "ilif", "clif")) -> lis
     if not have:
         return []
     depth = max(len(agg[(n, dataset, 1.0)]["firing_rates"][0]) for n in have)
-    lines = ["| layer | " + " | ".join(f"{NEURONS[n][1]} rate (%)" for n in have) + " |",
-             "|---|" + "---|" * len(have)]
+    lines = ["| layer | " + " | ".join(f"{NEURONS[n][1]} rate (%)" for n in have) + " |", "|---|" + "---|" * len(have)]
     for i in range(depth):
         cells = []
         for n in have:
@@ -735,8 +797,9 @@ def main(argv=None) -> int:
         sp = sub.add_parser(name, help="train the queue" if name == "run" else "the comparison runs on the test set")
         sp.add_argument("root")
         sp.add_argument("--jobs", type=int, default=2)
-        sp.add_argument("--only", default=None,
-                        help="comma-separated run-name patterns (fnmatch) or group names (compare, gamma)")
+        sp.add_argument(
+            "--only", default=None, help="comma-separated run-name patterns (fnmatch) or group names (compare, gamma)"
+        )
         sp.add_argument("--no-pin", action="store_true", help="do not pin each run to one core")
     sp = sub.add_parser("report")
     sp.add_argument("root")

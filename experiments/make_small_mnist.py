@@ -46,10 +46,18 @@ def balanced_subset(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.
 
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--src", type=Path, default=REPO.parent / "shared" / "data" / "mnist",
-                   help="official MNIST IDX directory with SHA256SUMS (default: <repo>/../shared/data/mnist)")
-    p.add_argument("--out", type=Path, default=REPO / "experiments" / "data" / "mnist_small",
-                   help="output directory (default: <repo>/experiments/data/mnist_small)")
+    p.add_argument(
+        "--src",
+        type=Path,
+        default=REPO.parent / "shared" / "data" / "mnist",
+        help="official MNIST IDX directory with SHA256SUMS (default: <repo>/../shared/data/mnist)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "experiments" / "data" / "mnist_small",
+        help="output directory (default: <repo>/experiments/data/mnist_small)",
+    )
     p.add_argument("--n-train", type=int, default=6000)
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)

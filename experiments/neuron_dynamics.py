@@ -142,9 +142,7 @@ def _models_a() -> dict[str, tuple[Any, Any, str]]:
     }
 
 
-def _calibrate_gain(
-    step, params, u: jax.Array, target: float, iters: int = 30
-) -> tuple[float, float]:
+def _calibrate_gain(step, params, u: jax.Array, target: float, iters: int = 30) -> tuple[float, float]:
     """Bisection on ``log g`` in [1e-3, 1e3] so that ``mean(run(g·u) > 0) ≈ target``.
 
     Assumes the rate grows with the gain (true for all three models here).
@@ -200,9 +198,7 @@ def study_gradient_vs_T(
     u = jax.random.uniform(jax.random.PRNGKey(seed), (t_max, batch, n_neurons), jnp.float32)
     t_idx = np.arange(t_max)
     w_last = np.stack([(t_idx == T - 1).astype(np.float32) for T in Ts])  # Σ_{b,n} s[T-1]
-    w_mean = np.stack(
-        [(t_idx < T) / np.float32(T * batch * n_neurons) for T in Ts]
-    )  # mean_{t<T,b,n}
+    w_mean = np.stack([(t_idx < T) / np.float32(T * batch * n_neurons) for T in Ts])  # mean_{t<T,b,n}
     cot = jnp.asarray(np.concatenate([w_last, w_mean]), jnp.float32)
     K = len(Ts)
 
@@ -231,9 +227,7 @@ def study_gradient_vs_T(
             "grad_norm_last": _floats(norms[:K]),
             "grad_norm_mean": _floats(norms[K:]),
             "rate_second_half_at_T": _floats([(ys[T // 2 : T] > 0).mean() for T in Ts]),
-            "silent_fraction_second_half_at_T": _floats(
-                [np.mean(~(ys[T // 2 : T] > 0).any(axis=0)) for T in Ts]
-            ),
+            "silent_fraction_second_half_at_T": _floats([np.mean(~(ys[T // 2 : T] > 0).any(axis=0)) for T in Ts]),
             "zero_grad_fraction_last": _floats((g0[:K] == 0).mean(axis=(1, 2))),
             "nonfinite_grad_entries": int(np.sum(~np.isfinite(g0))),
         }
@@ -256,12 +250,9 @@ def study_gradient_vs_T(
             "calib_T": calib_T,
             "target_rate": target_rate,
             "seed": seed,
-            "input": "x[t,b,n] = gain * u, u ~ U[0,1) i.i.d. (jax.random.PRNGKey(seed)); "
-            "one gain per model family",
-            "calibration": "bisection on log(gain) in [1e-3, 1e3], 30 iterations, "
-            "rate over the first calib_T steps",
-            "spike": "output > 0 (LIF/ILIF: 0/1; POLARA: continuous s in (0,1) above threshold, "
-            "0 below)",
+            "input": "x[t,b,n] = gain * u, u ~ U[0,1) i.i.d. (jax.random.PRNGKey(seed)); one gain per model family",
+            "calibration": "bisection on log(gain) in [1e-3, 1e3], 30 iterations, rate over the first calib_T steps",
+            "spike": "output > 0 (LIF/ILIF: 0/1; POLARA: continuous s in (0,1) above threshold, 0 below)",
             "loss_last": "L_T = sum over b,n of s[T-1, b, n] (sum of the final-step outputs)",
             "loss_mean": "L_T = mean over t < T, b, n of s[t, b, n]",
             "grad_norm": "Frobenius norm of dL_T/dx[0] over its B x N entries",
@@ -318,8 +309,7 @@ def _plot_gradient_vs_T(res: dict) -> plt.Figure:
     axes[2].axhline(res["config"]["target_rate"], color="gray", lw=0.5)
     axes[2].axvline(res["config"]["calib_T"], color="gray", lw=0.5, ls=":")
     axes[2].set_title(
-        f"firing rate over [0, T) (solid) and [T/2, T) (dotted)\n"
-        f"(gain calibrated at T={res['config']['calib_T']})",
+        f"firing rate over [0, T) (solid) and [T/2, T) (dotted)\n(gain calibrated at T={res['config']['calib_T']})",
         fontsize=10,
     )
     axes[2].set_ylim(0, None)
@@ -343,9 +333,7 @@ def _plot_gradient_vs_T(res: dict) -> plt.Figure:
 # --- (b) the dilemma of γ -----------------------------------------------------
 
 
-def _make_task(
-    rng: np.random.Generator, n_classes: int, n_in: int, n: int, protos: np.ndarray, noise: float
-):
+def _make_task(rng: np.random.Generator, n_classes: int, n_in: int, n: int, protos: np.ndarray, noise: float):
     y = rng.integers(0, n_classes, n)
     p = np.clip(protos[y] + noise * rng.standard_normal((n, n_in)), 0.0, 1.0)
     return p.astype(np.float32), y.astype(np.int32)
@@ -356,9 +344,7 @@ def _neuron_b(kind: str, gamma: jax.Array):
     sg = Surrogate("rectangle", gamma)
     if kind == "LIF":
         return neurons.lif.step, neurons.LIFParams(tau=1.1, v_th=1.0, surrogate=sg)
-    return neurons.ilif.step, neurons.ILIFParams(
-        tau=1.1, v_th=1.0, lambda_u=1.0, lambda_i=0.03, surrogate=sg
-    )
+    return neurons.ilif.step, neurons.ILIFParams(tau=1.1, v_th=1.0, lambda_u=1.0, lambda_i=0.03, surrogate=sg)
 
 
 def _mlp(kind: str, gamma, w: dict, spikes_in: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -417,9 +403,7 @@ def _train_sweep_jit(
         def body(carry, inp):
             w, o = carry
             ib, k = inp
-            (loss, rate), g = jax.value_and_grad(loss_fn, has_aux=True)(
-                w, gamma, x_tr[ib], y_tr[ib], k
-            )
+            (loss, rate), g = jax.value_and_grad(loss_fn, has_aux=True)(w, gamma, x_tr[ib], y_tr[ib], k)
             upd, o = opt.update(g, o, w)
             return (optax.apply_updates(w, upd), o), (loss, rate)
 
@@ -446,9 +430,7 @@ def _train_sweep_jit(
     return jax.vmap(train_one)(gammas)
 
 
-def _train_sweep(
-    kind: str, gammas, w0, x_tr, y_tr, x_te, y_te, *, steps, batch, T, optimizer, lr, momentum, seed
-):
+def _train_sweep(kind: str, gammas, w0, x_tr, y_tr, x_te, y_te, *, steps, batch, T, optimizer, lr, momentum, seed):
     """Train one network per γ (vmapped), return per-γ final metrics and per-step curves."""
     key = jax.random.PRNGKey(seed + 1)
     # the same minibatches and input spikes for every γ (keys are not vmapped)
@@ -517,13 +499,9 @@ def study_gamma_dilemma(
         x_tr, y_tr = _make_task(rng, n_classes, n_in, n_train, protos, noise)
         x_te, y_te = _make_task(rng, n_classes, n_in, n_test, protos, noise)
         w0 = {
-            "w1": jnp.asarray(
-                rng.standard_normal((n_in, n_hidden)) * ws1 / np.sqrt(n_in), jnp.float32
-            ),
+            "w1": jnp.asarray(rng.standard_normal((n_in, n_hidden)) * ws1 / np.sqrt(n_in), jnp.float32),
             "b1": jnp.zeros((n_hidden,), jnp.float32),
-            "w2": jnp.asarray(
-                rng.standard_normal((n_hidden, n_classes)) / np.sqrt(n_hidden), jnp.float32
-            ),
+            "w2": jnp.asarray(rng.standard_normal((n_hidden, n_classes)) / np.sqrt(n_hidden), jnp.float32),
             "b2": jnp.zeros((n_classes,), jnp.float32),
         }
         data = [jnp.asarray(a) for a in (x_tr, y_tr, x_te, y_te)]
@@ -564,8 +542,7 @@ def study_gamma_dilemma(
         "study": "gamma_dilemma",
         "config": {
             "gammas": [float(g) for g in gammas],
-            "network": f"{n_in} -> {n_hidden} (LIF or ILIF) -> {n_classes}; "
-            "logits = mean_t(s_t) @ W2 + b2",
+            "network": f"{n_in} -> {n_hidden} (LIF or ILIF) -> {n_classes}; logits = mean_t(s_t) @ W2 + b2",
             "encoding": f"Bernoulli rate coding over T={T} steps (fresh spikes every step)",
             "task": f"{n_classes} prototypes ~ U[0,1)^{n_in}; "
             f"sample = clip(proto + N(0, {noise}^2), 0, 1); {n_train} train / {n_test} test",
@@ -575,10 +552,8 @@ def study_gamma_dilemma(
             + f", lr {lr}, batch {batch}, {steps} steps, "
             "same minibatches/spikes for all gamma",
             "surrogate": "rectangle, g(v) = 1/gamma for |v| < gamma/2",
-            "neurons": "LIF: tau=1.1, V_th=1, soft reset; "
-            "ILIF: tau=1.1, V_th=1, lambda_U=1.0, lambda_I=0.03",
-            "rate": "hidden spikes per neuron per time step, mean over samples "
-            "(train/test set, after training)",
+            "neurons": "LIF: tau=1.1, V_th=1, soft reset; ILIF: tau=1.1, V_th=1, lambda_U=1.0, lambda_I=0.03",
+            "rate": "hidden spikes per neuron per time step, mean over samples (train/test set, after training)",
             "dead_fraction": "fraction of hidden neurons with no spike on the whole training set",
             "T": T,
             "steps": steps,
@@ -586,8 +561,7 @@ def study_gamma_dilemma(
             "curves": "loss_curve/rate_curve: minibatch loss / hidden rate, mean over blocks of "
             "curve_block consecutive training steps, first seed",
             "seeds": seeds,
-            "aggregation": "models[kind][metric] = mean over seeds, metric_std = std over seeds; "
-            "curves: first seed",
+            "aggregation": "models[kind][metric] = mean over seeds, metric_std = std over seeds; curves: first seed",
         },
         "models": per_kind,
         "runtime_s": time.perf_counter() - t_start,
@@ -632,12 +606,8 @@ def _plot_gamma_dilemma(res: dict) -> plt.Figure:
             capsize=3,
             label=f"{kind} held-out",
         )
-        axes[2].errorbar(
-            g, m["w1_norm"], m["w1_norm_std"], marker="o", color=c, capsize=3, label=f"{kind} ‖W1‖"
-        )
-        dead_ax.plot(
-            g, m["dead_fraction"], marker="x", ls=":", color=c, label=f"{kind} dead fraction"
-        )
+        axes[2].errorbar(g, m["w1_norm"], m["w1_norm_std"], marker="o", color=c, capsize=3, label=f"{kind} ‖W1‖")
+        dead_ax.plot(g, m["dead_fraction"], marker="x", ls=":", color=c, label=f"{kind} dead fraction")
         curves = np.array(m["rate_curve"], dtype=float)
         block = res["config"]["curve_block"]
         steps_axis = (np.arange(curves.shape[1]) + 0.5) * block
@@ -648,9 +618,7 @@ def _plot_gamma_dilemma(res: dict) -> plt.Figure:
     axes[0].set_title("hidden firing rate vs γ")
     axes[0].set_ylabel("spikes / neuron / step")
     axes[1].set_title("accuracy vs γ")
-    axes[2].set_title(
-        "‖W1‖_F (solid) and dead hidden fraction (dotted)\nafter training", fontsize=9
-    )
+    axes[2].set_title("‖W1‖_F (solid) and dead hidden fraction (dotted)\nafter training", fontsize=9)
     dead_ax.set_ylabel("fraction of hidden neurons never firing")
     dead_ax.set_ylim(0, None)
     axes[3].set_title(
@@ -714,9 +682,7 @@ def study_polara_traces(
     t = np.arange(T)
     drives = {
         "step": np.where((t >= step_on[0]) & (t < step_on[1]), step_amp, 0.0),
-        "pulses": np.where(
-            (t >= pulse_start) & ((t - pulse_start) % pulse_every == 0), pulse_amp, 0.0
-        ),
+        "pulses": np.where((t >= pulse_start) & ((t - pulse_start) % pulse_every == 0), pulse_amp, 0.0),
     }
     xs = jnp.asarray(np.stack(list(drives.values()), axis=1), jnp.float32)  # [T, 2]
     _, s, st = snnjax.run(neurons.polara.step, params, xs, return_states=True, backend=BACKEND)
@@ -809,9 +775,7 @@ def _plot_polara_traces(res: dict) -> plt.Figure:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results_dir")
     p.add_argument("--quick", action="store_true", help="small settings (< 1 min on 2 CPU cores)")
     p.add_argument("--seed", type=int, default=0)
@@ -828,22 +792,16 @@ def main(argv: list[str] | None = None) -> dict:
             calib_T=128,
             seed=args.seed,
         )
-        b = study_gamma_dilemma(
-            out, steps=80, n_train=512, n_test=256, batch=64, n_seeds=1, seed=args.seed
-        )
+        b = study_gamma_dilemma(out, steps=80, n_train=512, n_test=256, batch=64, n_seeds=1, seed=args.seed)
     else:
         a = study_gradient_vs_T(out, seed=args.seed)
         b = study_gamma_dilemma(out, seed=args.seed)
     c = study_polara_traces(out, seed=args.seed)
 
-    print(
-        f"(a) gradient_vs_T ({a['runtime_s']:.1f} s): ||dL/dx[0]||, L = sum of final-step outputs"
-    )
+    print(f"(a) gradient_vs_T ({a['runtime_s']:.1f} s): ||dL/dx[0]||, L = sum of final-step outputs")
     print("    T: " + " ".join(f"{T:>8d}" for T in a["config"]["Ts"]))
     for name, m in a["models"].items():
-        vals = " ".join(
-            f"{v:8.1e}" if v is not None else f"{'nan':>8}" for v in m["grad_norm_last"]
-        )
+        vals = " ".join(f"{v:8.1e}" if v is not None else f"{'nan':>8}" for v in m["grad_norm_last"])
         print(f"    {name:>12s} (gain {m['gain']:.3f}, rate {m['rate_at_calib_T']:.3f}): {vals}")
     print(
         f"(b) gamma_dilemma ({b['runtime_s']:.1f} s): hidden rate / train acc after training, "
@@ -851,17 +809,14 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print("    gamma: " + " ".join(f"{g:>11.1f}" for g in b["config"]["gammas"]))
     for kind, m in b["models"].items():
-        cells = " ".join(
-            f"{r:.3f}/{acc:.2f}" for r, acc in zip(m["train_rate"], m["train_acc"], strict=True)
-        )
+        cells = " ".join(f"{r:.3f}/{acc:.2f}" for r, acc in zip(m["train_rate"], m["train_acc"], strict=True))
         print(f"    {kind:>5s}: {cells}")
     for name, tr in c["traces"].items():
         th = tr["theta"]
         spk = tr["spike_times"]
         more = "..." if len(spk) > 12 else ""
         print(
-            f"(c) polara_traces[{name}]: {len(spk)} spikes at {spk[:12]}{more}; "
-            f"threshold {th[0]:.4f} -> {max(th):.4f}"
+            f"(c) polara_traces[{name}]: {len(spk)} spikes at {spk[:12]}{more}; threshold {th[0]:.4f} -> {max(th):.4f}"
         )
     print(f"total {time.perf_counter() - t0:.1f} s; results in {out}")
     return {"gradient_vs_T": a, "gamma_dilemma": b, "polara_traces": c}

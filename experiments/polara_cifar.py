@@ -47,8 +47,24 @@ import deep  # noqa: E402
 from snnjax import models, train  # noqa: E402
 from snnjax.neurons import polara  # noqa: E402
 
-PROTOCOL = dict(T=50, batch_size=128, eval_batch_size=256, epochs=70, lr=0.0628, weight_decay=5e-4, dropout=0.0,
-                cutout="none", flip="on", translate="none", remat="on", seed=0, milestones=(50, 60), lr_gamma=0.1, window=6, tet_lambda=0.0)
+PROTOCOL = dict(
+    T=50,
+    batch_size=128,
+    eval_batch_size=256,
+    epochs=70,
+    lr=0.0628,
+    weight_decay=5e-4,
+    dropout=0.0,
+    cutout="none",
+    flip="on",
+    translate="none",
+    remat="on",
+    seed=0,
+    milestones=(50, 60),
+    lr_gamma=0.1,
+    window=6,
+    tet_lambda=0.0,
+)
 SMOKE = dict(T=2, batch_size=8, eval_batch_size=32, epochs=30, lr=0.1, milestones=(20, 25), width=4)
 NEURONS = ("polara", "lif", "ilif")
 
@@ -59,8 +75,12 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--dataset", choices=("cifar10", "cifar100"), default="cifar10")
     p.add_argument("--grad", choices=polara.GRAD_MODES, default="mask", help="POLARA gradient mode (Eq. 17: mask)")
     p.add_argument("--window", type=int, default=None, help="POLARA's temporal window k (6)")
-    p.add_argument("--milestones", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
-                   help="epochs at which the lr is multiplied by --lr-gamma (50,60)")
+    p.add_argument(
+        "--milestones",
+        type=lambda s: tuple(int(v) for v in s.split(",")),
+        default=None,
+        help="epochs at which the lr is multiplied by --lr-gamma (50,60)",
+    )
     p.add_argument("--lr-gamma", type=float, default=None)
     p.add_argument("--width", type=int, default=None, help="ResNet-38 base width (default: the model's)")
     p.add_argument("--tet-lambda", type=float, default=None, help="TET λ (default 0: mean-over-time CE)")
@@ -88,9 +108,16 @@ def neuron_factory(args):
 def build_model(args, num_classes: int):
     """ResNet-38 (``SResNet(n=6)``); with ``--smoke`` one block per stage, width 4."""
     kw = {} if args.width is None else {"width": args.width}
-    return models.SResNet(1 if args.smoke else 6, num_classes, neuron=neuron_factory(args), dropout=args.dropout,
-                          dtype=jnp.bfloat16 if args.bf16 else None, remat=args.remat == "on",
-                          rngs=nnx.Rngs(args.seed), **kw)
+    return models.SResNet(
+        1 if args.smoke else 6,
+        num_classes,
+        neuron=neuron_factory(args),
+        dropout=args.dropout,
+        dtype=jnp.bfloat16 if args.bf16 else None,
+        remat=args.remat == "on",
+        rngs=nnx.Rngs(args.seed),
+        **kw,
+    )
 
 
 loss_fns = deep.loss_fns
@@ -115,12 +142,28 @@ def main(argv=None) -> dict:
         args, spe, lambda lr, s: train.multistep_lr(lr, s, milestones=args.milestones, gamma=args.lr_gamma)
     )
     loss, logits = loss_fns(args)
-    extra = {"eval_set": eval_name, "n_train": len(train_set[1]), "n_eval": len(eval_set[1]),
-             "neuron_params": repr(neuron_factory(args)().params()), "optimizer": "sgd+coupled wd, multistep"}
+    extra = {
+        "eval_set": eval_name,
+        "n_train": len(train_set[1]),
+        "n_eval": len(eval_set[1]),
+        "neuron_params": repr(neuron_factory(args)().params()),
+        "optimizer": "sgd+coupled wd, multistep",
+    }
     config = deep.describe_run(args, model, extra, "polara_cifar.py", argv)
     title = f"{args.neuron} ResNet-38 {args.dataset} T={args.T}"
-    return deep.execute(args, info=info, model=model, tx=tx, schedule=schedule, config=config,
-                        train_set=train_set, eval_set_data=eval_set, loss_fn=loss, logits_fn=logits, title=title)
+    return deep.execute(
+        args,
+        info=info,
+        model=model,
+        tx=tx,
+        schedule=schedule,
+        config=config,
+        train_set=train_set,
+        eval_set_data=eval_set,
+        loss_fn=loss,
+        logits_fn=logits,
+        title=title,
+    )
 
 
 if __name__ == "__main__":

@@ -59,7 +59,9 @@ def activity(run, images, labels, batch: int = 500) -> dict:
     fwd = jax.jit(lambda m, x: run.forward(m, x))
     grad_cur = jax.jit(lambda m, x, y: _grad_current(m, run.encode(x), y))
     for i in range(0, len(labels), batch):
-        g = np.abs(np.asarray(grad_cur(run.model, jnp.asarray(images[i : i + batch]), jnp.asarray(labels[i : i + batch]))))
+        g = np.abs(
+            np.asarray(grad_cur(run.model, jnp.asarray(images[i : i + batch]), jnp.asarray(labels[i : i + batch])))
+        )
         support += (g > 0).mean(axis=0).sum()
         out, spikes = fwd(run.model, jnp.asarray(images[i : i + batch]))
         h = np.asarray(spikes[0])  # [T, B, hidden]
@@ -82,7 +84,8 @@ def activity(run, images, labels, batch: int = 500) -> dict:
 
 def diagnose(run_dir: str, n: int) -> dict:
     pm = _polara_mnist()
-    config = json.load(open(os.path.join(run_dir, "config.json")))
+    with open(os.path.join(run_dir, "config.json")) as f:
+        config = json.load(f)
     defaults = vars(pm.parse(["--results-dir", run_dir]))
     args = argparse.Namespace(**{k: config.get(k, v) for k, v in defaults.items()})
     run = pm.build(args)
@@ -104,12 +107,16 @@ def main(argv=None):
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
     results = [diagnose(r, a.n) for r in a.runs]
-    print("| run | epoch | silent init → final | active pairs init → final | rate init → final | grad support init → final | acc final |")
+    print(
+        "| run | epoch | silent init → final | active pairs init → final | rate init → final "
+        "| grad support init → final | acc final |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in results:
         i, f = r["init"], r["final"]
         print(
-            f"| {os.path.basename(os.path.normpath(r['run']))} | {r['epoch'] + 1} | {100 * i['silent']:.0f} % → {100 * f['silent']:.0f} % "
+            f"| {os.path.basename(os.path.normpath(r['run']))} | {r['epoch'] + 1} "
+            f"| {100 * i['silent']:.0f} % → {100 * f['silent']:.0f} % "
             f"| {100 * i['active_pairs']:.1f} % → {100 * f['active_pairs']:.1f} % | {i['rate']:.4f} → {f['rate']:.4f} "
             f"| {100 * i['grad_support']:.2f} % → {100 * f['grad_support']:.2f} % "
             f"| {100 * f['accuracy']:.2f} % |"

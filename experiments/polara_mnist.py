@@ -114,20 +114,27 @@ def parse(argv=None):
     p.add_argument("--ws", type=float, default=None, help="input-layer weight scale (default: see NEURONS.md)")
     p.add_argument("--ws-out", type=float, default=None, help="output-layer weight scale (default spytorch 0.67)")
     p.add_argument(
-        "--input", choices=("event", "dense"), default="event",
+        "--input",
+        choices=("event", "dense"),
+        default="event",
         help="input layer path: event-driven latency events (default) or dense spikes; same results",
     )
     p.add_argument("--train-subset", type=int, default=None, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
     p.add_argument(
-        "--devices", type=int, default=None,
+        "--devices",
+        type=int,
+        default=None,
         help="data-parallel over the first N devices (jax.sharding); batch size must be a multiple of N",
     )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.neuron != "polara" and (
-        args.ablation or args.output != "continuous" or args.amplify != "after_input" or args.theta_tau is not None
+        args.ablation
+        or args.output != "continuous"
+        or args.amplify != "after_input"
+        or args.theta_tau is not None
         or args.decay != "last"
     ):
         p.error("--ablation, --output, --amplify, --decay and --theta-tau apply to --neuron polara only")
@@ -282,7 +289,9 @@ def main(argv=None) -> dict:
         "snnjax": snnjax.__version__,
         "device": str(jax.devices()[0]),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-        "command": " ".join([os.path.relpath(sys.argv[0], REPO) if sys.argv[0] else "polara_mnist.py", *(argv or sys.argv[1:])]),
+        "command": " ".join(
+            [os.path.relpath(sys.argv[0], REPO) if sys.argv[0] else "polara_mnist.py", *(argv or sys.argv[1:])]
+        ),
     }
     with open(os.path.join(args.results_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2, default=str)
@@ -308,7 +317,12 @@ def main(argv=None) -> dict:
     _, spikes = forward(model, jnp.asarray(x_test[:1]))
     title = f"{args.neuron}{'/' + args.ablation if args.ablation else ''} {args.dataset}"
     plot(args.results_dir, rows, np.asarray(spikes[0][:, 0]), title)
-    summary = {"test_acc": rows[-1]["test_acc"], "eval_set": eval_set, "epochs": len(rows), "wall_time_s_this_session": time.perf_counter() - t0}
+    summary = {
+        "test_acc": rows[-1]["test_acc"],
+        "eval_set": eval_set,
+        "epochs": len(rows),
+        "wall_time_s_this_session": time.perf_counter() - t0,
+    }
     print(json.dumps(summary))
     return summary
 

@@ -31,18 +31,39 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # name -> (polara_mnist.py flags, what the reading is)
 READINGS = {
     "lif": (["--neuron", "spytorch-lif"], "spytorch-LIF baseline, same pipeline"),
-    "neurons_md": (["--neuron", "polara", "--grad", "exact"], "NEURONS.md reading: exact autodiff, ws 2.0, continuous s, Alg. 1 order"),
+    "neurons_md": (
+        ["--neuron", "polara", "--grad", "exact"],
+        "NEURONS.md reading: exact autodiff, ws 2.0, continuous s, Alg. 1 order",
+    ),
     "eq13": (["--neuron", "polara", "--grad", "eq13"], "Eq. 13 derivative (ws 2.0)"),
     "mask": (["--neuron", "polara", "--grad", "mask"], "Eq. 17 mask gradient (ws 0.67, spytorch init)"),
     "mask_ws2": (["--neuron", "polara", "--grad", "mask", "--ws", "2.0"], "Eq. 17 mask gradient, ws 2.0"),
-    "binary": (["--neuron", "polara", "--grad", "exact", "--output", "binary"], "binary spikes to the next layer (exact grad, straight through)"),
-    "recovery": (["--neuron", "polara", "--grad", "exact", "--theta-tau", "6"], "threshold relaxes to ϑ0 with τ_ϑ = k = 6"),
-    "eq8_9": (["--neuron", "polara", "--grad", "exact", "--amplify", "before_input"], "Eqs. 8-9 order: δ from û_d, amplify, then add x"),
-    "window": (["--neuron", "polara", "--grad", "exact", "--decay", "window"], "Alg. 1 l. 3: decay of a d(i)-weighted window of past membranes"),
+    "binary": (
+        ["--neuron", "polara", "--grad", "exact", "--output", "binary"],
+        "binary spikes to the next layer (exact grad, straight through)",
+    ),
+    "recovery": (
+        ["--neuron", "polara", "--grad", "exact", "--theta-tau", "6"],
+        "threshold relaxes to ϑ0 with τ_ϑ = k = 6",
+    ),
+    "eq8_9": (
+        ["--neuron", "polara", "--grad", "exact", "--amplify", "before_input"],
+        "Eqs. 8-9 order: δ from û_d, amplify, then add x",
+    ),
+    "window": (
+        ["--neuron", "polara", "--grad", "exact", "--decay", "window"],
+        "Alg. 1 l. 3: decay of a d(i)-weighted window of past membranes",
+    ),
     "eq13_binary": (["--neuron", "polara", "--grad", "eq13", "--output", "binary"], "Eq. 13 + binary output"),
     "mask_binary": (["--neuron", "polara", "--grad", "mask", "--output", "binary"], "Eq. 17 mask + binary output"),
-    "mask_recovery": (["--neuron", "polara", "--grad", "mask", "--theta-tau", "6"], "Eq. 17 mask + threshold recovery τ_ϑ = 6"),
-    "mask_eq8_9": (["--neuron", "polara", "--grad", "mask", "--amplify", "before_input"], "Eq. 17 mask + Eqs. 8-9 order"),
+    "mask_recovery": (
+        ["--neuron", "polara", "--grad", "mask", "--theta-tau", "6"],
+        "Eq. 17 mask + threshold recovery τ_ϑ = 6",
+    ),
+    "mask_eq8_9": (
+        ["--neuron", "polara", "--grad", "mask", "--amplify", "before_input"],
+        "Eq. 17 mask + Eqs. 8-9 order",
+    ),
     "mask_window": (["--neuron", "polara", "--grad", "mask", "--decay", "window"], "Eq. 17 mask + window decay"),
 }
 

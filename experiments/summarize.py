@@ -57,7 +57,7 @@ def row(path: str) -> dict:
         "command": f"python experiments/polara_mnist.py --neuron {cfg['neuron']} --dataset {cfg['dataset']}"
         + (f" --ablation {cfg['ablation']}" if cfg.get("ablation") else "")
         + (f" --grad {cfg['grad']}" if cfg["neuron"] == "polara" else "")
-        + f" --results-dir <dir>",
+        + " --results-dir <dir>",
         "machine": cfg.get("machine", ""),
     }
 

@@ -7,8 +7,8 @@ Flax NNX modules live in :mod:`snnjax.nn`, encoders in :mod:`snnjax.encoding`.
 """
 
 from snnjax import checks, encoding, events, neurons, nn, surrogate
-from snnjax._src import params_dataclass, static_field
 from snnjax.neurons import Neuron
+from snnjax.pytrees import params_dataclass, static_field
 from snnjax.scan import run
 
 __version__ = "0.1.0"

@@ -409,9 +409,7 @@ class _Walker:
                 outs = self._bind(eqn, vals)
                 out_deps = [True] * len(outs)
                 out_raws = [False] * len(outs)
-            elif sub is not None and any(deps_in) and _contains_counted(sub[0]) and (
-                name in _CALLS or name == "scan"
-            ):
+            elif sub is not None and any(deps_in) and _contains_counted(sub[0]) and (name in _CALLS or name == "scan"):
                 if name == "scan":
                     outs, out_deps, out_raws = self._scan(eqn, here, vals, deps_in, raws_in)
                 elif len(sub[0].invars) == len(vals):
@@ -449,11 +447,11 @@ class _Walker:
         p = eqn.params
         body, bconsts = p["jaxpr"].jaxpr, list(p["jaxpr"].consts)
         nc, ncarry, length = p["num_consts"], p["num_carry"], p["length"]
-        consts, carry, xs = vals[:nc], vals[nc:nc + ncarry], vals[nc + ncarry:]
-        cdeps, carry_deps, xdeps = deps[:nc], list(deps[nc:nc + ncarry]), deps[nc + ncarry:]
+        consts, carry, xs = vals[:nc], vals[nc : nc + ncarry], vals[nc + ncarry :]
+        cdeps, carry_deps, xdeps = deps[:nc], list(deps[nc : nc + ncarry]), deps[nc + ncarry :]
         ys_steps: list = [None] * length
         ydeps = None
-        for t in (range(length - 1, -1, -1) if p["reverse"] else range(length)):
+        for t in range(length - 1, -1, -1) if p["reverse"] else range(length):
             x_t = [x[t] for x in xs]
             outs, odeps, _ = self.run(body, bconsts, [*consts, *carry, *x_t], [*cdeps, *carry_deps, *xdeps],
                                       [False] * len(vals), path)  # fmt: skip
@@ -586,8 +584,9 @@ class OpCounter:
         return jax.tree.unflatten(out_tree, outs), records
 
 
-def synaptic_ops(fn: Callable[..., Any], *args: Any, samples: int | None = None, steps: int | None = None,
-                 nonbinary: str = "mac") -> list[dict[str, Any]]:
+def synaptic_ops(
+    fn: Callable[..., Any], *args: Any, samples: int | None = None, steps: int | None = None, nonbinary: str = "mac"
+) -> list[dict[str, Any]]:
     """Per-layer synaptic-operation records of ``fn(*args)``.
 
     Every ``conv_general_dilated`` / ``dot_general`` with a data-dependent operand is one
@@ -650,8 +649,9 @@ def macs_per_neuron_of(module: Any) -> int:
     return 1
 
 
-def neuron_ops(spikes: Sequence[jax.Array], macs_per_neuron: int | Sequence[int] = 1, *,
-               names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def neuron_ops(
+    spikes: Sequence[jax.Array], macs_per_neuron: int | Sequence[int] = 1, *, names: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """One record per neuron layer: ``mac = T · B · neurons · macs_per_neuron`` (the neuron
     updates; ILIF's MAC column). ``spikes``: the layers' outputs ``[T, B, ...]``."""
     spikes = _check_spikes(spikes)
@@ -691,8 +691,16 @@ def energy(records: Sequence[Mapping[str, Any]], e_ac: float = E_AC, e_mac: floa
         n = r.get("samples") or 1
         ac, mac = r["ac"] / n, r["mac"] / n
         e = (e_ac * ac + e_mac * mac) * 1e6
-        row = {"index": r.get("index"), "kind": r.get("kind", "synapse"), "name": r.get("name"),
-               "density": r.get("density"), "binary": r.get("binary"), "ac": ac, "mac": mac, "energy_uJ": e}
+        row = {
+            "index": r.get("index"),
+            "kind": r.get("kind", "synapse"),
+            "name": r.get("name"),
+            "density": r.get("density"),
+            "binary": r.get("binary"),
+            "ac": ac,
+            "mac": mac,
+            "energy_uJ": e,
+        }
         rows.append(row)
         tot["ac"] += ac
         if row["kind"] == "neuron":
@@ -823,7 +831,7 @@ def _batches(x: Any, batch_size: int | None, max_batches: int | None, labels: An
         for k, i in enumerate(range(0, n, bs)):
             if max_batches is not None and k >= max_batches:
                 return
-            yield x[i:i + bs], (None if labels is None else labels[i:i + bs])
+            yield x[i : i + bs], (None if labels is None else labels[i : i + bs])
         return
     if not isinstance(x, list) and not hasattr(x, "__next__"):  # one batch (e.g. snnjax.events.Events)
         yield x, labels
@@ -841,11 +849,21 @@ def _batches(x: Any, batch_size: int | None, max_batches: int | None, labels: An
         yield xb, yb
 
 
-def analyse_model(forward: Callable[[Any, Any], Any] | None, model: Any, x: Any, *, labels: Any = None,
-                  batch_size: int | None = None, max_batches: int | None = None, threshold: float = 0.0,
-                  nonbinary: str = "mac", macs_per_neuron: int | Sequence[int] | None = None,
-                  transform: Callable[[Any], Any] | None = None, e_ac: float = E_AC,
-                  e_mac: float = E_MAC) -> dict[str, Any]:
+def analyse_model(
+    forward: Callable[[Any, Any], Any] | None,
+    model: Any,
+    x: Any,
+    *,
+    labels: Any = None,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+    threshold: float = 0.0,
+    nonbinary: str = "mac",
+    macs_per_neuron: int | Sequence[int] | None = None,
+    transform: Callable[[Any], Any] | None = None,
+    e_ac: float = E_AC,
+    e_mac: float = E_MAC,
+) -> dict[str, Any]:
     """Spike statistics and the SOP / energy table of ``model`` on ``x``.
 
     Args:
@@ -922,8 +940,9 @@ def analyse_model(forward: Callable[[Any, Any], Any] | None, model: Any, x: Any,
     return result
 
 
-def model_energy(model: Any, xs: Any, *, forward: Callable | None = None, e_ac: float = E_AC,
-                 e_mac: float = E_MAC, **kwargs: Any) -> dict[str, Any]:
+def model_energy(
+    model: Any, xs: Any, *, forward: Callable | None = None, e_ac: float = E_AC, e_mac: float = E_MAC, **kwargs: Any
+) -> dict[str, Any]:
     """The :func:`energy` table of ``model`` on ``xs`` (``model(xs, return_spikes=True)``
     unless ``forward`` is given); synaptic and neuron records under ``"records"``. Further
     keyword arguments go to :func:`analyse_model`."""
@@ -1072,8 +1091,14 @@ def _jsonable(obj):
     return obj
 
 
-def write_report(result: Mapping[str, Any], out_dir: str, *, compare: Mapping[str, Any] | None = None,
-                 labels: Sequence[str] = ("run", "compare"), plots: bool = True) -> list[str]:
+def write_report(
+    result: Mapping[str, Any],
+    out_dir: str,
+    *,
+    compare: Mapping[str, Any] | None = None,
+    labels: Sequence[str] = ("run", "compare"),
+    plots: bool = True,
+) -> list[str]:
     """Write ``analysis.json``, ``analysis.md`` and (matplotlib permitting) ``firing_rates.png``,
     ``over_half.png``, ``spike_counts.png`` into ``out_dir``; ``compare``: a second result shown
     beside the first. Returns the paths written."""

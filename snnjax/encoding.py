@@ -15,14 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from snnjax._src import (
+from snnjax.events import Events, from_times
+from snnjax.validation import (
     check_finite_input,
     check_float_array,
     check_number,
     check_positive,
     describe,
 )
-from snnjax.events import Events, from_times
 
 __all__ = ["latency_times", "latency", "latency_events", "rate", "direct"]
 

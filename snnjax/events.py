@@ -15,15 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from snnjax._src import (
-    _traced_check,
-    check_float_array,
-    check_int,
-    concrete,
-    describe,
-    params_dataclass,
-    static_field,
-)
+from snnjax.pytrees import params_dataclass, static_field
+from snnjax.validation import _traced_check, check_float_array, check_int, concrete, describe
 
 __all__ = ["Events", "from_dense", "to_dense", "from_times", "max_spike_count", "event_matmul"]
 
@@ -90,7 +83,9 @@ def _check_no_drop(counts: jax.Array, max_events: int, name: str) -> None:
     """Spikes per example must fit in ``max_events`` slots: checked now for concrete data, inside
     :func:`snnjax.checks.checked` for traced data (by default, traced, the excess is dropped, as
     documented)."""
-    if _traced_check(counts, lambda n: n <= max_events, f"{name}: an example has more spikes than max_events={max_events}"):
+    if _traced_check(
+        counts, lambda n: n <= max_events, f"{name}: an example has more spikes than max_events={max_events}"
+    ):
         return
     v = concrete(counts)
     if v is not None and v.size and v.max() > max_events:
@@ -121,7 +116,9 @@ def from_dense(spikes: jax.Array, max_events: int) -> Events:
     max_events = check_int("max_events", max_events, low=1)
     v = concrete(spikes)
     if v is not None and not np.all((v == 0) | (v == 1)):
-        raise ValueError(f"spikes must hold only 0 and 1 (a spike train), got values such as {v[(v != 0) & (v != 1)][0]}")
+        raise ValueError(
+            f"spikes must hold only 0 and 1 (a spike train), got values such as {v[(v != 0) & (v != 1)][0]}"
+        )
     t, b, c = spikes.shape
     flat = jnp.moveaxis(spikes, 1, 0).reshape(b, t * c) != 0  # [B, T*C], index = t*C + c
     _check_no_drop(flat.sum(axis=1), max_events, "spikes")

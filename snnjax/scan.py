@@ -47,7 +47,11 @@ import numpy as np
 
 from snnjax import checks as _checks
 from snnjax import surrogate as _surrogate
-from snnjax._src import (
+from snnjax.kernels import linear as _linear
+from snnjax.kernels.fused import UNROLL_MAX_T, fused_run
+from snnjax.kernels.pallas import pallas_run, pallas_supported
+from snnjax.neurons._common import Neuron, neuron_of
+from snnjax.validation import (
     check_bool,
     check_callable,
     check_float_array,
@@ -56,10 +60,6 @@ from snnjax._src import (
     describe,
     revalidate,
 )
-from snnjax.kernels import linear as _linear
-from snnjax.kernels.fused import UNROLL_MAX_T, fused_run
-from snnjax.kernels.pallas import pallas_run, pallas_supported
-from snnjax.neurons._common import Neuron, neuron_of
 
 __all__ = ["run", "BACKENDS"]
 
@@ -100,7 +100,10 @@ def _scan(body, state, xs, unroll, remat, checkpoint_every):
 
 def _shapes(tree: Any) -> str:
     leaves = jax.tree_util.tree_leaves_with_path(tree)
-    return ", ".join(f"{jax.tree_util.keystr(p) or '<root>'}: {tuple(l.shape)} {l.dtype}" for p, l in leaves) or "()"
+    return (
+        ", ".join(f"{jax.tree_util.keystr(p) or '<root>'}: {tuple(leaf.shape)} {leaf.dtype}" for p, leaf in leaves)
+        or "()"
+    )
 
 
 def _compare_states(given: Any, want: Any, *, what: str, hint: str) -> None:
@@ -145,8 +148,12 @@ def _check_step(step: Step, params: Any, state: Any, xs: jax.Array, init: Callab
                 f"step(params, state, x) failed with params {describe(params)}: {type(e).__name__}: {e}; "
                 "are these the params of this step's neuron?"
             ) from e
-    _compare_states(state_in, state_out, what="the state the step returns",
-                    hint="a step must return a state of the shapes and dtypes it was given; " + hint)
+    _compare_states(
+        state_in,
+        state_out,
+        what="the state the step returns",
+        hint="a step must return a state of the shapes and dtypes it was given; " + hint,
+    )
     if init is not None and isinstance(y, jax.ShapeDtypeStruct) and tuple(y.shape) != x0.shape:
         raise ValueError(f"the step's output has shape {tuple(y.shape)} for an input step of shape {x0.shape}; {hint}")
 
@@ -273,8 +280,20 @@ def run(
             )
         state = init(xs.shape[1:], xs.dtype, params=params)
     _check_step(step, params, state, xs, registered, given=not zero_state)
-    out = _dispatch(step, record, params, xs, state, init, zero_state=zero_state, return_states=return_states,
-                    unroll=unroll, remat=remat, checkpoint_every=checkpoint_every, backend=backend)
+    out = _dispatch(
+        step,
+        record,
+        params,
+        xs,
+        state,
+        init,
+        zero_state=zero_state,
+        return_states=return_states,
+        unroll=unroll,
+        remat=remat,
+        checkpoint_every=checkpoint_every,
+        backend=backend,
+    )
     if time_axis:
         final, *rest = out
         rest = [jax.tree.map(lambda a: jnp.moveaxis(a, 0, time_axis), r) for r in rest]
@@ -290,8 +309,9 @@ def _in_forward_mode(*trees: Any) -> bool:
     return _surrogate.is_forward_mode(*trees)
 
 
-def _dispatch(step, record, params, xs, state, init, *, zero_state, return_states, unroll, remat, checkpoint_every,
-              backend):
+def _dispatch(
+    step, record, params, xs, state, init, *, zero_state, return_states, unroll, remat, checkpoint_every, backend
+):
     if _in_forward_mode(params, xs, state) and not _surrogate.is_forward_mode():
         # lax.scan traces the step abstractly (no JVP tracers inside): trace it, and its
         # spikes, in forward mode. locals() is exactly this call's arguments here.

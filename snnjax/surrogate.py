@@ -64,7 +64,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from snnjax._src import check_float_array, check_option, check_positive, check_real
+from snnjax.validation import check_float_array, check_option, check_positive, check_real
 
 __all__ = [
     "Surrogate",

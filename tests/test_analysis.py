@@ -370,8 +370,14 @@ def test_vgg_pooled_spikes_are_accumulates_and_pooling_is_no_synapse():
     adaptive pool of the head is not counted as a layer."""
     from snnjax import models
 
-    m = models.SpikingVGG(((8, "M"), (16, "M")), 10, neuron="lif", pool_size=(2, 2), in_channels=2,
-                          rngs=nnx.Rngs(jax.random.key(0, impl="rbg")))
+    m = models.SpikingVGG(
+        ((8, "M"), (16, "M")),
+        10,
+        neuron="lif",
+        pool_size=(2, 2),
+        in_channels=2,
+        rngs=nnx.Rngs(jax.random.key(0, impl="rbg")),
+    )
     xs = (jax.random.uniform(jax.random.key(1), (3, 2, 16, 16, 2)) < 0.3).astype(jnp.float32) * 2.0
     res = A.analyse_model(lambda mm, b: mm(b, return_spikes=True), m, xs, batch_size=3, nonbinary="ac")
     syn = [r for r in res["records"] if r["kind"] == "synapse"]

@@ -135,7 +135,7 @@ def test_cutout_hand_checked_corner():
     x = np.ones((1, 6, 6, 2), np.float32)
     for seed in range(200):
         key = jax.random.key(seed)
-        (cy, cx), = np.asarray(A.cutout_centres(key, 1, 6, 6))[0]
+        ((cy, cx),) = np.asarray(A.cutout_centres(key, 1, 6, 6))[0]
         if (cy, cx) == (0, 0):
             out = np.asarray(A.cutout(key, x, length=4))
             want = np.ones_like(x)
@@ -187,9 +187,7 @@ def test_normalize_equals_numpy(dtype):
     x = _images((3, 4, 5, 3), dtype) if dtype == np.uint8 else _images((3, 4, 5, 3)) / 60.0
     out = A.normalize(x, A.CIFAR10_MEAN, A.CIFAR10_STD)
     assert out.dtype == jnp.float32
-    np.testing.assert_allclose(
-        out, ref_normalize(x, A.CIFAR10_MEAN, A.CIFAR10_STD), rtol=1e-6, atol=1e-6
-    )
+    np.testing.assert_allclose(out, ref_normalize(x, A.CIFAR10_MEAN, A.CIFAR10_STD), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(
         A.cifar_eval_transform(x, mean=A.CIFAR100_MEAN, std=A.CIFAR100_STD),
         ref_normalize(x, A.CIFAR100_MEAN, A.CIFAR100_STD),
@@ -237,9 +235,7 @@ def test_cifar_train_transform_equals_numpy_pipeline(mode):
 def test_cifar_train_transform_no_augment_is_eval():
     x = _images((4, 8, 8, 3), np.uint8)
     out = A.cifar_train_transform(KEY, x, mean=A.CIFAR10_MEAN, std=A.CIFAR10_STD, augment=False)
-    np.testing.assert_array_equal(
-        out, A.cifar_eval_transform(x, mean=A.CIFAR10_MEAN, std=A.CIFAR10_STD)
-    )
+    np.testing.assert_array_equal(out, A.cifar_eval_transform(x, mean=A.CIFAR10_MEAN, std=A.CIFAR10_STD))
 
 
 @pytest.mark.parametrize("translate", ["roll", "crop", "none"])
@@ -254,9 +250,7 @@ def test_dvs_train_transform_equals_numpy(translate):
         y = ref_crop(y, A.crop_offsets(k_shift, 6, 3), 3)
     out = A.dvs_train_transform(key, x, translate=translate, max_shift=3)
     np.testing.assert_array_equal(out, y)
-    np.testing.assert_array_equal(
-        A.dvs_train_transform(key, x, flip=False, translate="none"), x
-    )
+    np.testing.assert_array_equal(A.dvs_train_transform(key, x, flip=False, translate="none"), x)
 
 
 @pytest.mark.parametrize(
@@ -363,8 +357,9 @@ def test_jit_second_call_does_not_recompile():
     b = f(jax.random.key(1), x)
     assert len(traces) == 1
     assert not np.array_equal(a, b)
-    np.testing.assert_array_equal(a, A.cifar_train_transform(
-        jax.random.key(0), x, mean=A.CIFAR10_MEAN, std=A.CIFAR10_STD))
+    np.testing.assert_array_equal(
+        a, A.cifar_train_transform(jax.random.key(0), x, mean=A.CIFAR10_MEAN, std=A.CIFAR10_STD)
+    )
     # the public functions themselves, jitted with static arguments
     g = jax.jit(A.random_crop, static_argnames="padding")
     g(jax.random.key(0), x, padding=4)
@@ -386,10 +381,8 @@ X = np.zeros((2, 8, 8, 3), np.float32)
 @pytest.mark.parametrize(
     "call, exc, words",
     [
-        (lambda: A.random_crop(KEY, np.zeros((8, 8, 3), np.float32)), ValueError,
-         ["images", "rank"]),
-        (lambda: A.random_flip(KEY, np.zeros((2, 3, 8, 8), np.float32)), ValueError,
-         ["channels-last", "(2, 3, 8, 8)"]),
+        (lambda: A.random_crop(KEY, np.zeros((8, 8, 3), np.float32)), ValueError, ["images", "rank"]),
+        (lambda: A.random_flip(KEY, np.zeros((2, 3, 8, 8), np.float32)), ValueError, ["channels-last", "(2, 3, 8, 8)"]),
         (lambda: A.random_crop(KEY, X.astype(np.int32)), TypeError, ["images", "int32"]),
         (lambda: A.random_crop(KEY, X.astype(bool)), TypeError, ["images", "bool"]),
         (lambda: A.random_crop(KEY, X, padding=-1), ValueError, ["padding", ">= 0", "-1"]),
@@ -403,20 +396,21 @@ X = np.zeros((2, 8, 8, 3), np.float32)
         (lambda: A.toolbox_cutout(KEY, X, ratio=(0.0, 1.0)), ValueError, ["ratio"]),
         (lambda: A.random_crop(0, X), TypeError, ["key", "PRNG"]),
         (lambda: A.random_crop(jax.random.split(KEY, 2), X), TypeError, ["key", "(2,)"]),
-        (lambda: A.normalize(X, (0.5, 0.5), (1.0, 1.0, 1.0)), ValueError,
-         ["mean", "C = 3", "(2,)"]),
+        (lambda: A.normalize(X, (0.5, 0.5), (1.0, 1.0, 1.0)), ValueError, ["mean", "C = 3", "(2,)"]),
         (lambda: A.normalize(X, (0.5,) * 3, (1.0, 0.0, 1.0)), ValueError, ["std", "> 0"]),
-        (lambda: A.normalize(X, (0.5,) * 3, (1.0, float("nan"), 1.0)), ValueError,
-         ["std", "finite"]),
-        (lambda: A.cifar_train_transform(KEY, X, mean=(0.5,) * 4, std=(1.0,) * 3), ValueError,
-         ["mean", "C = 3"]),
-        (lambda: A.cifar_train_transform(KEY, X, mean=A.CIFAR10_MEAN, std=A.CIFAR10_STD,
-                                         cutout="random"), ValueError,
-         ["cutout", "'toolbox'", "'devries'", "'none'", "'random'"]),
-        (lambda: A.cifar_train_transform(KEY, X, mean=A.CIFAR10_MEAN, std=A.CIFAR10_STD,
-                                         augment=1), TypeError, ["augment", "bool"]),
-        (lambda: A.dvs_train_transform(KEY, X, translate="shift"), ValueError,
-         ["translate", "'roll'", "'crop'"]),
+        (lambda: A.normalize(X, (0.5,) * 3, (1.0, float("nan"), 1.0)), ValueError, ["std", "finite"]),
+        (lambda: A.cifar_train_transform(KEY, X, mean=(0.5,) * 4, std=(1.0,) * 3), ValueError, ["mean", "C = 3"]),
+        (
+            lambda: A.cifar_train_transform(KEY, X, mean=A.CIFAR10_MEAN, std=A.CIFAR10_STD, cutout="random"),
+            ValueError,
+            ["cutout", "'toolbox'", "'devries'", "'none'", "'random'"],
+        ),
+        (
+            lambda: A.cifar_train_transform(KEY, X, mean=A.CIFAR10_MEAN, std=A.CIFAR10_STD, augment=1),
+            TypeError,
+            ["augment", "bool"],
+        ),
+        (lambda: A.dvs_train_transform(KEY, X, translate="shift"), ValueError, ["translate", "'roll'", "'crop'"]),
         (lambda: A.crop_offsets(KEY, -1, 4), ValueError, ["batch_size"]),
         (lambda: A.cutout_centres(KEY, 2, 0, 8), ValueError, ["height", ">= 1"]),
     ],

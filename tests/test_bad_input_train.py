@@ -8,6 +8,7 @@ import math
 import os
 import re
 import shutil
+from pathlib import Path
 
 import chex
 import jax
@@ -73,8 +74,18 @@ def _setup(**net):
 
 
 def _kw(**over):
-    kw = dict(forward=_forward, loss_fn=train.mean_over_time_ce, logits_fn=_logits, train_data=TRAIN,
-              test_data=TEST, epochs=3, batch_size=8, seed=5, progress=False, log=lambda s: None)
+    kw = dict(
+        forward=_forward,
+        loss_fn=train.mean_over_time_ce,
+        logits_fn=_logits,
+        train_data=TRAIN,
+        test_data=TEST,
+        epochs=3,
+        batch_size=8,
+        seed=5,
+        progress=False,
+        log=lambda s: None,
+    )
     kw.update(over)
     return kw
 
@@ -115,8 +126,12 @@ _FIT_CASES = [
     ("eval_transform", dict(eval_transform="x"), TypeError, r"eval_transform must be callable .*or None"),
     ("lr_schedule", dict(lr_schedule=0.1), TypeError, r"lr_schedule must be callable .*got float"),
     ("lr_schedule", dict(lr_schedule=lambda s: NAN), ValueError, r"lr_schedule\(0\) .*must be finite, got nan"),
-    ("lr_schedule", dict(lr_schedule=lambda s: jnp.where(s >= 5, jnp.nan, 0.1)), ValueError,
-     r"lr_schedule\(5\) \(the learning rate of epoch 1\) must be finite"),
+    (
+        "lr_schedule",
+        dict(lr_schedule=lambda s: jnp.where(s >= 5, jnp.nan, 0.1)),
+        ValueError,
+        r"lr_schedule\(5\) \(the learning rate of epoch 1\) must be finite",
+    ),
     ("lr_schedule", dict(lr_schedule=lambda s: -0.1), ValueError, r"lr_schedule\(0\) .*must be >= 0, got -0\.1"),
     ("log", dict(log=None), TypeError, r"log must be callable"),
     ("devices", dict(devices=0), ValueError, r"devices must be between 1 and the \d+ available device\(s\), got 0"),
@@ -129,25 +144,61 @@ _FIT_CASES = [
     ("train_data", dict(train_data=(_X,)), TypeError, r"train_data must be a pair \(inputs, labels\)"),
     ("train_data", dict(train_data=([[1.0]], _Y[:1])), TypeError, r"train_data\[0\] \(inputs\) must be an array"),
     ("train_data", dict(train_data=(_X[:0], _Y[:0])), ValueError, r"train_data must hold at least one example"),
-    ("train_data", dict(train_data=(_X, _Y[:-1])), ValueError,
-     r"train_data must have as many labels as inputs, got 40 inputs .* and 39 labels"),
-    ("train_data", dict(train_data=(_X, _Y.astype(np.float32))), TypeError,
-     r"train_data\[1\] \(labels\) must be integer class indices, got ndarray .*float32"),
+    (
+        "train_data",
+        dict(train_data=(_X, _Y[:-1])),
+        ValueError,
+        r"train_data must have as many labels as inputs, got 40 inputs .* and 39 labels",
+    ),
+    (
+        "train_data",
+        dict(train_data=(_X, _Y.astype(np.float32))),
+        TypeError,
+        r"train_data\[1\] \(labels\) must be integer class indices, got ndarray .*float32",
+    ),
     ("train_data", dict(train_data=(_X, _Y[:, None])), ValueError, r"train_data\[1\] \(labels\) must have rank 1"),
-    ("train_data", dict(train_data=(_X, np.where(np.arange(40) == 7, -1, _Y))), ValueError,
-     r"train_data\[1\] \(labels\) must be class indices >= 0, got min -1 \(at index 7\)"),
-    ("train_data", dict(train_data=(_X, np.where(np.arange(40) == 3, 2, _Y))), ValueError,
-     r"train_data\[1\] \(labels\) must be class indices < the model's 2 classes .*got max 2 \(at index 3\)"),
-    ("train_data", dict(train_data=(np.where(np.arange(40)[:, None] == 9, np.nan, _X), _Y)), ValueError,
-     r"train_data\[0\] \(inputs\) must be finite, got NaN/inf in example 9"),
-    ("test_data", dict(test_data=(TEST[0], TEST[1] + 3)), ValueError,
-     r"test_data\[1\] \(labels\) must be class indices < the model's 2 classes"),
-    ("test_data", dict(test_data=(TEST[0][:, :4], TEST[1])), ValueError,
-     r"train_data and test_data inputs must have the same per-example shape, got \(8,\) and \(4,\)"),
-    ("logits_fn", dict(logits_fn=lambda o: o), ValueError,
-     r"logits_fn\(outputs\) must return logits \[B, C\] = \[8, C\] .*got shape \(3, 8, 2\)"),
-    ("loss_fn", dict(loss_fn=lambda o, y: jnp.mean(o, axis=(0, 2))), ValueError,
-     r"loss_fn\(outputs, labels\) must return a scalar .*got shape \(8,\)"),
+    (
+        "train_data",
+        dict(train_data=(_X, np.where(np.arange(40) == 7, -1, _Y))),
+        ValueError,
+        r"train_data\[1\] \(labels\) must be class indices >= 0, got min -1 \(at index 7\)",
+    ),
+    (
+        "train_data",
+        dict(train_data=(_X, np.where(np.arange(40) == 3, 2, _Y))),
+        ValueError,
+        r"train_data\[1\] \(labels\) must be class indices < the model's 2 classes .*got max 2 \(at index 3\)",
+    ),
+    (
+        "train_data",
+        dict(train_data=(np.where(np.arange(40)[:, None] == 9, np.nan, _X), _Y)),
+        ValueError,
+        r"train_data\[0\] \(inputs\) must be finite, got NaN/inf in example 9",
+    ),
+    (
+        "test_data",
+        dict(test_data=(TEST[0], TEST[1] + 3)),
+        ValueError,
+        r"test_data\[1\] \(labels\) must be class indices < the model's 2 classes",
+    ),
+    (
+        "test_data",
+        dict(test_data=(TEST[0][:, :4], TEST[1])),
+        ValueError,
+        r"train_data and test_data inputs must have the same per-example shape, got \(8,\) and \(4,\)",
+    ),
+    (
+        "logits_fn",
+        dict(logits_fn=lambda o: o),
+        ValueError,
+        r"logits_fn\(outputs\) must return logits \[B, C\] = \[8, C\] .*got shape \(3, 8, 2\)",
+    ),
+    (
+        "loss_fn",
+        dict(loss_fn=lambda o, y: jnp.mean(o, axis=(0, 2))),
+        ValueError,
+        r"loss_fn\(outputs, labels\) must return a scalar .*got shape \(8,\)",
+    ),
     ("forward", dict(forward=lambda m, x: m(x)[0]), TypeError, r"forward must return \(outputs \[T, B, C\]"),
 ]
 
@@ -174,8 +225,11 @@ def test_fit_rejects_a_non_module_model_and_a_bare_optax_optimizer():
 def test_fit_rejects_a_nan_learning_rate_in_the_optimizer_hyperparams():
     model = _Net(nnx.Rngs(0))
     opt = nnx.Optimizer(model, optax.inject_hyperparams(optax.sgd)(learning_rate=NAN), wrt=nnx.Param)
-    with pytest.raises(ValueError, match=r"optimizer learning rate \(opt_state/hyperparams/learning_rate\) "
-                                         r"must be finite, got nan"):
+    with pytest.raises(
+        ValueError,
+        match=r"optimizer learning rate \(opt_state/hyperparams/learning_rate\) "
+        r"must be finite, got nan",
+    ):
         train.fit(model, opt, **_kw())
 
 
@@ -196,15 +250,24 @@ def test_evaluate_make_steps_and_mesh_reject_bad_arguments():
     cases = [
         (lambda: train.evaluate(3, model, TEST, 8), TypeError, r"eval_step must be callable"),
         (lambda: train.evaluate(eval_step, "m", TEST, 8), TypeError, r"model must be an nnx.Module, got str"),
-        (lambda: train.evaluate(eval_step, model, (TEST[0], TEST[1][:3]), 8), ValueError,
-         r"data must have as many labels as inputs, got 20 inputs"),
-        (lambda: train.evaluate(eval_step, model, (TEST[0][:0], TEST[1][:0]), 8), ValueError,
-         r"data must hold at least one example"),
+        (
+            lambda: train.evaluate(eval_step, model, (TEST[0], TEST[1][:3]), 8),
+            ValueError,
+            r"data must have as many labels as inputs, got 20 inputs",
+        ),
+        (
+            lambda: train.evaluate(eval_step, model, (TEST[0][:0], TEST[1][:0]), 8),
+            ValueError,
+            r"data must hold at least one example",
+        ),
         (lambda: train.evaluate(eval_step, model, TEST, 0), ValueError, r"batch_size must be a positive int, got 0"),
         (lambda: train.make_steps(None, train.mean_over_time_ce, _logits), TypeError, r"forward must be callable"),
         (lambda: train.make_steps(_forward, 1, _logits), TypeError, r"loss_fn must be callable"),
-        (lambda: train.make_steps(_forward, train.mean_over_time_ce, _logits, eval_transform=1), TypeError,
-         r"eval_transform must be callable"),
+        (
+            lambda: train.make_steps(_forward, train.mean_over_time_ce, _logits, eval_transform=1),
+            TypeError,
+            r"eval_transform must be callable",
+        ),
         (lambda: train.data_parallel_mesh(0), ValueError, r"devices must be between 1"),
         (lambda: train.data_parallel_mesh(np.int64(-1)), ValueError, r"devices must be between 1 .*got -1"),
         (lambda: train.data_parallel_mesh([jax.devices()[0]] * 2), ValueError, r"devices lists a device more"),
@@ -225,16 +288,26 @@ _LOSS_CASES = [
     (train.mean_over_time_ce, (_OUT.astype(np.int32), _LAB), {}, TypeError, r"outputs must have a floating dtype"),
     (train.tet_loss, (_OUT, _LAB.astype(np.float32)), {}, TypeError, r"labels must be integer class indices"),
     (train.tet_loss, (_OUT, _LAB[:3]), {}, ValueError, r"labels must have shape \[B\] = \(5,\) .*got \(3,\)"),
-    (train.max_over_time_ce, (_OUT, _LAB + 1), {}, ValueError,
-     r"labels must be class indices in \[0, 4\) .*got min 1 and max 4"),
+    (
+        train.max_over_time_ce,
+        (_OUT, _LAB + 1),
+        {},
+        ValueError,
+        r"labels must be class indices in \[0, 4\) .*got min 1 and max 4",
+    ),
     (train.mean_over_time_ce, (_OUT, _LAB - 1), {}, ValueError, r"labels must be class indices in \[0, 4\)"),
     (train.tet_loss, (_OUT, _LAB), dict(lam=NAN), ValueError, r"lam must be finite"),
     (train.tet_loss, (_OUT, _LAB), dict(lam=1.5), ValueError, r"lam must lie in \[0.0, 1.0\], got 1.5"),
     (train.tet_loss, (_OUT, _LAB), dict(lam="0.1"), TypeError, r"lam must be a real number in \[0, 1\], got str"),
     (train.tet_loss, (_OUT, _LAB), dict(phi=NAN), ValueError, r"phi must be finite \(no NaN/inf\), got nan"),
     (train.tet_loss, (_OUT, _LAB), dict(phi="1"), TypeError, r"phi must be a real number, got str"),
-    (train.max_over_time_logits, (_OUT,), dict(include_initial_zero=1), TypeError,
-     r"include_initial_zero must be a bool"),
+    (
+        train.max_over_time_logits,
+        (_OUT,),
+        dict(include_initial_zero=1),
+        TypeError,
+        r"include_initial_zero must be a bool",
+    ),
     (train.accuracy, (_OUT, _LAB), {}, ValueError, r"logits must have rank 2 .*got shape \(7, 5, 4\)"),
     (train.accuracy, (_OUT[0], _LAB[:2]), {}, ValueError, r"labels must have shape \[B\] = \(5,\)"),
     (train.accuracy, (_OUT[0], _LAB * 2), {}, ValueError, r"labels must be class indices in \[0, 4\)"),
@@ -255,8 +328,9 @@ _LOSS_CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn,args,kwargs,err,msg", _LOSS_CASES,
-                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_LOSS_CASES)])
+@pytest.mark.parametrize(
+    "fn,args,kwargs,err,msg", _LOSS_CASES, ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(_LOSS_CASES)]
+)
 def test_losses_schedules_metrics_reject_bad_arguments(fn, args, kwargs, err, msg):
     with pytest.raises(err, match=msg):
         fn(*args, **kwargs)
@@ -280,7 +354,7 @@ def test_metrics_writer_rejects_bad_rows_and_survives_a_torn_last_line(tmp_path)
         f.write('{"epoch": 1, "lo')  # killed mid-write
     assert [r["epoch"] for r in w.rows()] == [0]
     w.truncate(5)
-    assert open(w.jsonl).read() == '{"epoch": 0, "loss": 1.0}\n'
+    assert Path(w.jsonl).read_text() == '{"epoch": 0, "loss": 1.0}\n'
     with open(w.jsonl, "w") as f:
         f.write('garbage\n{"epoch": 0}\n')
     with pytest.raises(ValueError, match=r"metrics.jsonl line 1 is not a JSON row"):
@@ -305,7 +379,9 @@ def test_checkpointer_rejects_bad_arguments(tmp_path):
         c.save(1, model, opt)
         with pytest.raises(train.CheckpointError, match=r"epoch index 0 was not written .*epoch indices \[1\]"):
             c.save(0, model, opt)  # Orbax would skip it silently
-        with pytest.raises(train.CheckpointError, match=r"no checkpoint of epoch index 4 .*epoch indices with one: \[1\]"):
+        with pytest.raises(
+            train.CheckpointError, match=r"no checkpoint of epoch index 4 .*epoch indices with one: \[1\]"
+        ):
             c.restore(model, opt, epoch=4)
     finally:
         c.close()
@@ -321,20 +397,23 @@ def _load(name):
     return mod
 
 
-@pytest.mark.parametrize("script,argv,msg", [
-    ("ilif_cifar", ["--neuron", "bogus"], r"--neuron: invalid choice: 'bogus' \(choose from .*'ilif'"),
-    ("ilif_cifar", ["--arch", "resnet1000"], r"--arch: invalid choice"),
-    ("ilif_cifar", ["--surrogate", "nope"], r"--surrogate: invalid choice: 'nope' \(choose from"),
-    ("ilif_cifar", ["--lr", "nan"], r"--lr must be a finite number > 0, got nan"),
-    ("ilif_cifar", ["--devices", "0"], r"--devices must be a positive int"),
-    ("ilif_cifar", ["--train-subset", "0"], r"--train-subset must be a positive int"),
-    ("ilif_cifar", ["--momentum", "nan"], r"--momentum must lie in \[0, 1\)"),
-    ("polara_cifar", ["--dataset", "imagenet"], r"--dataset: invalid choice: 'imagenet' \(choose from"),
-    ("polara_mnist", ["--neuron", "x"], r"--neuron: invalid choice: 'x' \(choose from"),
-    ("polara_mnist", ["--epochs", "0"], r"--epochs must be a positive int, got 0"),
-    ("polara_mnist", ["--lr", "inf"], r"--lr must be a finite number > 0, got inf"),
-    ("polara_mnist", ["--train-subset", "0"], r"--train-subset must be a positive int"),
-])
+@pytest.mark.parametrize(
+    "script,argv,msg",
+    [
+        ("ilif_cifar", ["--neuron", "bogus"], r"--neuron: invalid choice: 'bogus' \(choose from .*'ilif'"),
+        ("ilif_cifar", ["--arch", "resnet1000"], r"--arch: invalid choice"),
+        ("ilif_cifar", ["--surrogate", "nope"], r"--surrogate: invalid choice: 'nope' \(choose from"),
+        ("ilif_cifar", ["--lr", "nan"], r"--lr must be a finite number > 0, got nan"),
+        ("ilif_cifar", ["--devices", "0"], r"--devices must be a positive int"),
+        ("ilif_cifar", ["--train-subset", "0"], r"--train-subset must be a positive int"),
+        ("ilif_cifar", ["--momentum", "nan"], r"--momentum must lie in \[0, 1\)"),
+        ("polara_cifar", ["--dataset", "imagenet"], r"--dataset: invalid choice: 'imagenet' \(choose from"),
+        ("polara_mnist", ["--neuron", "x"], r"--neuron: invalid choice: 'x' \(choose from"),
+        ("polara_mnist", ["--epochs", "0"], r"--epochs must be a positive int, got 0"),
+        ("polara_mnist", ["--lr", "inf"], r"--lr must be a finite number > 0, got inf"),
+        ("polara_mnist", ["--train-subset", "0"], r"--train-subset must be a positive int"),
+    ],
+)
 def test_experiment_scripts_reject_unknown_names_and_bad_numbers(script, argv, msg, capsys):
     mod = _load(script)
     with pytest.raises(SystemExit) as info:
@@ -411,9 +490,11 @@ def _killed_mid_write(ck):
     return None
 
 
-@pytest.mark.parametrize("damage", [_truncated_array_data, _truncated_metadata, _deleted_file, _deleted_step_dir,
-                                    _killed_mid_write],
-                         ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "damage",
+    [_truncated_array_data, _truncated_metadata, _deleted_file, _deleted_step_dir, _killed_mid_write],
+    ids=lambda f: f.__name__.strip("_"),
+)
 def test_resume_falls_back_to_the_newest_good_checkpoint_bit_exactly(full, damage, tmp_path):
     src, params, opt_state, rows_full = full
     d = tmp_path / "run"
@@ -452,8 +533,10 @@ def test_all_checkpoints_damaged_is_an_error_naming_the_directory(full, tmp_path
         _truncate(_largest_file(d / "checkpoints" / step / "default" / "ocdbt.process_0" / "d"))
     model, opt = _setup()
     before = _params(model)
-    with pytest.raises(train.CheckpointCorruptError,
-                       match=rf"no good checkpoint in {re.escape(str(d / 'checkpoints'))}: .*epoch index 2 .* epoch index 1 "):
+    with pytest.raises(
+        train.CheckpointCorruptError,
+        match=rf"no good checkpoint in {re.escape(str(d / 'checkpoints'))}: .*epoch index 2 .* epoch index 1 ",
+    ):
         train.fit(model, opt, **_kw(out_dir=d, resume=True))
     chex.assert_trees_all_equal(_params(model), before)
     assert sorted(os.listdir(d / "checkpoints")) == ["1", "2"]  # nothing moved, nothing started over
@@ -470,8 +553,11 @@ def test_resume_guards_wrong_model_wrong_epochs_and_overwrites(full, tmp_path):
     model, opt = _setup()
     with pytest.raises(ValueError, match=r"epochs must be >= the 3 epochs the checkpoint .* has trained"):
         train.fit(model, opt, **_kw(out_dir=d, resume=True, epochs=2))
-    with pytest.raises(ValueError, match=r"out_dir .* already holds a run \(checkpoints of epoch indices \[1, 2\], 3 "
-                                         r"metrics rows\); pass resume=True"):
+    with pytest.raises(
+        ValueError,
+        match=r"out_dir .* already holds a run \(checkpoints of epoch indices \[1, 2\], 3 "
+        r"metrics rows\); pass resume=True",
+    ):
         train.fit(model, opt, **_kw(out_dir=d))
     # inference: the model alone, without an optimizer; a checkpoint without a manifest (older
     # snnjax) is restored with Orbax's checks only, and says so
@@ -485,7 +571,9 @@ def test_resume_guards_wrong_model_wrong_epochs_and_overwrites(full, tmp_path):
         chex.assert_trees_all_equal(_params(m), params)
     finally:
         c.close()
-    assert len(notes) == 1 and re.search(r"checkpoints/2 \(epoch index 2\): not verified: .* has no snnjax_checksums", notes[0])
+    assert len(notes) == 1 and re.search(
+        r"checkpoints/2 \(epoch index 2\): not verified: .* has no snnjax_checksums", notes[0]
+    )
 
 
 # --------------------------------------------------------------------------- a NaN loss stops the run
@@ -495,10 +583,12 @@ def test_a_nan_loss_stops_with_epoch_and_step_and_writes_nothing_of_that_epoch(t
     # forward calls: epoch 0 = 5 steps + 1 evaluation batch; call 8 is epoch 1, step 1 (0-based)
     d = tmp_path / "nan"
     model, opt = _setup(nan_at=8)
-    with pytest.raises(FloatingPointError,
-                       match=r"training loss is nan at epoch 2/3, step 2/5 \(0-based: epoch=1, step=1\); stopped "
-                             r"without writing a metrics row or checkpoint .*last good checkpoint is epoch 1 "
-                             r"\(index 0\)") as info:
+    with pytest.raises(
+        FloatingPointError,
+        match=r"training loss is nan at epoch 2/3, step 2/5 \(0-based: epoch=1, step=1\); stopped "
+        r"without writing a metrics row or checkpoint .*last good checkpoint is epoch 1 "
+        r"\(index 0\)",
+    ) as info:
         train.fit(model, opt, **_kw(out_dir=d))
     assert isinstance(info.value, train.NonFiniteLossError)
     rows = train.MetricsWriter(d).rows()

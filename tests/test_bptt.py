@@ -152,9 +152,7 @@ def test_lif_network_bptt_equals_numpy(reset, detach, sur, width, x64):
     xs, w1, w2, labels = _data(0, 3.0)
     tau = np.linspace(1.5, 4.0, NH)  # learnable per-neuron τ
     v_th = 1.0 if reset != "none" else 2.0
-    kw = dict(
-        reset=reset, detach=detach, v_reset=0.2 if reset == "hard" else 0.0, sur=sur, width=width
-    )
+    kw = dict(reset=reset, detach=detach, v_reset=0.2 if reset == "hard" else 0.0, sur=sur, width=width)
     loss_ref, s_ref, g_ref = numpy_lif_net(xs, w1, w2, labels, tau, v_th, **kw)
     loss, s, g = jax_lif_net_grads(xs, w1, w2, labels, tau, v_th, **kw)
     assert 0.15 < s_ref.mean() < 0.85, s_ref.mean()  # a meaningful fraction of spikes
@@ -163,9 +161,7 @@ def test_lif_network_bptt_equals_numpy(reset, detach, sur, width, x64):
     np.testing.assert_allclose(loss, loss_ref, rtol=1e-12)
     for k, ref in g_ref.items():
         assert np.any(ref != 0), k
-        np.testing.assert_allclose(
-            g[k], ref, rtol=1e-9, atol=1e-12 * np.max(np.abs(ref)), err_msg=k
-        )
+        np.testing.assert_allclose(g[k], ref, rtol=1e-9, atol=1e-12 * np.max(np.abs(ref)), err_msg=k)
 
 
 def test_detach_changes_the_gradient(x64):
@@ -263,14 +259,10 @@ def numpy_spytorch_net(xs, w1, w2, labels, tau_syn, tau_mem, *, detach, beta_s):
 def test_spytorch_network_bptt_equals_numpy(detach, x64):
     xs, w1, w2, labels = _data(2, 6.0)
     beta_s = 10.0
-    loss_ref, s_ref, g_ref, _ = numpy_spytorch_net(
-        xs, w1, w2, labels, 5.0, 10.0, detach=detach, beta_s=beta_s
-    )
+    loss_ref, s_ref, g_ref, _ = numpy_spytorch_net(xs, w1, w2, labels, 5.0, 10.0, detach=detach, beta_s=beta_s)
 
     def loss_fn(args):
-        p = neurons.SpytorchLIFParams(
-            surrogate=Surrogate("superspike", beta_s), detach_reset=detach
-        )
+        p = neurons.SpytorchLIFParams(surrogate=Surrogate("superspike", beta_s), detach_reset=detach)
         _, s = snnjax.run(spytorch_lif.step, p, args["xs"] @ args["w1"])
         _, v = snnjax.run(li.step, neurons.LIParams(), s @ args["w2"])
         return _jax_ce(v.mean(0), labels), s
@@ -282,9 +274,7 @@ def test_spytorch_network_bptt_equals_numpy(detach, x64):
     np.testing.assert_allclose(loss, loss_ref, rtol=1e-12)
     for k, ref in g_ref.items():
         assert np.any(ref != 0), k
-        np.testing.assert_allclose(
-            g[k], ref, rtol=1e-9, atol=1e-12 * np.max(np.abs(ref)), err_msg=k
-        )
+        np.testing.assert_allclose(g[k], ref, rtol=1e-9, atol=1e-12 * np.max(np.abs(ref)), err_msg=k)
 
 
 def test_spytorch_tau_gradients_equal_numpy(x64):
@@ -294,9 +284,7 @@ def test_spytorch_tau_gradients_equal_numpy(x64):
     a, b = np.exp(-1 / 5.0), np.exp(-1 / 10.0)
 
     def loss_fn(tau_syn, tau_mem):
-        p = neurons.SpytorchLIFParams(
-            tau_syn=tau_syn, tau_mem=tau_mem, surrogate=Surrogate("superspike", 10.0)
-        )
+        p = neurons.SpytorchLIFParams(tau_syn=tau_syn, tau_mem=tau_mem, surrogate=Surrogate("superspike", 10.0))
         _, s = snnjax.run(spytorch_lif.step, p, jnp.asarray(xs @ w1))
         _, v = snnjax.run(li.step, neurons.LIParams(), s @ jnp.asarray(w2))
         return _jax_ce(v.mean(0), jnp.asarray(labels))
@@ -320,9 +308,7 @@ def test_plif_w_gradient_matches_lif_tau_chain_rule(x64):
         return _jax_ce(s.sum(0) @ jnp.asarray(w2), jnp.asarray(labels))
 
     g_w = jax.jit(jax.grad(lambda w: loss(neurons.PLIFParams(w=w, surrogate="atan"), plif.step)))(w)
-    g_tau = jax.jit(jax.grad(lambda t: loss(neurons.LIFParams(tau=t, surrogate="atan"), lif.step)))(
-        tau
-    )
+    g_tau = jax.jit(jax.grad(lambda t: loss(neurons.LIFParams(tau=t, surrogate="atan"), lif.step)))(tau)
     np.testing.assert_allclose(g_w, g_tau * tau**2 * lam * (1 - lam), rtol=1e-8)
     assert np.any(np.asarray(g_w) != 0)
 
@@ -334,9 +320,7 @@ def test_check_grads_li_readout_order2(x64):
     xs = jnp.asarray(np.random.default_rng(4).normal(size=(8, 2, 3)))
 
     def f(xs, tau_syn, tau_mem, backend="scan"):
-        _, v = snnjax.run(
-            li.step, neurons.LIParams(tau_syn=tau_syn, tau_mem=tau_mem), xs, backend=backend
-        )
+        _, v = snnjax.run(li.step, neurons.LIParams(tau_syn=tau_syn, tau_mem=tau_mem), xs, backend=backend)
         return jnp.sum(jnp.sin(v))
 
     args = (xs, 5.0, jnp.array([2.0, 3.0, 10.0]))
@@ -410,9 +394,7 @@ def test_check_grads_decays_and_direct_encoding(x64):
         modes=["rev"],
     )
     # the documented formulas
-    np.testing.assert_allclose(
-        decay_from_tau(jnp.array([1.1, 2.0])), [1 - 1 / 1.1, 0.5], rtol=1e-15
-    )
+    np.testing.assert_allclose(decay_from_tau(jnp.array([1.1, 2.0])), [1 - 1 / 1.1, 0.5], rtol=1e-15)
     np.testing.assert_allclose(jax.grad(lambda t: decay_from_tau(t))(4.0), 1 / 16, rtol=1e-15)
 
 
@@ -421,8 +403,6 @@ def test_v_th_gradient_is_negative_for_rate_loss(x64):
     xs, w1, _, _ = _data(0, 3.0)
     cur = jnp.asarray(xs @ w1)
     g = jax.grad(
-        lambda vth: snnjax.run(
-            lif.step, neurons.LIFParams(tau=2.0, v_th=vth, surrogate="atan"), cur
-        )[1].sum()
+        lambda vth: snnjax.run(lif.step, neurons.LIFParams(tau=2.0, v_th=vth, surrogate="atan"), cur)[1].sum()
     )(jnp.ones(NH))
     assert np.all(np.asarray(g) < 0)

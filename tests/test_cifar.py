@@ -342,9 +342,7 @@ def test_missing_files(tmp_path, c10):
     with pytest.raises(FileNotFoundError, match="path not found"):
         data.load_cifar10(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(
-        FileNotFoundError, match=r"no CIFAR-100 data in .*cifar-100-python\.tar\.gz"
-    ):
+    with pytest.raises(FileNotFoundError, match=r"no CIFAR-100 data in .*cifar-100-python\.tar\.gz"):
         data.load_cifar100(tmp_path / "empty")
     # an archive without the member
     with tarfile.open(tmp_path / "partial.tar.gz", "w:gz") as tar:
@@ -419,9 +417,7 @@ def test_tfds_cifar10_from_archive_equals_reader(tfds_mod, c10, tmp_path):
     assert builder.info.features["label"].names == C10_NAMES
     assert builder.info.splits["test"].num_examples == C10_TEST
     sums = data.read_sha256sums(archive.parent)
-    assert builder.info.metadata["source_checksums"] == {
-        archive.name: f"sha256:{sums[archive.name]}"
-    }
+    assert builder.info.metadata["source_checksums"] == {archive.name: f"sha256:{sums[archive.name]}"}
     # The extracted folder has its own SHA256SUMS: not provably the same files.
     with pytest.raises(ValueError, match="built from different files"):
         tfds_mod.build("cifar10", folder, tfds_dir)

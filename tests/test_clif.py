@@ -8,13 +8,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _numpy_ref import check_jit_vmap_grad
+from _numpy_ref import sigmoid as _sigmoid
 from jax.test_util import check_grads
 
 import snnjax
 from snnjax import neurons
 from snnjax.neurons import clif
-from _numpy_ref import check_jit_vmap_grad
-from _numpy_ref import sigmoid as _sigmoid
 
 T = 128
 SHAPE = (2, 6)
@@ -128,9 +128,7 @@ def test_clif_check_grads_away_from_threshold(x64):
 
 def test_clif_jit_vmap_grad_compose():
     xs = jnp.asarray(_inputs(3, t=30, shape=(3, 4), dtype=np.float32))
-    check_jit_vmap_grad(
-        clif.step, lambda tau: neurons.CLIFParams(tau=tau, surrogate="atan"), jnp.float32(2.5), xs
-    )
+    check_jit_vmap_grad(clif.step, lambda tau: neurons.CLIFParams(tau=tau, surrogate="atan"), jnp.float32(2.5), xs)
 
 
 def test_clif_float64_state(x64):

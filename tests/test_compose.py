@@ -11,9 +11,7 @@ from snnjax.neurons import alif, if_, li, lif, plif, rlif, spytorch_lif
 from snnjax.surrogate import Surrogate
 
 T, B, N = 30, 4, 6
-XS = jnp.asarray(
-    (0.5 + 0.7 * np.random.default_rng(11).standard_normal((T, B, N))).astype(np.float32)
-)
+XS = jnp.asarray((0.5 + 0.7 * np.random.default_rng(11).standard_normal((T, B, N))).astype(np.float32))
 
 
 def test_jit_equals_eager():
@@ -21,9 +19,7 @@ def test_jit_equals_eager():
     f_eager, y_eager = snnjax.run(alif.step, p, XS)
     f_jit, y_jit = jax.jit(lambda p, x: snnjax.run(alif.step, p, x))(p, XS)
     np.testing.assert_array_equal(y_jit, y_eager)
-    jax.tree.map(
-        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6), f_jit, f_eager
-    )
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6), f_jit, f_eager)
 
 
 def test_changing_width_or_tau_does_not_recompile():
@@ -46,12 +42,8 @@ def test_changing_width_or_tau_does_not_recompile():
     assert len(traces) == 1
     # (a committed float32 array instead of a Python float is a different, strongly
     # typed aval: one more trace, then arrays of new values reuse it)
-    loss_and_grad(
-        neurons.LIFParams(tau=2.0, surrogate=Surrogate("rectangle", jnp.float32(2.0))), XS
-    )
-    loss_and_grad(
-        neurons.LIFParams(tau=2.0, surrogate=Surrogate("rectangle", jnp.float32(3.0))), XS
-    )
+    loss_and_grad(neurons.LIFParams(tau=2.0, surrogate=Surrogate("rectangle", jnp.float32(2.0))), XS)
+    loss_and_grad(neurons.LIFParams(tau=2.0, surrogate=Surrogate("rectangle", jnp.float32(3.0))), XS)
     assert len(traces) == 2
     # the width used inside the jitted function is the one passed: compare with eager
     _, g_eager = jax.value_and_grad(lambda x: snnjax.run(lif.step, params(0.5), x)[1].sum())(XS)
@@ -139,9 +131,7 @@ def test_vmap_over_widths_with_the_forward_pass():
     v = jnp.linspace(-2, 2, 9)
     d = jax.vmap(lambda w: jax.grad(lambda u: Surrogate("triangle", w)(u).sum())(v))(widths)
     for i, w in enumerate([0.5, 1.0, 3.0]):
-        np.testing.assert_allclose(
-            d[i], np.maximum(0, 1 - np.abs(np.asarray(v)) / w) / w, rtol=1e-6
-        )
+        np.testing.assert_allclose(d[i], np.maximum(0, 1 - np.abs(np.asarray(v)) / w) / w, rtol=1e-6)
 
 
 def test_grad_jit_equals_grad():
@@ -210,9 +200,7 @@ def test_float64_rlif(x64, np_ref):
 def test_float64_gradients_have_float64_dtype(x64):
     xs = jnp.asarray(np.random.default_rng(8).normal(0.5, 0.7, (T, B, N)))
     g_tau, g_x = jax.grad(
-        lambda tau, x: snnjax.run(lif.step, neurons.LIFParams(tau=tau, surrogate="atan"), x)[
-            1
-        ].sum(),
+        lambda tau, x: snnjax.run(lif.step, neurons.LIFParams(tau=tau, surrogate="atan"), x)[1].sum(),
         argnums=(0, 1),
     )(jnp.float64(2.0), xs)
     assert g_tau.dtype == jnp.float64 and g_x.dtype == jnp.float64

@@ -111,7 +111,9 @@ def test_the_bare_step_and_wrapped_steps_keep_the_record():
 @pytest.mark.parametrize("backend", ["fused", "pallas"])
 def test_gradients_equal_autodiff_through_lax_scan(backend):
     def loss(params, xs, backend):
-        return jnp.sum(snnjax.run(izhikevich, params, xs, backend=backend)[1] * jnp.linspace(0, 1, xs.shape[0])[:, None, None])
+        return jnp.sum(
+            snnjax.run(izhikevich, params, xs, backend=backend)[1] * jnp.linspace(0, 1, xs.shape[0])[:, None, None]
+        )
 
     p = IzhikevichParams()
     g_ref = jax.grad(loss, argnums=(0, 1))(p, XS, "scan")

@@ -34,8 +34,19 @@ def ilif_smoke(tmp_path_factory):
 def test_ilif_smoke_overfits_and_writes_everything(ilif_smoke):
     out, summary = ilif_smoke
     assert summary["train_acc_eval_mode"] > 0.95
-    for name in ("config.json", "metrics.jsonl", "metrics.csv", "final.json", "summary.json", "curves.png",
-                 "analysis.json", "analysis.md", "firing_rates.png", "spike_counts.png", "checkpoints"):
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "metrics.csv",
+        "final.json",
+        "summary.json",
+        "curves.png",
+        "analysis.json",
+        "analysis.md",
+        "firing_rates.png",
+        "spike_counts.png",
+        "checkpoints",
+    ):
         assert (out / name).exists(), name
     config = json.loads((out / "config.json").read_text())
     assert config["neuron"] == "ilif" and config["surrogate"] == "rectangle" and config["tet_lambda"] == 0.05
@@ -68,15 +79,27 @@ def test_ilif_smoke_resumes_where_it_stopped(ilif_smoke, tmp_path):
     mod = _load("ilif_cifar")
     config = json.loads((out / "config.json").read_text())
     # one more epoch on top of the finished run: only epoch 31 is trained
-    mod.main(["--smoke", "--results-dir", str(out), "--no-progress", "--resume", "--epochs",
-              str(config["epochs"] + 1), "--analysis-batches", "0"])
+    mod.main(
+        [
+            "--smoke",
+            "--results-dir",
+            str(out),
+            "--no-progress",
+            "--resume",
+            "--epochs",
+            str(config["epochs"] + 1),
+            "--analysis-batches",
+            "0",
+        ]
+    )
     rows = _rows(out / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == list(range(config["epochs"] + 1))
 
 
 def test_polara_smoke_overfits(tmp_path):
-    summary = _load("polara_cifar").main(["--smoke", "--results-dir", str(tmp_path / "p"), "--no-progress",
-                                          "--analysis-batches", "1"])
+    summary = _load("polara_cifar").main(
+        ["--smoke", "--results-dir", str(tmp_path / "p"), "--no-progress", "--analysis-batches", "1"]
+    )
     assert summary["train_acc_eval_mode"] > 0.95
     config = json.loads((tmp_path / "p" / "config.json").read_text())
     assert config["grad"] == "mask" and config["window"] == 6 and "PolaraParams" in config["neuron_params"]
@@ -85,8 +108,20 @@ def test_polara_smoke_overfits(tmp_path):
 
 @pytest.mark.parametrize("dataset", ["dvs_gesture", pytest.param("cifar10_dvs", marks=pytest.mark.slow)])
 def test_ilif_smoke_on_event_frames(tmp_path, dataset):
-    summary = _load("ilif_cifar").main(["--smoke", "--dataset", dataset, "--results-dir", str(tmp_path / "d"),
-                                        "--no-progress", "--epochs", "2", "--analysis-batches", "1"])
+    summary = _load("ilif_cifar").main(
+        [
+            "--smoke",
+            "--dataset",
+            dataset,
+            "--results-dir",
+            str(tmp_path / "d"),
+            "--no-progress",
+            "--epochs",
+            "2",
+            "--analysis-batches",
+            "1",
+        ]
+    )
     config = json.loads((tmp_path / "d" / "config.json").read_text())
     assert config["arch"] == "vgg11" and config["lambda_i"] == (0.05 if dataset == "dvs_gesture" else 0.03)
     assert config["flip"] == ("off" if dataset == "dvs_gesture" else "on")
@@ -104,20 +139,39 @@ def test_ilif_protocol_defaults_are_table_4():
     for ds, (bs, ep, lr, wd, drop, li, T, arch) in expect.items():
         a = mod.parse(["--dataset", ds, "--results-dir", "x"])
         assert (a.batch_size, a.epochs, a.lr, a.weight_decay, a.dropout, a.lambda_i, a.T, a.arch) == (
-            bs, ep, lr, wd, drop, li, T, arch), ds
+            bs,
+            ep,
+            lr,
+            wd,
+            drop,
+            li,
+            T,
+            arch,
+        ), ds
         assert a.seed == 1234 and a.tau == 1.1 and a.lambda_u == 1.0 and a.tet_lambda == 0.05
         assert a.frame_size == {"cifar10_dvs": 48}.get(ds)  # SLTT: DVS-CIFAR10 at 48x48, Gesture at 128
     a = mod.parse(["--results-dir", "x", "--T", "6", "--surrogate", "sigmoid", "--gamma", "4", "--lr", "0.05"])
     assert (a.T, a.surrogate, a.gamma, a.lr) == (6, "sigmoid", 4.0, 0.05)
     b = _load("polara_cifar").parse(["--results-dir", "x"])
-    assert (b.T, b.epochs, b.lr, b.milestones, b.lr_gamma, b.window, b.grad) == (50, 70, 0.0628, (50, 60), 0.1, 6,
-                                                                                  "mask")
+    assert (b.T, b.epochs, b.lr, b.milestones, b.lr_gamma, b.window, b.grad) == (
+        50,
+        70,
+        0.0628,
+        (50, 60),
+        0.1,
+        6,
+        "mask",
+    )
 
 
 def test_ablation_and_surrogate_reach_the_neurons():
     mod = _load("ilif_cifar")
-    for ablation, (mpiu, ciu) in {"none": (True, True), "no_mpiu": (False, True), "no_ciu": (True, False),
-                                  "neither": (False, False)}.items():
+    for ablation, (mpiu, ciu) in {
+        "none": (True, True),
+        "no_mpiu": (False, True),
+        "no_ciu": (True, False),
+        "neither": (False, False),
+    }.items():
         args = mod.parse(["--results-dir", "x", "--ablation", ablation, "--gamma", "2.5"])
         p = mod.neuron_factory(args)().params()
         assert (p.use_mpiu, p.use_ciu) == (mpiu, ciu)
@@ -126,15 +180,18 @@ def test_ablation_and_surrogate_reach_the_neurons():
     assert type(p).__name__ == "IPLIFParams" and float(1 / (1 - 1 / (1 + np.exp(-float(p.w))))) == pytest.approx(2.0)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--neuron", "lif", "--ablation", "no_mpiu"], "--ablation applies"),
-    (["--T", "0"], "--T must be a positive int"),
-    (["--dropout", "1.0"], "--dropout must lie in"),
-    (["--holdout", "1.5"], "--holdout must lie in"),
-    (["--devices", "3", "--batch-size", "128"], "multiple of --devices"),
-    (["--devices", "2", "--eval-batch-size", "255"], "--eval-batch-size (255) must be a multiple of --devices"),
-    (["--arch", "vgg11", "--widths", "8,16"], "--widths / --blocks apply"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--neuron", "lif", "--ablation", "no_mpiu"], "--ablation applies"),
+        (["--T", "0"], "--T must be a positive int"),
+        (["--dropout", "1.0"], "--dropout must lie in"),
+        (["--holdout", "1.5"], "--holdout must lie in"),
+        (["--devices", "3", "--batch-size", "128"], "multiple of --devices"),
+        (["--devices", "2", "--eval-batch-size", "255"], "--eval-batch-size (255) must be a multiple of --devices"),
+        (["--arch", "vgg11", "--widths", "8,16"], "--widths / --blocks apply"),
+    ],
+)
 def test_ilif_argument_errors(argv, message, capsys):
     with pytest.raises(SystemExit):
         _load("ilif_cifar").parse(["--results-dir", "x", *argv])
@@ -149,7 +206,18 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
 @pytest.mark.slow
 def test_ilif_smoke_in_bfloat16(tmp_path):
     """``--bf16``: bfloat16 compute with float32 parameters and optimiser, end to end."""
-    summary = _load("ilif_cifar").main(["--smoke", "--bf16", "--epochs", "2", "--results-dir", str(tmp_path / "b"),
-                                        "--no-progress", "--analysis-batches", "1"])
+    summary = _load("ilif_cifar").main(
+        [
+            "--smoke",
+            "--bf16",
+            "--epochs",
+            "2",
+            "--results-dir",
+            str(tmp_path / "b"),
+            "--no-progress",
+            "--analysis-batches",
+            "1",
+        ]
+    )
     assert np.isfinite(summary["train_acc_eval_mode"])
     assert json.loads((tmp_path / "b" / "config.json").read_text())["bf16"] is True

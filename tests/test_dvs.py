@@ -25,13 +25,9 @@ from snnjax.data import dvs
 
 # --------------------------------------------------------------------------- encoders
 
-AEDAT3_HEADER = (
-    b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#Start-Time: 2017-01-01\r\n"
-    b"#!END-HEADER\r\n"
-)
+AEDAT3_HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#Start-Time: 2017-01-01\r\n#!END-HEADER\r\n"
 AEDAT2_HEADER = (
-    b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n"
-    b"# Data format is int32 address, int32 timestamp\r\n"
+    b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n# Data format is int32 address, int32 timestamp\r\n"
 )
 
 
@@ -120,14 +116,10 @@ def random_events(rng, n, H=16, W=12, t0=1000, span=5000):
 def test_read_aedat3_bit_layout_and_overflow(tmp_path):
     evs1 = [(0, 0, 0, 5, 1), (127, 0, 1, 6, 1), (0, 127, 1, 7, 1), (77, 33, 0, 2**31 - 1, 1)]
     evs2 = [(5, 9, 1, 3, 1), (126, 125, 0, 4, 1)]
-    path = write_aedat3(
-        tmp_path / "rec.aedat", [packet(evs1), special_packet(), packet(evs2, overflow=1)]
-    )
+    path = write_aedat3(tmp_path / "rec.aedat", [packet(evs1), special_packet(), packet(evs2, overflow=1)])
     ev = dvs.read_aedat3(path)
     assert ev.dtype == dvs.EVENT_DTYPE
-    expected = [(ts, x, y, p) for x, y, p, ts, _ in evs1] + [
-        (2**31 + ts, x, y, p) for x, y, p, ts, _ in evs2
-    ]
+    expected = [(ts, x, y, p) for x, y, p, ts, _ in evs1] + [(2**31 + ts, x, y, p) for x, y, p, ts, _ in evs2]
     assert as_tuples(ev) == expected
     # large 15-bit coordinates are decoded too (DAVIS-size sensors)
     path2 = write_aedat3(tmp_path / "big.aedat", [packet([(32767, 32767, 1, 9, 1)], overflow=3)])
@@ -151,10 +143,7 @@ def test_read_aedat3_validity_and_capacity(tmp_path):
 
 def test_read_aedat3_empty(tmp_path):
     assert dvs.read_aedat3(write_aedat3(tmp_path / "e.aedat", [])).shape == (0,)
-    assert (
-        dvs.read_aedat3(write_aedat3(tmp_path / "s.aedat", [special_packet()])).dtype
-        == dvs.EVENT_DTYPE
-    )
+    assert dvs.read_aedat3(write_aedat3(tmp_path / "s.aedat", [special_packet()])).dtype == dvs.EVENT_DTYPE
 
 
 @pytest.mark.parametrize(
@@ -225,9 +214,7 @@ def test_cifar_decoding_roundtrip(tmp_path):
         [(cifar_address(x, y, p), t) for x, y, p, t in zip(xs, ys, ps, ts, strict=True)],
     )
     ev = dvs.read_cifar10_dvs_file(path)
-    assert as_tuples(ev) == list(
-        zip(ts.tolist(), xs.tolist(), ys.tolist(), ps.tolist(), strict=True)
-    )
+    assert as_tuples(ev) == list(zip(ts.tolist(), xs.tolist(), ys.tolist(), ps.tolist(), strict=True))
 
 
 def test_read_aedat2_no_header(tmp_path):
@@ -294,15 +281,11 @@ def test_time_split_boundaries():
     f2 = dvs.events_to_frames(ev2, 3, split_by="time", height=1, width=4)
     assert f2.sum(axis=(1, 2, 3)).tolist() == [2, 0, 2]
     # dt = 0 (span < T): everything in the last frame
-    f3 = dvs.events_to_frames(
-        make_events([5, 6], [0, 1], [0, 0], [0, 1]), 4, split_by="time", height=1, width=2
-    )
+    f3 = dvs.events_to_frames(make_events([5, 6], [0, 1], [0, 0], [0, 1]), 4, split_by="time", height=1, width=2)
     assert f3.sum(axis=(1, 2, 3)).tolist() == [0, 0, 0, 2]
     # time binning does not depend on the order of the events
     perm = np.random.default_rng(0).permutation(7)
-    np.testing.assert_array_equal(
-        dvs.events_to_frames(ev[perm], 3, split_by="time", height=1, width=7), f
-    )
+    np.testing.assert_array_equal(dvs.events_to_frames(ev[perm], 3, split_by="time", height=1, width=7), f)
 
 
 def test_polarity_channels_and_counts():
@@ -334,9 +317,7 @@ def test_downsampling_by_binning():
     g = dvs.events_to_frames(row, 1, height=128, width=128, size=48)
     widths = g[0, 0, :, 1]
     assert g.shape == (1, 48, 48, 2) and widths.sum() == 128
-    assert widths.tolist() == [
-        len([x for x in range(128) if x * 48 // 128 == j]) for j in range(48)
-    ]
+    assert widths.tolist() == [len([x for x in range(128) if x * 48 // 128 == j]) for j in range(48)]
     assert widths[:3].tolist() == [3, 3, 2]
     # an integer factor equals sum pooling of the full frames
     ev = random_events(np.random.default_rng(5), 300, H=128, W=128)
@@ -351,16 +332,12 @@ def test_events_to_frames_empty_and_errors():
     ev = make_events([0, 1], [0, 4], [0, 0], [0, 1])
     with pytest.raises(ValueError, match=r"events x must be in \[0, 4\).*\[0, 4\]"):
         dvs.events_to_frames(ev, 1, height=4, width=4)
-    for bad, exc in ((0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError),
-                     ("2", TypeError)):
+    for bad, exc in ((0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)):
         with pytest.raises(exc, match="T must be a positive int"):
             dvs.events_to_frames(ev, bad, height=8, width=8)
-    with pytest.raises(
-        ValueError, match=r"split_by must be one of \('number', 'time'\), got 'bogus'"
-    ):
+    with pytest.raises(ValueError, match=r"split_by must be one of \('number', 'time'\), got 'bogus'"):
         dvs.events_to_frames(ev, 1, split_by="bogus", height=8, width=8)
-    for bad, exc in ((0, ValueError), ((4,), ValueError), ((4, 0), ValueError), (9, ValueError),
-                     ("4", TypeError)):
+    for bad, exc in ((0, ValueError), ((4,), ValueError), ((4, 0), ValueError), (9, ValueError), ("4", TypeError)):
         with pytest.raises(exc, match="size"):
             dvs.events_to_frames(ev, 1, height=8, width=8, size=bad)
     with pytest.raises(ValueError, match="height"):
@@ -398,9 +375,7 @@ def make_gesture_dir(root: Path, seed=0) -> dict:
     for name, rows in spec.items():
         packets, events = gesture_recording(rng)
         write_aedat3(d / name, packets)
-        csv = "class,startTime_usec,endTime_usec\r\n" + "".join(
-            f"{c},{s},{e}\r\n" for c, s, e in rows
-        )
+        csv = "class,startTime_usec,endTime_usec\r\n" + "".join(f"{c},{s},{e}\r\n" for c, s, e in rows)
         (d / name.replace(".aedat", "_labels.csv")).write_text(csv)
         truth[name] = (rows, events)
     (d / "trials_to_train.txt").write_text("user01_fluorescent.aedat\nuser01_lab.aedat\n\n")
@@ -420,9 +395,7 @@ def expected_samples(truth, names):
 
 def test_read_labels_csv(tmp_path):
     p = tmp_path / "a_labels.csv"
-    p.write_text(
-        "class,startTime_usec,endTime_usec\n1,80048239,85092709\n11\t180675853\t187389051\n\n"
-    )
+    p.write_text("class,startTime_usec,endTime_usec\n1,80048239,85092709\n11\t180675853\t187389051\n\n")
     assert dvs.read_dvs_gesture_labels(p).tolist() == [
         [1, 80048239, 85092709],
         [11, 180675853, 187389051],
@@ -529,9 +502,7 @@ def test_cache_hit_rebuild_and_staleness(tmp_path, monkeypatch):
     metas = sorted(cache.glob("*.json"))
     assert len(npzs) == 1 and len(metas) == 1 and not list(cache.glob("*.tmp"))
     info = json.loads(metas[0].read_text())
-    assert (
-        info["key"]["T"] == 2 and info["key"]["split_by"] == "number" and info["num_samples"] == 5
-    )
+    assert info["key"]["T"] == 2 and info["key"]["split_by"] == "number" and info["num_samples"] == 5
     assert [s[0] for s in info["sources"]] == [
         "trials_to_train.txt",
         "user01_fluorescent.aedat",
@@ -557,12 +528,8 @@ def test_cache_hit_rebuild_and_staleness(tmp_path, monkeypatch):
     np.testing.assert_array_equal(l2, l1)
 
     f3, _ = dvs.load_dvs_gesture(tmp_path / "data", "train", T=2, split_by="time", cache_dir=cache)
-    assert (
-        len(calls) == 2 and len(list(cache.glob("*.npz"))) == 2
-    )  # a changed option builds another file
-    np.testing.assert_array_equal(
-        f3, dvs.load_dvs_gesture(tmp_path / "data", "train", T=2, split_by="time")[0]
-    )
+    assert len(calls) == 2 and len(list(cache.glob("*.npz"))) == 2  # a changed option builds another file
+    np.testing.assert_array_equal(f3, dvs.load_dvs_gesture(tmp_path / "data", "train", T=2, split_by="time")[0])
 
     # a changed source file makes the entry stale
     calls.clear()
@@ -615,11 +582,15 @@ def test_cifar10_dvs_split_order(tmp_path):
     assert [lab for _, lab in test] == list(range(10))
     assert [lab for _, lab in train] == [c for c in range(10) for _ in range(n_train)]
     half = dvs.cifar10_dvs_split(tmp_path, "test", train_ratio=0.5)
-    assert [rel for rel, _ in half[:6]] == [
-        f"airplane/cifar10_airplane_{i}.aedat" for i in lexicographic[6:]
-    ]
-    for bad, exc in ((0, ValueError), (1.0, ValueError), (1.5, ValueError), (-0.1, ValueError),
-                     (True, TypeError), ("0.9", TypeError)):
+    assert [rel for rel, _ in half[:6]] == [f"airplane/cifar10_airplane_{i}.aedat" for i in lexicographic[6:]]
+    for bad, exc in (
+        (0, ValueError),
+        (1.0, ValueError),
+        (1.5, ValueError),
+        (-0.1, ValueError),
+        (True, TypeError),
+        ("0.9", TypeError),
+    ):
         with pytest.raises(exc, match="train_ratio"):
             dvs.cifar10_dvs_split(tmp_path, "train", train_ratio=bad)
 
@@ -634,16 +605,11 @@ def test_load_cifar10_dvs(tmp_path):
         for i in range(2):
             f = frames[2 * c + i].sum(axis=0)
             assert f[i, c, 1] == i + 1 and f[i, c + 10, 0] == 1 and f.sum() == i + 2
-    test_frames, test_labels = dvs.load_cifar10_dvs(
-        tmp_path / "c", "test", T=1, train_ratio=0.5, size=48
-    )
+    test_frames, test_labels = dvs.load_cifar10_dvs(tmp_path / "c", "test", T=1, train_ratio=0.5, size=48)
     assert test_frames.shape == (10, 1, 48, 48, 2) and test_labels.tolist() == list(range(10))
     for c in range(10):  # file 2: 3 ON at (c, 2) and 1 OFF at (c + 10, 2), binned x*48//128
         f = test_frames[c, 0]
-        assert (
-            f[2 * 48 // 128, c * 48 // 128, 1] == 3
-            and f[2 * 48 // 128, (c + 10) * 48 // 128, 0] == 1
-        )
+        assert f[2 * 48 // 128, c * 48 // 128, 1] == 3 and f[2 * 48 // 128, (c + 10) * 48 // 128, 0] == 1
 
 
 def test_load_cifar10_dvs_cache_and_errors(tmp_path, monkeypatch):
@@ -652,9 +618,7 @@ def test_load_cifar10_dvs_cache_and_errors(tmp_path, monkeypatch):
     make_cifar_dir(tmp_path / "c", 2)
     cache = tmp_path / "cache"
     f1, _ = dvs.load_cifar10_dvs(tmp_path / "c", "test", T=2, train_ratio=0.5, cache_dir=cache)
-    monkeypatch.setattr(
-        dvs, "read_cifar10_dvs_file", lambda p: pytest.fail(f"read {p} on a cache hit")
-    )
+    monkeypatch.setattr(dvs, "read_cifar10_dvs_file", lambda p: pytest.fail(f"read {p} on a cache hit"))
     f2, _ = dvs.load_cifar10_dvs(tmp_path / "c", "test", T=2, train_ratio=0.5, cache_dir=cache)
     np.testing.assert_array_equal(f1, f2)
     monkeypatch.undo()
@@ -681,6 +645,4 @@ def test_cifar_sha256sums(tmp_path):
     (tmp_path / rel).write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=re.escape(str(tmp_path / rel)) + ".*expected sha256"):
         dvs.load_cifar10_dvs(tmp_path, "test", T=1, train_ratio=0.5)
-    assert (
-        dvs.load_cifar10_dvs(tmp_path, "test", T=1, train_ratio=0.5, verify=False)[0].shape[0] == 10
-    )
+    assert dvs.load_cifar10_dvs(tmp_path, "test", T=1, train_ratio=0.5, verify=False)[0].shape[0] == 10

@@ -32,9 +32,7 @@ def test_rank0_xs():
 
 
 def test_zero_time_steps():
-    with pytest.raises(
-        ValueError, match=r"xs must have at least one time step .*got shape \(0, 2, 3\)"
-    ):
+    with pytest.raises(ValueError, match=r"xs must have at least one time step .*got shape \(0, 2, 3\)"):
         snnjax.run(lif.step, neurons.LIFParams(), jnp.ones((0, 2, 3)))
 
 
@@ -45,7 +43,8 @@ def test_zero_time_steps():
             lif.step,
             neurons.LIFParams(),
             lif.init_state((3,)),
-            r"state\.m has shape \(3,\) and dtype float32 but init_state\(\(2, 3\), float32\) for this step has shape \(2, 3\)",
+            r"state\.m has shape \(3,\) and dtype float32 but "
+            r"init_state\(\(2, 3\), float32\) for this step has shape \(2, 3\)",
         ),
         (
             lif.step,
@@ -63,9 +62,7 @@ def test_state_shape_mismatch(step, params, state, bad):
 
 
 def test_state_shape_mismatch_in_step():
-    with pytest.raises(
-        ValueError, match=r"state\.m has shape \(3,\) but the input step has shape \(4,\)"
-    ):
+    with pytest.raises(ValueError, match=r"state\.m has shape \(3,\) but the input step has shape \(4,\)"):
         lif.step(neurons.LIFParams(), lif.init_state(3), jnp.ones(4))
 
 
@@ -104,9 +101,7 @@ def test_step_not_callable():
 # --------------------------------------------------------------------------- params
 
 
-@pytest.mark.parametrize(
-    "tau", [0.0, -1.0, 0.5, 0, np.array([2.0, 0.5]), float("nan"), float("inf")]
-)
+@pytest.mark.parametrize("tau", [0.0, -1.0, 0.5, 0, np.array([2.0, 0.5]), float("nan"), float("inf")])
 def test_lif_bad_tau(tau):
     with pytest.raises(ValueError, match=r"^tau must be"):
         neurons.LIFParams(tau=tau)
@@ -163,20 +158,14 @@ def test_non_finite_params(make, name, value):
         make(value)
 
 
-@pytest.mark.parametrize(
-    "cls", [neurons.IFParams, neurons.LIFParams, neurons.PLIFParams, neurons.ALIFParams]
-)
+@pytest.mark.parametrize("cls", [neurons.IFParams, neurons.LIFParams, neurons.PLIFParams, neurons.ALIFParams])
 def test_unknown_reset_lists_options(cls):
-    with pytest.raises(
-        ValueError, match=r"reset must be one of \('soft', 'hard', 'none'\), got 'subtract'"
-    ):
+    with pytest.raises(ValueError, match=r"reset must be one of \('soft', 'hard', 'none'\), got 'subtract'"):
         cls(reset="subtract")
 
 
 def test_unknown_surrogate_in_params():
-    with pytest.raises(
-        ValueError, match=r"surrogate name must be one of \(.*'atan'.*\), got 'relu'"
-    ):
+    with pytest.raises(ValueError, match=r"surrogate name must be one of \(.*'atan'.*\), got 'relu'"):
         neurons.LIFParams(surrogate="relu")
     with pytest.raises(TypeError, match="surrogate must be a name"):
         neurons.LIFParams(surrogate=3)
@@ -202,22 +191,14 @@ def test_plif_w_from_tau():
 
 def test_checks_are_skipped_under_tracing():
     """Validation runs on concrete values only: traced params pass through jit/grad."""
-    g = jax.jit(
-        jax.grad(
-            lambda tau: snnjax.run(lif.step, neurons.LIFParams(tau=tau, surrogate="atan"), XS)[
-                1
-            ].sum()
-        )
-    )
+    g = jax.jit(jax.grad(lambda tau: snnjax.run(lif.step, neurons.LIFParams(tau=tau, surrogate="atan"), XS)[1].sum()))
     assert np.isfinite(float(g(2.0)))
 
 
 # --------------------------------------------------------------------------- init_state
 
 
-@pytest.mark.parametrize(
-    "mod", [neurons.if_, lif, neurons.plif, alif, neurons.spytorch_lif, neurons.li, rlif]
-)
+@pytest.mark.parametrize("mod", [neurons.if_, lif, neurons.plif, alif, neurons.spytorch_lif, neurons.li, rlif])
 @pytest.mark.parametrize("dtype", [jnp.int32, jnp.bool_])
 def test_init_state_integer_dtype(mod, dtype):
     with pytest.raises(TypeError, match="dtype must be a floating dtype"):

@@ -41,10 +41,10 @@ def test_polara_mnist_runs_on_holdout(tmp_path, extra):
     argv = ["--data-dir", SMALL, "--results-dir", str(out), "--epochs", "1", "--train-subset", "600",
             "--holdout", "0.2", "--num-steps", "32", "--no-progress", *extra]  # fmt: skip
     summary = pm.main(argv)
-    config = json.load(open(out / "config.json"))
+    config = json.loads((out / "config.json").read_text())
     assert config["eval_set"] == "holdout 0.2 of train" == summary["eval_set"]
     assert config["n_train"] == 480 and config["n_test"] == 120
-    rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and 0.0 <= rows[0]["test_acc"] <= 1.0
     for name in ("curves.png", "raster.png", "final.json"):
         assert (out / name).exists(), name
@@ -104,7 +104,7 @@ def test_event_input_gives_the_dense_training_curve(tmp_path, neuron):
         argv = ["--data-dir", SMALL, "--results-dir", str(out), "--epochs", "2", "--train-subset", "512",
                 "--num-steps", "32", "--neuron", neuron, "--input", mode, "--no-progress"]  # fmt: skip
         pm.main(argv)
-        rows[mode] = [json.loads(line) for line in open(out / "metrics.jsonl")]
+        rows[mode] = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows["dense"]) == len(rows["event"]) == 2
     for d, e in zip(rows["dense"], rows["event"]):
         assert e["train_acc"] == d["train_acc"] and e["test_acc"] == d["test_acc"]

@@ -116,8 +116,9 @@ def test_is_forward_mode_detection():
 
 def _fd(f, s, eps=1e-6):
     """Central finite differences of ``f`` at ``s`` (a vector), the last axis indexing ``s``."""
-    return jnp.stack([(f(s + eps * e) - f(s - eps * e)) / (2 * eps) for e in jnp.eye(s.shape[0], dtype=s.dtype)],
-                     axis=-1)
+    return jnp.stack(
+        [(f(s + eps * e) - f(s - eps * e)) / (2 * eps) for e in jnp.eye(s.shape[0], dtype=s.dtype)], axis=-1
+    )
 
 
 @pytest.mark.parametrize("name", ["lif", "ilif", "polara"])
@@ -179,8 +180,9 @@ def test_li_readout_and_return_states_match(x64):
         return snnjax.run(li.step, neurons.LIParams(tau_mem=tau), xs)[1].sum()
 
     def membranes(s):  # return_states -> scan; a loss on the spiking LIF's membrane states
-        _, _, states = snnjax.run(lif.step, neurons.LIFParams(tau=1.5 + s[0], surrogate="atan"), xs * s[1],
-                                  return_states=True)
+        _, _, states = snnjax.run(
+            lif.step, neurons.LIFParams(tau=1.5 + s[0], surrogate="atan"), xs * s[1], return_states=True
+        )
         return jnp.sum(states.m**2)
 
     eps = 1e-6
@@ -240,8 +242,10 @@ def test_forward_mode_jaxpr_has_no_custom_vjp_and_reverse_keeps_fused():
 def test_every_neuron_jvp_is_transpose_of_vjp():
     """<jvp(t), c> == <t, vjp(c)> w.r.t. the input currents, for every neuron record (auto backend)."""
     xs = _xs()
-    records = [getattr(neurons, m).neuron for m in ("alif", "clif", "if_", "ilif", "li", "lif", "plif", "polara",
-                                                     "spytorch_lif")]
+    records = [
+        getattr(neurons, m).neuron
+        for m in ("alif", "clif", "if_", "ilif", "li", "lif", "plif", "polara", "spytorch_lif")
+    ]
     t = jax.random.normal(jax.random.PRNGKey(1), xs.shape)
     c = jax.random.normal(jax.random.PRNGKey(2), xs.shape)
     w_rec = 0.3 * jax.random.normal(jax.random.PRNGKey(3), (SHAPE[-1], SHAPE[-1]))

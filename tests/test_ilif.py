@@ -11,13 +11,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _numpy_ref import check_jit_vmap_grad
+from _numpy_ref import sigmoid as _sigmoid
 from jax.test_util import check_grads
 
 import snnjax
 from snnjax import neurons
 from snnjax.neurons import ilif, lif
-from _numpy_ref import check_jit_vmap_grad
-from _numpy_ref import sigmoid as _sigmoid
 
 T = 128
 SHAPE = (2, 6)
@@ -133,9 +133,7 @@ def test_ilif_matches_numpy_loop(x64, use_mpiu, use_ciu, ciu_source, consts):
     ],
 )
 def test_iplif_matches_numpy_loop(x64, w, use_mpiu, use_ciu, ciu_source):
-    params = neurons.IPLIFParams(
-        w=w, lambda_i=0.2, use_mpiu=use_mpiu, use_ciu=use_ciu, ciu_source=ciu_source
-    )
+    params = neurons.IPLIFParams(w=w, lambda_i=0.2, use_mpiu=use_mpiu, use_ciu=use_ciu, ciu_source=ciu_source)
     xs = _inputs(3)
     _, ys, states = snnjax.run(ilif.step, params, jnp.asarray(xs), return_states=True)
     ref = ilif_ref(
@@ -282,9 +280,7 @@ def test_ilif_check_grads_away_from_threshold(x64, plif, ciu_source):
     def make(leak, v, lu, li):
         return cls(**{leak_name: leak}, v_th=v, lambda_u=lu, lambda_i=li, ciu_source=ciu_source)
 
-    ref = ilif_ref(
-        xs, decay=decay, v_th=v_th, lambda_u=lambda_u, lambda_i=lambda_i, ciu_source=ciu_source
-    )
+    ref = ilif_ref(xs, decay=decay, v_th=v_th, lambda_u=lambda_u, lambda_i=lambda_i, ciu_source=ciu_source)
     assert np.min(np.abs(ref["u"] - v_th)) > 0.55  # outside the surrogate window everywhere
     assert 0.2 < ref["s"].mean() < 0.8
     assert np.all(ref["i_i"] >= 0)  # never at the relu kink from below
@@ -322,9 +318,7 @@ def test_ilif_check_grads_away_from_threshold(x64, plif, ciu_source):
 
 def test_ilif_jit_vmap_grad_compose():
     xs = jnp.asarray(_inputs(8, t=30, shape=(3, 4), dtype=np.float32))
-    check_jit_vmap_grad(
-        ilif.step, lambda tau: neurons.ILIFParams(tau=tau, surrogate="atan"), jnp.float32(1.4), xs
-    )
+    check_jit_vmap_grad(ilif.step, lambda tau: neurons.ILIFParams(tau=tau, surrogate="atan"), jnp.float32(1.4), xs)
 
 
 def test_ilif_float64_state(x64):

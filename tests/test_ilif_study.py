@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,11 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXP = os.path.join(os.path.dirname(HERE), "experiments")
 DATA = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "data", "fashion_mnist")
+
+
+def _load_json(path):
+    with open(path) as f:
+        return json.load(f)
 
 
 def _load(name):
@@ -78,6 +84,7 @@ def test_plan_cli_prints_the_tiny_queue_with_commands(capsys, tmp_path):
 def test_commands_parse_and_reach_the_neuron():
     sys.path.insert(0, EXP)
     import ilif_cifar
+
     for run in study.plan("full"):
         args = ilif_cifar.parse(study.train_argv(run, "/tmp/r", "full"))
         assert args.gamma == run.gamma and args.seed == run.seed and args.T == 4 and args.tau == 1.1
@@ -108,12 +115,14 @@ def _fake_run(root, run, *, acc, rate, over, per_layer, steps, grad, test=None, 
         "energy_uJ": 0.9e-6 * ac * 1e6 + 9.2e-6, "energy_paper_uJ": 3.0}}  # fmt: skip
     if test is not None:
         summary["test_acc"] = test
-    json.dump(summary, open(os.path.join(d, "summary.json"), "w"))
+    Path(os.path.join(d, "summary.json")).write_text(json.dumps(summary))
     layers = [{"counts_per_step": s} for s in steps]
-    json.dump({"labels": ["run"], "run": {"spikes": {"layers": layers}}}, open(os.path.join(d, "analysis.json"), "w"))
-    json.dump({"init": {"first_layer": 10 * grad}, "final": {"first_layer": grad}},
-              open(os.path.join(d, "gradnorm.json"), "w"))  # fmt: skip
-    json.dump({"name": run.name}, open(os.path.join(d, "done.json"), "w"))
+    Path(os.path.join(d, "analysis.json")).write_text(
+        json.dumps({"labels": ["run"], "run": {"spikes": {"layers": layers}}})
+    )
+    gn = {"init": {"first_layer": 10 * grad}, "final": {"first_layer": grad}}
+    Path(os.path.join(d, "gradnorm.json")).write_text(json.dumps(gn))
+    Path(os.path.join(d, "done.json")).write_text(json.dumps({"name": run.name}))
     return d
 
 
@@ -152,7 +161,7 @@ def test_report_means_and_stds_of_hand_made_runs(tmp_path):
     assert ilif[0] == "90.00" and ilif[1] == "—" and ilif[2] == "5.00" and ilif[9] == "1"
     assert "Runs finished: 4 of 5" in md
 
-    tables = json.load(open(out / "tables.json"))
+    tables = _load_json(out / "tables.json")
     t = tables["lif|fashion_mnist|1"]
     np.testing.assert_allclose(t["holdout_acc"][:2], [0.82, np.std([0.80, 0.82, 0.84], ddof=1)])
     assert t["holdout_acc"][2] == 3 and sorted(t["seeds"]) == [0, 1, 2]
@@ -193,7 +202,7 @@ def test_status_of_fresh_partial_running_and_done_runs(tmp_path):
     with open(os.path.join(d, "lock"), "w") as f:
         f.write("999999999")  # a dead one
     assert study.status(str(tmp_path), run) == "partial"
-    open(os.path.join(d, "done.json"), "w").write("{}")
+    Path(d, "done.json").write_text("{}")
     assert study.status(str(tmp_path), run) == "done"
 
 
@@ -210,7 +219,7 @@ def test_a_run_made_with_other_sizes_is_neither_resumed_nor_counted_done(tmp_pat
     assert study.sizing_mismatch(root, run, "tiny") is None
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(dict(config, epochs=4, batch_size=128), f)
-    open(os.path.join(d, "done.json"), "w").write("{}")
+    Path(d, "done.json").write_text("{}")
     why = study.sizing_mismatch(root, run, "tiny")
     assert "epochs=4 (scale 'tiny': 2)" in why and "batch_size=128" in why
     lines = []
@@ -259,7 +268,7 @@ def test_queue_runs_in_parallel_skips_done_and_retries_partial(tmp_path):
     # restart: only the killed run goes again
     codes = study.execute(root, runs, scale="tiny", jobs=2, poll=0.05, log=lines.append, job_argv=argv)
     assert codes == {"ilif__fashion_mnist__g1__s0": 0}
-    assert [open(os.path.join(study.run_dir(root, r), "calls")).read() for r in runs] == ["x", "xx", "x"]
+    assert [Path(study.run_dir(root, r), "calls").read_text() for r in runs] == ["x", "xx", "x"]
     assert all(study.status(root, r) == "done" for r in runs)
     assert study.execute(root, runs, scale="tiny", jobs=2, poll=0.05, log=lines.append, job_argv=argv) == {}
     assert "log.txt" in os.listdir(study.run_dir(root, runs[0]))
@@ -277,18 +286,18 @@ def test_tiny_runs_execute_resume_and_report(tmp_path):
         d = study.run_dir(root, r)
         assert study.status(root, r) == "done"
         assert [row["epoch"] for row in study.metrics_rows(d)] == [0, 1]
-        gn = json.load(open(os.path.join(d, "gradnorm.json")))
+        gn = _load_json(os.path.join(d, "gradnorm.json"))
         assert gn["checkpoint_epoch"] == 1 and gn["init"]["first_layer"] > 0 and gn["final"]["first_layer"] > 0
         assert gn["init"]["first_layer_name"].startswith("stem")
-        summary = json.load(open(os.path.join(d, "summary.json")))
+        summary = _load_json(os.path.join(d, "summary.json"))
         assert summary["eval_set"] == "holdout 0.1 of train" and "test_acc" not in summary
-        assert json.load(open(os.path.join(d, "config.json")))["n_eval"] == 30  # 10 % of 300
+        assert _load_json(os.path.join(d, "config.json"))["n_eval"] == 30  # 10 % of 300
     assert study.status(root, runs["lif__fashion_mnist__g2__s0"]) == "todo"
 
     # a run killed after its first epoch: the last checkpoint, its metrics row and every
     # later output gone; the runner retrains epoch 2 only
     d = study.run_dir(root, lif)
-    final_before = json.load(open(os.path.join(d, "summary.json")))["eval_acc"]
+    final_before = _load_json(os.path.join(d, "summary.json"))["eval_acc"]
     shutil.rmtree(os.path.join(d, "checkpoints", "1"))
     rows = study.metrics_rows(d)
     with open(os.path.join(d, "metrics.jsonl"), "w") as f:
@@ -301,15 +310,15 @@ def test_tiny_runs_execute_resume_and_report(tmp_path):
     assert study.status(root, lif) == "done"
     assert os.path.getmtime(os.path.join(study.run_dir(root, ilif), "done.json")) == mtime  # skipped
     assert [row["epoch"] for row in study.metrics_rows(d)] == [0, 1]
-    log = open(os.path.join(d, "log.txt")).read()
+    log = Path(d, "log.txt").read_text()
     assert "resumed from the checkpoint of epoch 1" in log
     # exact resume: the same final hold-out accuracy as the uninterrupted run
-    assert json.load(open(os.path.join(d, "summary.json")))["eval_acc"] == final_before
+    assert _load_json(os.path.join(d, "summary.json"))["eval_acc"] == final_before
 
     # the test stage: the comparison runs once on the (cut) test set, nothing retrained
     assert study.main(["--scale", "tiny", "test", root, "--only", pick]) == 0
     for r in (lif, ilif):
-        s = json.load(open(os.path.join(study.run_dir(root, r), "summary.json")))
+        s = _load_json(os.path.join(study.run_dir(root, r), "summary.json"))
         assert 0.0 <= s["test_acc"] <= 1.0 and s["n_test"] == 100 and s["test_set"] == "test"
         assert [row["epoch"] for row in study.metrics_rows(study.run_dir(root, r))] == [0, 1]
 

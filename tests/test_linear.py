@@ -18,7 +18,9 @@ from snnjax.neurons import li
 T, B, N = 37, 3, 4
 RNG = np.random.default_rng(11)
 XS = jnp.asarray(RNG.standard_normal((T, B, N)), jnp.float32)
-STATE = li.LIState(i=jnp.asarray(RNG.standard_normal((B, N)), jnp.float32), v=jnp.asarray(RNG.standard_normal((B, N)), jnp.float32))
+STATE = li.LIState(
+    i=jnp.asarray(RNG.standard_normal((B, N)), jnp.float32), v=jnp.asarray(RNG.standard_normal((B, N)), jnp.float32)
+)
 
 PARAMS = {
     "synaptic": neurons.LIParams(tau_syn=5.0, tau_mem=10.0),

@@ -91,26 +91,16 @@ def test_full_size_parameter_counts_equal_the_hand_counts():
     r19 = nnx.eval_shape(lambda: models.resnet19(10, rngs=nnx.Rngs(0)))
     assert _count(r19) == _resnet19_count((3, 3, 2), (128, 256, 512), 64, 256, 3, 10) == 12_630_858
     r19_paper = nnx.eval_shape(lambda: models.resnet19(10, stem_width=128, rngs=nnx.Rngs(0)))
-    assert (
-        _count(r19_paper)
-        == _resnet19_count((3, 3, 2), (128, 256, 512), 128, 256, 3, 10)
-        == 12_697_994
-    )
+    assert _count(r19_paper) == _resnet19_count((3, 3, 2), (128, 256, 512), 128, 256, 3, 10) == 12_697_994
     r19_100 = nnx.eval_shape(lambda: models.resnet19(100, rngs=nnx.Rngs(0)))
-    assert (
-        _count(r19_100)
-        == _resnet19_count((3, 3, 2), (128, 256, 512), 64, 256, 3, 100)
-        == 12_653_988
-    )
+    assert _count(r19_100) == _resnet19_count((3, 3, 2), (128, 256, 512), 64, 256, 3, 100) == 12_653_988
 
     r38 = nnx.eval_shape(lambda: models.resnet38(10, rngs=nnx.Rngs(0)))
     assert _count(r38) == _resnet38_count(6, 32, 3, 10) == 2_248_480
     r38_100 = nnx.eval_shape(lambda: models.resnet38(100, rngs=nnx.Rngs(0)))
     assert _count(r38_100) == _resnet38_count(6, 32, 3, 100) == 2_260_000
     # 37 convolutions + 1 Linear = 38 layers
-    convs = [
-        m for _, m in nnx.iter_graph(r38) if isinstance(m, nnx.Conv) and m.kernel_size == (3, 3)
-    ]
+    convs = [m for _, m in nnx.iter_graph(r38) if isinstance(m, nnx.Conv) and m.kernel_size == (3, 3)]
     assert len(convs) == 37
 
     pre = nnx.eval_shape(lambda: models.preact_resnet18(100, rngs=nnx.Rngs(0)))
@@ -119,15 +109,9 @@ def test_full_size_parameter_counts_equal_the_hand_counts():
 
 def test_learnable_neuron_constants_are_counted():
     small = dict(widths=(4, 8), stem_width=4, fc_width=8)
-    plain = nnx.eval_shape(
-        lambda: models.SpikingResNet((1, 1), 3, neuron="lif", rngs=nnx.Rngs(0), **small)
-    )
-    plif = nnx.eval_shape(
-        lambda: models.SpikingResNet((1, 1), 3, neuron="plif", rngs=nnx.Rngs(0), **small)
-    )
-    assert (
-        _count(plif) - _count(plain) == 1 + 2 * 2 + 1
-    )  # one w per neuron layer: stem, 2/block, fc
+    plain = nnx.eval_shape(lambda: models.SpikingResNet((1, 1), 3, neuron="lif", rngs=nnx.Rngs(0), **small))
+    plif = nnx.eval_shape(lambda: models.SpikingResNet((1, 1), 3, neuron="plif", rngs=nnx.Rngs(0), **small))
+    assert _count(plif) - _count(plain) == 1 + 2 * 2 + 1  # one w per neuron layer: stem, 2/block, fc
 
 
 # --------------------------------------------------------------------------- structure
@@ -156,9 +140,7 @@ def test_vgg11_layer_structure_48_and_128():
 
 
 def test_resnet19_layer_structure():
-    logits, spikes = _abstract_forward(
-        lambda: models.resnet19(10, neuron="lif", rngs=nnx.Rngs(0)), (1, 2, 32, 32, 3)
-    )
+    logits, spikes = _abstract_forward(lambda: models.resnet19(10, neuron="lif", rngs=nnx.Rngs(0)), (1, 2, 32, 32, 3))
     assert logits == (1, 2, 10)
     assert len(spikes) == 1 + 2 * 8 + 1  # stem, two per block, the FC-256 neuron
     assert spikes[0] == (1, 2, 32, 32, 64)
@@ -173,9 +155,7 @@ def test_resnet19_layer_structure():
 
 
 def test_resnet38_layer_structure():
-    logits, spikes = _abstract_forward(
-        lambda: models.resnet38(100, neuron="lif", rngs=nnx.Rngs(0)), (1, 1, 32, 32, 3)
-    )
+    logits, spikes = _abstract_forward(lambda: models.resnet38(100, neuron="lif", rngs=nnx.Rngs(0)), (1, 1, 32, 32, 3))
     assert logits == (1, 1, 100)
     assert len(spikes) == 1 + 2 * 18
     assert spikes[0] == (1, 1, 32, 32, 32)
@@ -207,9 +187,7 @@ def test_adaptive_avg_pool_matches_pytorch_windows():
                 hs, he = (i * n) // m, -((-(i + 1) * n) // m)
                 ws, we = (j * n) // m, -((-(j + 1) * n) // m)
                 want[:, i, j] = x[:, hs:he, ws:we].mean(axis=(1, 2))
-        np.testing.assert_allclose(
-            _common.adaptive_avg_pool(jnp.asarray(x), (m, m)), want, rtol=1e-6, atol=1e-6
-        )
+        np.testing.assert_allclose(_common.adaptive_avg_pool(jnp.asarray(x), (m, m)), want, rtol=1e-6, atol=1e-6)
 
 
 def test_initialisation_follows_each_source():
@@ -220,9 +198,7 @@ def test_initialisation_follows_each_source():
     w = np.asarray(vgg.classifier.kernel[...])
     assert abs(w.std() / 0.01 - 1) < 0.03 and np.all(np.asarray(vgg.classifier.bias[...]) == 0)
 
-    r19 = models.SpikingResNet(
-        (1, 1), 10, widths=(32, 64), stem_width=32, fc_width=256, rngs=_rngs()
-    )
+    r19 = models.SpikingResNet((1, 1), 10, widths=(32, 64), stem_width=32, fc_width=256, rngs=_rngs())
     k = np.asarray(r19.blocks[1].conv2.layer.kernel[...])  # U(+-1/sqrt(fan_in)), fan_in = 9 * 64
     assert np.abs(k).max() <= 1 / np.sqrt(9 * 64) and abs(k.std() * np.sqrt(3 * 9 * 64) - 1) < 0.03
     b = np.asarray(r19.fc1.bias[...])
@@ -255,9 +231,7 @@ def _tiny(name, neuron, dtype=None, dropout=0.0):
         return models.SpikingResNet((1, 1, 1), 3, widths=(4, 8, 8), stem_width=4, fc_width=8, **kw)
     if name == "resnet38":  # 7 neuron layers
         return models.SResNet(1, 3, width=4, **kw)
-    return models.PreActResNet(
-        (1, 1, 1, 1), 3, widths=(4, 4, 8, 8), pool=1, **kw
-    )  # 9 neuron layers
+    return models.PreActResNet((1, 1, 1, 1), 3, widths=(4, 4, 8, 8), pool=1, **kw)  # 9 neuron layers
 
 
 def _round_robin(offset):
@@ -287,9 +261,7 @@ def _neuron_types(model):
 def _loss_and_grads(model, xs, ys):
     def loss(model):
         logits = model(xs)
-        ce = -jnp.mean(
-            jnp.sum(jax.nn.log_softmax(logits) * jax.nn.one_hot(ys, logits.shape[-1]), -1)
-        )
+        ce = -jnp.mean(jnp.sum(jax.nn.log_softmax(logits) * jax.nn.one_hot(ys, logits.shape[-1]), -1))
         return ce, logits
 
     (value, logits), grads = nnx.value_and_grad(loss, has_aux=True)(model)
@@ -300,12 +272,8 @@ def _check_grads(name, model, label, t=T):
     value, logits, grads = _loss_and_grads(model, _tiny_input(name, t=t), jnp.asarray([0, 2]))
     assert np.isfinite(float(value)) and logits.dtype == jnp.float32, label
     g = _first_kernel(name, grads)
-    assert g.dtype == np.float32 and np.all(np.isfinite(g)) and np.abs(g).max() > 0, (
-        label
-    )  # reaches layer 1
-    assert all(
-        np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(nnx.state(grads, nnx.Param))
-    ), label
+    assert g.dtype == np.float32 and np.all(np.isfinite(g)) and np.abs(g).max() > 0, label  # reaches layer 1
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(nnx.state(grads, nnx.Param))), label
 
 
 def test_every_neuron_passes_gradients_to_the_first_layer_of_every_new_model():
@@ -390,9 +358,7 @@ def test_make_neuron_names_and_defaults():
         "if",
         "alif",
     }
-    assert (
-        isinstance(layers["lif"], nn.LIF) and layers["lif"].tau == 1.1 and layers["lif"].v_th == 1.0
-    )
+    assert isinstance(layers["lif"], nn.LIF) and layers["lif"].tau == 1.1 and layers["lif"].v_th == 1.0
     p = layers["ilif"].params()
     assert isinstance(layers["ilif"], nn.ILIF) and p.tau == 1.1 and p.lambda_i == 0.03
     assert p.surrogate.name == "rectangle" and float(p.surrogate.width) == 1.0
@@ -407,9 +373,7 @@ def test_make_neuron_names_and_defaults():
 
 
 def test_make_neuron_overrides_and_pass_through():
-    p = models.make_neuron(
-        "ilif", surrogate="sigmoid", use_mpiu=False, use_ciu=False, lambda_i=0.05
-    )().params()
+    p = models.make_neuron("ilif", surrogate="sigmoid", use_mpiu=False, use_ciu=False, lambda_i=0.05)().params()
     assert p.surrogate.name == "sigmoid" and not p.use_mpiu and not p.use_ciu and p.lambda_i == 0.05
     factory = lambda: nn.LIF(tau=3.0)  # noqa: E731
     assert models.make_neuron(factory) is factory
@@ -422,9 +386,7 @@ def test_make_neuron_overrides_and_pass_through():
 
 
 def test_make_neuron_errors():
-    with pytest.raises(
-        ValueError, match="unknown neuron 'lifx'.*lif, ilif, iplif, plif, clif, polara, if, alif"
-    ):
+    with pytest.raises(ValueError, match="unknown neuron 'lifx'.*lif, ilif, iplif, plif, clif, polara, if, alif"):
         models.make_neuron("lifx")
     with pytest.raises(TypeError, match="make_neuron\\('lif'\\)"):
         models.make_neuron("lif", no_such_option=1)
@@ -459,17 +421,19 @@ def test_model_input_and_argument_errors():
         r38(jnp.ones((1, 1, 8, 8, 2)))
 
 
-@pytest.mark.parametrize("which", ["preact", pytest.param("sresnet", marks=pytest.mark.slow),
-                                   pytest.param("resnet19", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "which",
+    ["preact", pytest.param("sresnet", marks=pytest.mark.slow), pytest.param("resnet19", marks=pytest.mark.slow)],
+)
 def test_block_remat_changes_nothing_but_memory(which):
     """``remat=True`` (each residual block under ``nnx.remat``) gives the same loss, spikes,
     gradients and running statistics, bit for bit."""
     ctors = {
         "sresnet": lambda r, rm: models.SResNet(1, 10, neuron="polara", width=4, remat=rm, rngs=r),
-        "preact": lambda r, rm: models.PreActResNet((1, 1), 10, neuron="ilif", widths=(4, 8), pool=4, remat=rm,
-                                                    rngs=r),
-        "resnet19": lambda r, rm: models.SpikingResNet((1, 1), 10, neuron="lif", widths=(4, 8), stem_width=4,
-                                                       fc_width=8, remat=rm, rngs=r),
+        "preact": lambda r, rm: models.PreActResNet((1, 1), 10, neuron="ilif", widths=(4, 8), pool=4, remat=rm, rngs=r),
+        "resnet19": lambda r, rm: models.SpikingResNet(
+            (1, 1), 10, neuron="lif", widths=(4, 8), stem_width=4, fc_width=8, remat=rm, rngs=r
+        ),
     }
     xs = jax.random.normal(jax.random.key(1), (3, 2, 8, 8, 3))
     results = []

@@ -46,9 +46,7 @@ def test_gradient_vs_T(nd, tmp_path):
         for key in ("grad_norm_last", "grad_norm_mean", "rate_at_T", "zero_grad_fraction_last"):
             assert len(m[key]) == 3 and _all_finite(m[key]), key
         assert m["nonfinite_grad_entries"] == 0
-        assert (
-            abs(m["rate_at_calib_T"] - js["config"]["target_rate"]) < 0.05
-        )  # the calibration worked
+        assert abs(m["rate_at_calib_T"] - js["config"]["target_rate"]) < 0.05  # the calibration worked
     # LIF (γ = 1) forgets x[0] within a few steps (the reset zeroes the gradient inside the
     # surrogate window, λ ≈ 0.09 outside it), so Σ_{t<T} ∂s[t]/∂x[0] is the same for every
     # T >= 8 and the gradient of the mean-over-time loss falls exactly like 1/T
@@ -108,9 +106,7 @@ def test_polara_traces(nd, tmp_path):
         assert spikes, name
         t1 = spikes[0]
         theta, u, ua, s = (np.array(tr[k]) for k in ("theta", "u", "ua", "s"))
-        assert (
-            np.all(theta[:t1] == theta[0]) and theta[t1] > theta[0]
-        )  # the threshold rises at the first spike
+        assert np.all(theta[:t1] == theta[0]) and theta[t1] > theta[0]  # the threshold rises at the first spike
         assert np.all(np.diff(theta) >= 0)  # and never decays
         assert np.all(s[s > 0] >= 0.5)  # above threshold s = sigmoid(ua·O(Δ)) >= 1/2
         # refractory inhibition: after a spike the membrane is scaled below the pre-spike value

@@ -163,9 +163,7 @@ def test_rlif_forward_equals_numpy(reset, detach, np_ref):
     np.fill_diagonal(w_rec, 0.0)
     xs = _inputs(0.5, 0.5, seed=4)
     vr = dict(v_reset=-0.2) if reset == "hard" else {}
-    params = neurons.RLIFParams(
-        w_rec=w_rec, lif=neurons.LIFParams(tau=2.0, reset=reset, detach_reset=detach, **vr)
-    )
+    params = neurons.RLIFParams(w_rec=w_rec, lif=neurons.LIFParams(tau=2.0, reset=reset, detach_reset=detach, **vr))
     _, ys, states = snnjax.run(rlif.step, params, jnp.asarray(xs), return_states=True)
     ref_states, ref_ys = np_ref.rlif(xs, w_rec=w_rec, tau=2.0, reset=reset, **vr)
     _compare(states, ys, ref_states, ref_ys, True)
@@ -190,9 +188,7 @@ def test_subthreshold_lif_is_geometric_series(tau):
     """reset="none", constant input, no spikes: m_t = x (1 - λ^t) / (1 - λ), λ = 1 - 1/τ."""
     x = np.array([0.05, 0.1, -0.2, 0.01], np.float32)
     params = neurons.LIFParams(tau=tau, v_th=1e6, reset="none")
-    _, ys, states = snnjax.run(
-        lif.step, params, jnp.broadcast_to(jnp.asarray(x), (T, 4)), return_states=True
-    )
+    _, ys, states = snnjax.run(lif.step, params, jnp.broadcast_to(jnp.asarray(x), (T, 4)), return_states=True)
     lam = 1.0 - 1.0 / tau
     t = np.arange(1, T + 1)[:, None]
     expected = x[None].astype(np.float64) * (1 - lam**t) / (1 - lam)
@@ -227,17 +223,11 @@ def test_lif_constant_suprathreshold_soft_reset_rate():
 def test_threshold_crossing_at_equality_spikes():
     """U = V_th exactly gives a spike (H(0) = 1), then soft reset to 0 / hard reset to v_reset."""
     xs = jnp.array([[1.0], [0.5], [0.5]], jnp.float32)
-    _, ys, st = snnjax.run(
-        lif.step, neurons.LIFParams(tau=1.0), xs, return_states=True
-    )  # τ = 1: λ = 0
+    _, ys, st = snnjax.run(lif.step, neurons.LIFParams(tau=1.0), xs, return_states=True)  # τ = 1: λ = 0
     np.testing.assert_array_equal(ys[:, 0], [1.0, 0.0, 0.0])
     np.testing.assert_array_equal(st.m[:, 0], [0.0, 0.5, 0.5])
-    _, ys, st = snnjax.run(
-        lif.step, neurons.LIFParams(tau=1e30, reset="hard", v_reset=0.25), xs, return_states=True
-    )
-    np.testing.assert_array_equal(
-        ys[:, 0], [1.0, 0.0, 1.0]
-    )  # λ ≈ 1: 0.25 + 0.5 < 1, then 0.75 + 0.5 >= 1
+    _, ys, st = snnjax.run(lif.step, neurons.LIFParams(tau=1e30, reset="hard", v_reset=0.25), xs, return_states=True)
+    np.testing.assert_array_equal(ys[:, 0], [1.0, 0.0, 1.0])  # λ ≈ 1: 0.25 + 0.5 < 1, then 0.75 + 0.5 >= 1
     np.testing.assert_allclose(st.m[:, 0], [0.25, 0.75, 0.25])
 
 
@@ -246,9 +236,7 @@ def test_spytorch_hand_trace():
     a, b = np.exp(-1 / 5), np.exp(-1 / 10)
     xs = np.zeros((5, 1), np.float32)
     xs[0] = 2.0
-    _, ys, st = snnjax.run(
-        spytorch_lif.step, neurons.SpytorchLIFParams(), jnp.asarray(xs), return_states=True
-    )
+    _, ys, st = snnjax.run(spytorch_lif.step, neurons.SpytorchLIFParams(), jnp.asarray(xs), return_states=True)
     i = [2.0, 2 * a, 2 * a * a, 2 * a**3, 2 * a**4]
     v1 = 0.0  # V_1 uses I_0 = 0
     v2 = b * v1 + 2.0  # V_2 = I_1 = 2 >= 1 -> spike emitted at step 3 (from V_2)
@@ -288,9 +276,7 @@ def test_defaults_follow_spec():
     s = neurons.SpytorchLIFParams()
     assert s.tau_syn == 5.0 and s.tau_mem == 10.0 and s.v_th == 1.0 and s.detach_reset
     assert s.surrogate.name == "superspike" and float(s.surrogate.width) == 100.0
-    assert float(s.alpha) == pytest.approx(np.exp(-1 / 5)) and float(s.beta) == pytest.approx(
-        np.exp(-1 / 10)
-    )
+    assert float(s.alpha) == pytest.approx(np.exp(-1 / 5)) and float(s.beta) == pytest.approx(np.exp(-1 / 10))
     l = neurons.LIParams()  # noqa: E741
     assert (
         l.synaptic
@@ -301,9 +287,7 @@ def test_defaults_follow_spec():
     assert neurons.LIFParams(surrogate="atan").surrogate == snnjax.surrogate.atan()
 
 
-@pytest.mark.parametrize(
-    "mod", [if_, lif, plif, alif, spytorch_lif, li, rlif], ids=lambda m: m.__name__.split(".")[-1]
-)
+@pytest.mark.parametrize("mod", [if_, lif, plif, alif, spytorch_lif, li, rlif], ids=lambda m: m.__name__.split(".")[-1])
 def test_init_state_zero_and_registered(mod):
     st = mod.init_state((2, 3))
     assert all(np.asarray(leaf).shape == (2, 3) and not np.any(leaf) for leaf in st)

@@ -57,9 +57,9 @@ def test_learnable_tau_and_threshold_get_gradients():
     np.testing.assert_allclose(module.params().tau, 2.0, rtol=1e-6)
     w = module.tau[...]
     np.testing.assert_allclose(1.0 + jax.nn.softplus(w), 2.0, rtol=1e-6)
-    ref = jax.grad(lambda tau: snnjax.run(neurons.lif.step, neurons.LIFParams(tau=tau, surrogate="atan"), XS)[1].mean())(
-        jnp.full((6,), 2.0)
-    )
+    ref = jax.grad(
+        lambda tau: snnjax.run(neurons.lif.step, neurons.LIFParams(tau=tau, surrogate="atan"), XS)[1].mean()
+    )(jnp.full((6,), 2.0))
     np.testing.assert_allclose(g_tau, ref * jax.nn.sigmoid(w), rtol=1e-5)
 
 

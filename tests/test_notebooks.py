@@ -41,8 +41,9 @@ def test_notebook_runs_and_its_checks_pass(path):
 
 
 def _notebook(tmp_path, *sources):
-    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": s}
-             for s in sources]
+    cells = [
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": s} for s in sources
+    ]
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     return path
@@ -61,8 +62,9 @@ def test_executor_stores_text_and_figures(tmp_path):
         "import matplotlib.pyplot as plt\nprint('hello')",
         "plt.plot([0, 1], [1, 0])\nplt.show()",
     )
-    proc = subprocess.run([sys.executable, str(EXECUTE), "--write", str(path)], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(EXECUTE), "--write", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     cells = json.loads(path.read_text())["cells"]
     assert cells[0]["outputs"][0]["text"] == ["hello\n"] and cells[0]["execution_count"] == 1

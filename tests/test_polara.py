@@ -12,12 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _numpy_ref import sigmoid as _sigmoid
 from jax.test_util import check_grads
 
 import snnjax
 from snnjax import neurons
 from snnjax.neurons import polara
-from _numpy_ref import sigmoid as _sigmoid
 
 T = 128
 SHAPE = (2, 6)
@@ -221,7 +221,10 @@ CONFIGS = {
     "window-decay-custom": dict(decay="window", **CUSTOM),
     "all-study-options": dict(output="binary", amplify="before_input", theta_tau=10.0, decay="window"),
     "all-ablations-ungated": dict(
-        leak="static", activation="heaviside", refractory=False, adaptive_threshold=False,
+        leak="static",
+        activation="heaviside",
+        refractory=False,
+        adaptive_threshold=False,
         gated=False,
     ),  # fmt: skip
 }
@@ -340,9 +343,7 @@ def test_polara_hand_computed_first_steps():
 # --- reduction to the simpler dynamics ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "switch", [dict(adaptive_threshold=False), dict(E=0.0)], ids=["fixed-threshold", "E=0"]
-)
+@pytest.mark.parametrize("switch", [dict(adaptive_threshold=False), dict(E=0.0)], ids=["fixed-threshold", "E=0"])
 def test_reduces_to_leaky_integrator_with_shaped_output(x64, switch):
     """h ≡ 0, fixed ϑ, B = 0: u_t = L·u_{t-1} + x_t = Σ_j L^{t-j} x_j and
     s = sigmoid(u·O(u - ϑ0)) if u >= ϑ0 else 0 (closed form, no loop over the state)."""

@@ -94,8 +94,7 @@ def test_dropout_mask_is_shared_across_time():
 
 def test_trains_end_to_end_with_tet_and_direct_encoding():
     """Gradients reach the stem and the neurons' learnable constants; a few SGD steps fit a batch."""
-    m = models.PreActResNet((1, 1, 1, 1), 4, neuron=lambda: nn.LIF(tau=2.0, learn_tau=True),
-                            rngs=nnx.Rngs(0), **SMALL)
+    m = models.PreActResNet((1, 1, 1, 1), 4, neuron=lambda: nn.LIF(tau=2.0, learn_tau=True), rngs=nnx.Rngs(0), **SMALL)
     rng = np.random.default_rng(0)
     images = jnp.asarray(rng.uniform(size=(8, 32, 32, 3)), jnp.float32)
     labels = jnp.asarray(np.arange(8) % 4)

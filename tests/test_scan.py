@@ -13,9 +13,7 @@ from snnjax import neurons
 from snnjax.neurons import alif, lif, spytorch_lif
 
 T, B, N = 23, 2, 5
-XS = jnp.asarray(
-    (0.5 + 0.6 * np.random.default_rng(1).standard_normal((T, B, N))).astype(np.float32)
-)
+XS = jnp.asarray((0.5 + 0.6 * np.random.default_rng(1).standard_normal((T, B, N))).astype(np.float32))
 
 
 def _manual_loop(step, params, xs, state):
@@ -41,12 +39,8 @@ def test_return_states_equals_manual_loop(step, params):
     final, ys, states = snnjax.run(step, params, XS, return_states=True)
     m_final, m_ys, m_states = _manual_loop(step, params, XS, init)
     np.testing.assert_array_equal(ys, m_ys)
-    jax.tree.map(
-        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6), states, m_states
-    )
-    jax.tree.map(
-        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6), final, m_final
-    )
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6), states, m_states)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6), final, m_final)
     assert type(states) is type(init)
     jax.tree.map(lambda a: a.shape == (T, B, N) or pytest.fail(str(a.shape)), states)
     # without return_states: the same final state and outputs
@@ -97,9 +91,7 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "kw", VARIANTS, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()) or "default"
-)
+@pytest.mark.parametrize("kw", VARIANTS, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()) or "default")
 def test_variants_give_identical_outputs_and_gradients(kw):
     t = 6 if kw.get("unroll") is True else T
     ref_value, ref_ys, ref_grads = _plain_scan_reference(t, kw.get("return_states", False))
@@ -162,9 +154,7 @@ def test_fused_backend_equals_scan(step, params, t):
     assert jax.tree.structure(g_fused) == jax.tree.structure(g_scan)
     for gf, gs in zip(jax.tree.leaves(g_fused), jax.tree.leaves(g_scan), strict=True):
         assert gf.shape == gs.shape and gf.dtype == gs.dtype
-        np.testing.assert_allclose(
-            gf, gs, rtol=1e-5, atol=1e-6 * max(1.0, float(np.max(np.abs(gs))))
-        )
+        np.testing.assert_allclose(gf, gs, rtol=1e-5, atol=1e-6 * max(1.0, float(np.max(np.abs(gs)))))
     assert np.any(np.asarray(g_scan[1]) != 0)  # the input gradient is not trivially zero
 
 
@@ -176,15 +166,11 @@ def test_integer_valued_params_are_differentiable(backend):
     equal the one with float params.
     """
     xs = XS[:8]
-    ref = jax.grad(
-        lambda x: snnjax.run(lif.step, neurons.LIFParams(tau=2.0, v_th=1.0, surrogate="atan"), x)[
-            1
-        ].sum()
-    )(xs)
+    ref = jax.grad(lambda x: snnjax.run(lif.step, neurons.LIFParams(tau=2.0, v_th=1.0, surrogate="atan"), x)[1].sum())(
+        xs
+    )
     g = jax.grad(
-        lambda x: snnjax.run(
-            lif.step, neurons.LIFParams(tau=2, v_th=1, surrogate="atan"), x, backend=backend
-        )[1].sum()
+        lambda x: snnjax.run(lif.step, neurons.LIFParams(tau=2, v_th=1, surrogate="atan"), x, backend=backend)[1].sum()
     )(xs)
     np.testing.assert_allclose(g, ref, rtol=1e-6)
 
@@ -192,9 +178,7 @@ def test_integer_valued_params_are_differentiable(backend):
 def test_checkpoint_every_return_states_shapes():
     _, ys0, states0 = snnjax.run(lif.step, neurons.LIFParams(), XS, return_states=True)
     for k in (1, 4, 40):
-        final, ys, states = snnjax.run(
-            lif.step, neurons.LIFParams(), XS, return_states=True, checkpoint_every=k
-        )
+        final, ys, states = snnjax.run(lif.step, neurons.LIFParams(), XS, return_states=True, checkpoint_every=k)
         assert ys.shape == (T, B, N) and states.m.shape == (T, B, N)
         np.testing.assert_array_equal(ys, ys0)
         np.testing.assert_array_equal(states.m, states0.m)
@@ -240,9 +224,7 @@ def _counter_init(shape, dtype, *, params):
 def test_custom_step_with_init_state():
     params = {"decay": 0.5}
     xs = XS[:, 0]
-    final, ys, states = snnjax.run(
-        _counter_step, params, xs, init_state=_counter_init, return_states=True
-    )
+    final, ys, states = snnjax.run(_counter_step, params, xs, init_state=_counter_init, return_states=True)
     acc, peak, acc_ref, peak_ref = 0.0, -np.inf, [], []
     for x in np.asarray(xs):
         acc = 0.5 * acc + x
@@ -260,9 +242,7 @@ def test_custom_step_with_init_state():
         return _counter_init(shape, dtype, params=params)
 
     snnjax.run(_counter_step, params, xs, init_state=spy_init)
-    assert (
-        tuple(seen["shape"]) == (N,) and seen["dtype"] == jnp.float32 and seen["params"] is params
-    )
+    assert tuple(seen["shape"]) == (N,) and seen["dtype"] == jnp.float32 and seen["params"] is params
     # init_state= overrides the registered one of a library step
     _, ys_custom = snnjax.run(
         lif.step,
@@ -282,7 +262,7 @@ def test_custom_state_with_a_scalar_leaf_can_be_passed_back():
     """A custom step whose state has a scalar leaf (a step counter) runs with init_state=,
     so its own final state must be accepted as ``state=`` to continue the run.
 
-    (``_src.check_state_shapes`` documents that leaves of rank < the step's rank are
+    (``validation.check_state_shapes`` documents that leaves of rank < the step's rank are
     exempt; ``run`` rejects them.)
     """
     xs = XS[:, 0]  # [T, N]
@@ -352,11 +332,10 @@ def test_auto_scans_a_compute_bound_step_beyond_the_unroll_length(monkeypatch):
     snnjax.run(neurons.polara.step, p, short_xs)
     snnjax.run(lif.step, neurons.LIFParams(), long_xs)
     assert calls == [neurons.polara.step, lif.step]
+
     # the scanned default gives the same values and gradients as the fused backend
     def loss(xs, backend):
         return jnp.sum(snnjax.run(neurons.polara.step, p, xs, backend=backend)[1] * jnp.cos(xs))
 
     np.testing.assert_allclose(loss(long_xs, "auto"), loss(long_xs, "fused"), rtol=1e-6)
-    np.testing.assert_allclose(
-        jax.grad(loss)(long_xs, "auto"), jax.grad(loss)(long_xs, "fused"), rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(jax.grad(loss)(long_xs, "auto"), jax.grad(loss)(long_xs, "fused"), rtol=1e-5, atol=1e-6)

@@ -65,9 +65,7 @@ def test_module_equals_pure_function(name):
         elif want[key] is None or isinstance(want[key], (str, bool, int)):
             assert got[key] == want[key], key
         else:
-            np.testing.assert_allclose(
-                np.asarray(got[key]), np.asarray(want[key]), rtol=1e-6, err_msg=key
-            )
+            np.testing.assert_allclose(np.asarray(got[key]), np.asarray(want[key]), rtol=1e-6, err_msg=key)
     # multi-step call == snnjax.run with the pure step and module.params()
     final_ref, ref = snnjax.run(step, module.params(), xs)
     assert 0.05 < (np.asarray(ref) > 0).mean() < 0.95

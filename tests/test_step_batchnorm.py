@@ -32,7 +32,9 @@ def _numpy_step_bn(xs, gamma, beta, mean, var, momentum, eps, train):
 def _data(seed=0, shift=0.0):
     rng = np.random.default_rng(seed)
     scale = rng.uniform(0.5, 3.0, C)
-    return (shift + rng.normal(size=(T, B, H, W, C)) * scale + np.arange(T)[:, None, None, None, None]).astype(np.float32)
+    return (shift + rng.normal(size=(T, B, H, W, C)) * scale + np.arange(T)[:, None, None, None, None]).astype(
+        np.float32
+    )
 
 
 def test_training_and_eval_match_a_per_step_loop():

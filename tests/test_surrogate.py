@@ -155,9 +155,7 @@ def test_support_edges_exactly():
     assert grad(Surrogate("sigmoid", 4.0), 0.0) == pytest.approx(1.0)
     assert grad(Surrogate("superspike", 100.0), 0.0) == pytest.approx(1.0)
     assert grad(Surrogate("superspike", 100.0), 0.01) == pytest.approx(0.25)
-    assert grad(Surrogate("gaussian", 0.5), 0.0) == pytest.approx(
-        1 / (0.5 * math.sqrt(2 * math.pi))
-    )
+    assert grad(Surrogate("gaussian", 0.5), 0.0) == pytest.approx(1 / (0.5 * math.sqrt(2 * math.pi)))
     assert grad(Surrogate("erf", 2.0), 0.0) == pytest.approx(2 / math.sqrt(math.pi))
     assert grad(Surrogate("straight_through"), 7.0) == 1.0
 
@@ -178,9 +176,7 @@ def test_backward_equals_grad_of_primitive(name, w):
     v = jnp.asarray(v[keep])
     g_prim = jax.vmap(jax.grad(lambda x: prim(x, width)))(v)
     g = jax.grad(lambda x: f(x).sum())(v)
-    np.testing.assert_allclose(
-        np.asarray(g), np.asarray(g_prim), rtol=1e-5, atol=1e-6 * float(np.max(np.abs(g_prim)))
-    )
+    np.testing.assert_allclose(np.asarray(g), np.asarray(g_prim), rtol=1e-5, atol=1e-6 * float(np.max(np.abs(g_prim))))
 
 
 @pytest.mark.parametrize(
@@ -196,12 +192,8 @@ def test_primitive_is_a_smoothed_step(name, w):
         assert float(big) == pytest.approx(1.0 / w, rel=1e-3)
         return
     assert float(prim(jnp.float32(0.0), jnp.float32(w))) == pytest.approx(0.5, abs=1e-7)
-    assert float(prim(jnp.float32(1e7 * _scale(name, w)), jnp.float32(w))) == pytest.approx(
-        1.0, abs=1e-6
-    )
-    assert float(prim(jnp.float32(-1e7 * _scale(name, w)), jnp.float32(w))) == pytest.approx(
-        0.0, abs=1e-6
-    )
+    assert float(prim(jnp.float32(1e7 * _scale(name, w)), jnp.float32(w))) == pytest.approx(1.0, abs=1e-6)
+    assert float(prim(jnp.float32(-1e7 * _scale(name, w)), jnp.float32(w))) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_cotangent_is_scaled_and_width_gets_zero_gradient():
@@ -210,9 +202,7 @@ def test_cotangent_is_scaled_and_width_gets_zero_gradient():
     ct = jnp.array([2.0, -1.0, 0.5, 3.0], jnp.float32)
     out, vjp = jax.vjp(f, v)
     (gv,) = vjp(ct)
-    np.testing.assert_allclose(
-        gv, np.asarray(ct) * (1.0 / (1.0 + (np.pi / 2 * 2.0 * np.asarray(v)) ** 2)), rtol=1e-6
-    )
+    np.testing.assert_allclose(gv, np.asarray(ct) * (1.0 / (1.0 + (np.pi / 2 * 2.0 * np.asarray(v)) ** 2)), rtol=1e-6)
     # the width is a leaf but the forward does not depend on it
     gw = jax.grad(lambda s: s(v).sum())(Surrogate("rectangle", jnp.float32(1.0)))
     assert float(gw.width) == 0.0
@@ -278,9 +268,7 @@ def test_custom_grad():
 
 
 def test_get_errors():
-    with pytest.raises(
-        ValueError, match=r"surrogate name must be one of .*'rectangle'.*'atan'.*, got 'nope'"
-    ):
+    with pytest.raises(ValueError, match=r"surrogate name must be one of .*'rectangle'.*'atan'.*, got 'nope'"):
         surrogate.get("nope")
     with pytest.raises(ValueError, match="atan.*takes one width argument named 'alpha'"):
         surrogate.get("atan", gamma=2.0)

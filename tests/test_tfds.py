@@ -23,17 +23,13 @@ from snnjax.data import tfds as snn_tfds  # noqa: E402
 N_TRAIN, N_TEST = 20, 10
 
 
-def write_mnist_like(
-    directory: Path, seed: int = 0, *, num_classes: int = 10, emnist: str | None = None
-):
+def write_mnist_like(directory: Path, seed: int = 0, *, num_classes: int = 10, emnist: str | None = None):
     """Tiny random MNIST-format (or EMNIST ``emnist`` subset) IDX files + SHA256SUMS."""
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     names = []
     for split, n in (("train", N_TRAIN), ("test", N_TEST)):
-        images_file, labels_file = (
-            data.emnist_files(split, emnist) if emnist else data.mnist_files(split)
-        )
+        images_file, labels_file = data.emnist_files(split, emnist) if emnist else data.mnist_files(split)
         data.write_idx(directory / images_file, rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
         data.write_idx(directory / labels_file, rng.integers(0, num_classes, (n,), dtype=np.uint8))
         names += [images_file, labels_file]
@@ -47,9 +43,7 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("tfds")
     idx_dir = write_mnist_like(root / "idx")
     tfds_dir = root / "tfds_data"
-    sources = {
-        s: snn_tfds.build_and_load("mnist", idx_dir, tfds_dir, split=s) for s in ("train", "test")
-    }
+    sources = {s: snn_tfds.build_and_load("mnist", idx_dir, tfds_dir, split=s) for s in ("train", "test")}
     return idx_dir, tfds_dir, sources
 
 
@@ -180,9 +174,7 @@ def test_to_numpy_rejects_split_dict_and_bad_records():
         snn_tfds.to_numpy([{"image": np.zeros((28, 28, 1), np.float32), "label": 0}])
     with pytest.raises(ValueError, match="does not fit"):
         snn_tfds.to_numpy([{"image": np.zeros((28, 28, 1), np.uint8), "label": 300}])
-    images, labels = snn_tfds.to_numpy(
-        [{"image": np.ones((28, 28), np.uint8), "label": 300}], label_dtype=np.int32
-    )
+    images, labels = snn_tfds.to_numpy([{"image": np.ones((28, 28), np.uint8), "label": 300}], label_dtype=np.int32)
     assert images.shape == (1, 28, 28) and labels.tolist() == [300] and labels.dtype == np.int32
 
 

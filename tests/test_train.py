@@ -110,8 +110,15 @@ def test_metrics_files_and_eval_counts_every_example(tmp_path):
 
 def test_fit_argument_errors():
     model, optimizer, forward = _setup()
-    kw = dict(forward=forward, loss_fn=train.max_over_time_ce, logits_fn=train.max_over_time_logits,
-              train_data=_toy_data(8, 0), test_data=_toy_data(8, 1), batch_size=4, progress=False)
+    kw = dict(
+        forward=forward,
+        loss_fn=train.max_over_time_ce,
+        logits_fn=train.max_over_time_logits,
+        train_data=_toy_data(8, 0),
+        test_data=_toy_data(8, 1),
+        batch_size=4,
+        progress=False,
+    )
     with pytest.raises(ValueError, match="epochs must be a positive int"):
         train.fit(model, optimizer, epochs=0, **kw)
     with pytest.raises(ValueError, match="resume=True needs out_dir"):
@@ -130,8 +137,17 @@ def test_one_epoch_on_shipped_mnist_subset_learns():
         return model(xs, return_spikes=True)
 
     rows = train.fit(
-        model, optimizer, forward=forward, loss_fn=train.max_over_time_ce, logits_fn=train.max_over_time_logits,
-        train_data=(x_train, y_train), test_data=(x_test, y_test), epochs=1, batch_size=64, seed=0,
-        progress=False, log=lambda s: None,
+        model,
+        optimizer,
+        forward=forward,
+        loss_fn=train.max_over_time_ce,
+        logits_fn=train.max_over_time_logits,
+        train_data=(x_train, y_train),
+        test_data=(x_test, y_test),
+        epochs=1,
+        batch_size=64,
+        seed=0,
+        progress=False,
+        log=lambda s: None,
     )
     assert rows[0]["test_acc"] > 0.80, rows[0]

@@ -1,6 +1,6 @@
 """Argument checks shared by the ``snnjax.data`` readers (not public API).
 
-The generic checks (ints, bools, options, numbers) live in :mod:`snnjax._src`;
+The generic checks (ints, bools, options, numbers) live in :mod:`snnjax.validation`;
 these are the data-specific ones: paths, text files, cache folders.
 """
 
@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from snnjax._src import describe
+from snnjax.validation import describe
 
 __all__ = ["check_path", "check_file_name", "check_cache_dir", "decode_text"]
 

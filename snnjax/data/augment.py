@@ -55,7 +55,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from snnjax._src import check_bool, check_option, concrete, describe
+from snnjax.validation import check_bool, check_option, concrete, describe
 
 __all__ = [
     "CIFAR10_MEAN",
@@ -123,22 +123,17 @@ def _check_images(name: str, images: Any) -> jax.Array:
             images = np.asarray(images)
         except (TypeError, ValueError) as e:
             raise TypeError(
-                f"{name} must be an array [B, H, W, C] or [B, T, H, W, C], "
-                f"got {describe(given)}: {e}"
+                f"{name} must be an array [B, H, W, C] or [B, T, H, W, C], got {describe(given)}: {e}"
             ) from None
         if images.dtype == object or images.dtype.kind in "SUV":
-            raise TypeError(
-                f"{name} must be a numeric array [B, H, W, C] or [B, T, H, W, C], got "
-                f"{describe(given)}"
-            )
+            raise TypeError(f"{name} must be a numeric array [B, H, W, C] or [B, T, H, W, C], got {describe(given)}")
     dtype = images.dtype
     if not (jnp.issubdtype(dtype, jnp.floating) or dtype == np.uint8):
         raise TypeError(f"{name} must have a floating dtype or uint8, got {dtype}")
     shape = tuple(images.shape)
     if len(shape) not in (4, 5):
         raise ValueError(
-            f"{name} must have rank 4 [B, H, W, C] or rank 5 [B, T, H, W, C] (channels-last), "
-            f"got shape {shape}"
+            f"{name} must have rank 4 [B, H, W, C] or rank 5 [B, T, H, W, C] (channels-last), got shape {shape}"
         )
     h, w, c = shape[-3:]
     if shape[0] < 1:
@@ -181,8 +176,7 @@ def _check_stats(name: str, value: Any, channels: int, *, positive: bool) -> jax
             value = jnp.stack([jnp.asarray(v) for v in value])
         except (TypeError, ValueError) as e:
             raise TypeError(
-                f"{name} must be {channels} real numbers (one per channel), "
-                f"got {describe(value)}: {e}"
+                f"{name} must be {channels} real numbers (one per channel), got {describe(value)}: {e}"
             ) from None
     if isinstance(value, jax.Array):
         shape, dtype = tuple(value.shape), value.dtype
@@ -191,20 +185,14 @@ def _check_stats(name: str, value: Any, channels: int, *, positive: bool) -> jax
             arr = np.asarray(value)
         except (TypeError, ValueError) as e:
             raise TypeError(
-                f"{name} must be {channels} real numbers (one per channel), "
-                f"got {describe(value)}: {e}"
+                f"{name} must be {channels} real numbers (one per channel), got {describe(value)}: {e}"
             ) from None
         shape, dtype = arr.shape, arr.dtype
     if shape != (channels,):
         got = "" if hasattr(value, "shape") else f" ({describe(value)})"
-        raise ValueError(
-            f"{name} must have one value per channel, length C = {channels}, got shape {shape}{got}"
-        )
+        raise ValueError(f"{name} must have one value per channel, length C = {channels}, got shape {shape}{got}")
     if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)):
-        raise TypeError(
-            f"{name} must hold real numbers (int or float; not bool, complex or str), got "
-            f"dtype {dtype}"
-        )
+        raise TypeError(f"{name} must hold real numbers (int or float; not bool, complex or str), got dtype {dtype}")
     v = concrete(value)
     if v is not None:
         v = v.astype(np.float64)
@@ -232,9 +220,7 @@ def _check_range(name: str, value: Any, *, low: float, high: float | None) -> tu
 
 def _check_probability(name: str, value: Any) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{name} must be a Python number in [0, 1] (static under jit), got {describe(value)}"
-        )
+        raise TypeError(f"{name} must be a Python number in [0, 1] (static under jit), got {describe(value)}")
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value}")
     return float(value)
@@ -309,9 +295,7 @@ def _cutout_centres(key, batch_size, height, width, n_holes):
     return jax.vmap(one)(keys)
 
 
-def cutout_centres(
-    key: jax.Array, batch_size: int, height: int, width: int, n_holes: int = 1
-) -> jax.Array:
+def cutout_centres(key: jax.Array, batch_size: int, height: int, width: int, n_holes: int = 1) -> jax.Array:
     """The hole centres :func:`cutout` draws for ``key``.
 
     Returns:
@@ -344,9 +328,7 @@ def _uniform_int(u, n):
     return jnp.minimum(jnp.floor(u * n), n - 1).astype(jnp.int32)
 
 
-@functools.partial(
-    jax.jit, static_argnames=("batch_size", "height", "width", "p", "scale", "ratio")
-)
+@functools.partial(jax.jit, static_argnames=("batch_size", "height", "width", "p", "scale", "ratio"))
 def _toolbox_params(key, batch_size, height, width, p, scale, ratio):
     keys = jax.random.split(key, batch_size)
 
@@ -393,18 +375,14 @@ def toolbox_cutout_params(
 @functools.partial(jax.jit, static_argnames=("batch_size", "max_shift"))
 def _roll_shifts(key, batch_size, max_shift):
     keys = jax.random.split(key, batch_size)
-    draw = functools.partial(
-        jax.random.randint, shape=(2,), minval=-max_shift, maxval=max_shift + 1
-    )
+    draw = functools.partial(jax.random.randint, shape=(2,), minval=-max_shift, maxval=max_shift + 1)
     return jax.vmap(lambda k: draw(k).astype(jnp.int32))(keys)
 
 
 def roll_shifts(key: jax.Array, batch_size: int, max_shift: int) -> jax.Array:
     """The shifts :func:`random_roll` draws: int32 ``[B, 2]`` ``(sy, sx)``, uniform on -m … m."""
     key = _check_key(key)
-    return _roll_shifts(
-        key, _check_int("batch_size", batch_size, 1), _check_int("max_shift", max_shift, 0)
-    )
+    return _roll_shifts(key, _check_int("batch_size", batch_size, 1), _check_int("max_shift", max_shift, 0))
 
 
 # --------------------------------------------------------------------------- mechanics (jitted)
@@ -587,9 +565,7 @@ def cutout(key: jax.Array, images: ArrayLike, *, length: int = 16, n_holes: int 
     """
     key = _check_key(key)
     images = _check_images("images", images)
-    return _random_cutout(
-        key, images, _check_int("length", length, 0), _check_int("n_holes", n_holes, 0)
-    )
+    return _random_cutout(key, images, _check_int("length", length, 0), _check_int("n_holes", n_holes, 0))
 
 
 def toolbox_cutout(

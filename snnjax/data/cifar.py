@@ -87,8 +87,8 @@ from typing import Any
 
 import numpy as np
 
-from snnjax._src import check_bool, check_option, describe
 from snnjax.data.idx import SHA256SUMS, _check_hash, read_sha256sums
+from snnjax.validation import check_bool, check_option, describe
 
 __all__ = [
     "load_cifar10",
@@ -329,8 +329,7 @@ def _read_files(loc: _Location, names: Iterable[str], verify: bool) -> dict[str,
                     break
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise ValueError(
-            f"{loc.path} is not a valid {loc.spec.archive} archive (truncated or corrupted): "
-            f"{type(e).__name__}: {e}"
+            f"{loc.path} is not a valid {loc.spec.archive} archive (truncated or corrupted): {type(e).__name__}: {e}"
         ) from e
     missing = [n for n in names if n not in out]
     if missing:
@@ -429,9 +428,7 @@ def _parse_batch(d: dict, spec: _Spec, where: str) -> tuple[np.ndarray, dict[str
         except (TypeError, ValueError) as e:  # pragma: no cover - ragged nested objects
             raise ValueError(f"{where}: {key.decode()!r} is not a list of ints: {e}") from e
         if lab.ndim != 1 or (lab.size and lab.dtype.kind not in "iu"):
-            raise ValueError(
-                f"{where}: {key.decode()!r} should be a list of ints, got {lab.dtype} {lab.shape}"
-            )
+            raise ValueError(f"{where}: {key.decode()!r} should be a list of ints, got {lab.dtype} {lab.shape}")
         if lab.shape[0] != n:
             raise ValueError(
                 f"{where}: {key.decode()!r} has {lab.shape[0]} labels but 'data' has {n} rows "
@@ -439,8 +436,7 @@ def _parse_batch(d: dict, spec: _Spec, where: str) -> tuple[np.ndarray, dict[str
             )
         if n and (lab.min() < 0 or lab.max() >= num_classes):
             raise ValueError(
-                f"{where}: {key.decode()!r} should be in 0..{num_classes - 1}, "
-                f"got {lab.min()}..{lab.max()}"
+                f"{where}: {key.decode()!r} should be in 0..{num_classes - 1}, got {lab.min()}..{lab.max()}"
             )
         labels[mode] = lab.astype(np.int32)
     return data, labels
@@ -452,17 +448,13 @@ def _parse_meta(d: dict, spec: _Spec, where: str) -> dict[str, tuple[str, ...]]:
     for mode, key in spec.meta_keys.items():
         names = _get(d, key, where)
         num_classes = spec.label_keys[mode][1]
-        if not isinstance(names, (list, tuple)) or not all(
-            isinstance(x, (bytes, str)) for x in names
-        ):
+        if not isinstance(names, (list, tuple)) or not all(isinstance(x, (bytes, str)) for x in names):
             raise ValueError(f"{where}: {key.decode()!r} should be a list of strings")
         names = [x.decode("utf-8") if isinstance(x, bytes) else x for x in names]
         while names and not names[-1]:  # tolerate empty trailing entries, nothing else
             names = names[:-1]
         if len(names) != num_classes:
-            raise ValueError(
-                f"{where}: {key.decode()!r} should hold {num_classes} class names, got {len(names)}"
-            )
+            raise ValueError(f"{where}: {key.decode()!r} should hold {num_classes} class names, got {len(names)}")
         out[mode] = tuple(names)
     return out
 
@@ -511,9 +503,7 @@ def _read_all(path: PathLike, dataset: str, verify: bool = True):
 # --------------------------------------------------------------------------- public API
 
 
-def load_cifar10(
-    path: PathLike, split: str = "train", *, verify: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
+def load_cifar10(path: PathLike, split: str = "train", *, verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Load CIFAR-10 (Krizhevsky, 2009) from the official python-version files.
 
     Args:
@@ -574,9 +564,7 @@ def load_cifar100(
     return images, labels[label_mode]
 
 
-def cifar100_labels(
-    path: PathLike, split: str = "train", *, verify: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
+def cifar100_labels(path: PathLike, split: str = "train", *, verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Both CIFAR-100 label sets of a split.
 
     Args:

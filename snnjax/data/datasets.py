@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from snnjax._src import check_bool, check_option
 from snnjax.data._checks import check_file_name, check_path
 from snnjax.data.idx import SHA256SUMS, _lookup_sums, read_idx
+from snnjax.validation import check_bool, check_option
 
 __all__ = [
     "load_idx_dataset",
@@ -113,9 +113,7 @@ def load_idx_dataset(
     verify = check_bool("verify", verify)
     expected = [images_file, labels_file] + ([SHA256SUMS] if verify else [])
     if not directory.is_dir():
-        raise FileNotFoundError(
-            f"data directory not found: {directory} (expected it to contain {', '.join(expected)})"
-        )
+        raise FileNotFoundError(f"data directory not found: {directory} (expected it to contain {', '.join(expected)})")
     resolved = [_resolve(directory, name) for name in (images_file, labels_file)]
     missing = [name for name, r in zip((images_file, labels_file), resolved) if r is None]
     if missing:
@@ -159,10 +157,7 @@ def _check_28x28(
 ) -> None:
     images_file, labels_file = (_shown(data_dir, n) for n in names)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
-        raise ValueError(
-            f"{images_file} should hold uint8 images [N, 28, 28], "
-            f"got {images.dtype} {images.shape}"
-        )
+        raise ValueError(f"{images_file} should hold uint8 images [N, 28, 28], got {images.dtype} {images.shape}")
     if labels.dtype != np.uint8:
         raise ValueError(f"{labels_file} should hold uint8 labels, got {labels.dtype}")
     if labels.size and int(labels.max()) > max_label:
@@ -179,9 +174,7 @@ def _shown(data_dir: PathLike, name: str) -> Path:
     return directory / (_resolve(directory, name) or name)
 
 
-def load_mnist(
-    data_dir: PathLike, split: str = "train", *, verify: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
+def load_mnist(data_dir: PathLike, split: str = "train", *, verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Load MNIST (LeCun, Cortes & Burges) from the four official IDX files.
 
     ``data_dir`` holds ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,

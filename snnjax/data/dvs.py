@@ -162,9 +162,9 @@ from typing import Any
 
 import numpy as np
 
-from snnjax._src import check_bool, check_option, describe
 from snnjax.data._checks import check_cache_dir, check_path, decode_text
 from snnjax.data.idx import SHA256SUMS, read_sha256sums, verify_checksums
+from snnjax.validation import check_bool, check_option, describe
 
 __all__ = [
     "EVENT_DTYPE",
@@ -283,8 +283,7 @@ def _check_size(size: Any, height: int, width: int) -> tuple[int, int] | None:
     sh, sw = int(hw[0]), int(hw[1])
     if sh > height or sw > width:
         raise ValueError(
-            f"size must not exceed the sensor size ({height}, {width}) (binning only downsamples), "
-            f"got {size!r}"
+            f"size must not exceed the sensor size ({height}, {width}) (binning only downsamples), got {size!r}"
         )
     return sh, sw
 
@@ -300,12 +299,12 @@ def _read_file(path: Path, what: str) -> bytes:
     return path.read_bytes()
 
 
-
 def _check_version(line: bytes, path: Path, major: bytes, expected: str) -> None:
     """Raise if a header's first line names an AEDAT major version other than ``major``."""
     m = _VERSION_LINE.match(line)
     if m is not None and m.group(1) != major:
         raise ValueError(f"{path} is AEDAT {m.group(1).decode()}.{m.group(2).decode()}, {expected}")
+
 
 def _aedat3_data_start(raw: bytes, path: Path) -> int:
     """Byte offset just after ``#!END-HEADER``; checks the header's lines and version."""
@@ -328,9 +327,7 @@ def _aedat3_data_start(raw: bytes, path: Path) -> int:
             _check_version(line, path, b"3", "expected AEDAT 3.x (use read_aedat2_raw for AEDAT 2.0 files)")
             first = False
         if end < 0:
-            raise ValueError(
-                f"{path} is not a valid AEDAT 3 file: the header has no '#!END-HEADER' line"
-            )
+            raise ValueError(f"{path} is not a valid AEDAT 3 file: the header has no '#!END-HEADER' line")
         pos = end + 1
         if line.rstrip(b"\r\n") == b"#!END-HEADER":
             return pos
@@ -369,9 +366,7 @@ def read_aedat3(path: PathLike, *, valid_only: bool = True) -> np.ndarray:
                 f"{path} is truncated: a packet header at byte {off} needs "
                 f"{_AEDAT3_PACKET.size} bytes but only {n - off} remain"
             )
-        etype, _src, esize, ts_off, ts_overflow, capacity, number, _valid = (
-            _AEDAT3_PACKET.unpack_from(raw, off)
-        )
+        etype, _src, esize, ts_off, ts_overflow, capacity, number, _valid = _AEDAT3_PACKET.unpack_from(raw, off)
         if esize < 0 or capacity < 0 or number < 0 or ts_overflow < 0 or number > capacity:
             raise ValueError(
                 f"{path} is corrupted: packet at byte {off} has eventSize={esize}, "
@@ -442,17 +437,12 @@ def read_aedat2_raw(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
     path = check_path("path", path)
     raw = _read_file(path, "AEDAT 2 file")
     if not raw:
-        raise ValueError(
-            f"{path} is empty (0 bytes): not an AEDAT 2.0 file "
-            "(truncated or incompletely extracted)"
-        )
+        raise ValueError(f"{path} is empty (0 bytes): not an AEDAT 2.0 file (truncated or incompletely extracted)")
     start = _aedat2_data_start(raw, path)
     size = len(raw) - start
     if size % 8:
         detail = (
-            f"an odd number ({size // 4}) of 32-bit words"
-            if size % 4 == 0
-            else "not a whole number of 32-bit words"
+            f"an odd number ({size // 4}) of 32-bit words" if size % 4 == 0 else "not a whole number of 32-bit words"
         )
         raise ValueError(
             f"{path} is truncated or corrupted: {size} data bytes after the header is {detail}; "
@@ -535,13 +525,10 @@ def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
             cls, start, end = (int(f) for f in fields)
         except ValueError:
             raise ValueError(
-                f"{path}, line {lineno}: expected 'class,startTime_usec,endTime_usec' "
-                f"(3 integers), got {line!r}"
+                f"{path}, line {lineno}: expected 'class,startTime_usec,endTime_usec' (3 integers), got {line!r}"
             ) from None
         if not 1 <= cls <= len(DVS_GESTURE_CLASSES):
-            raise ValueError(
-                f"{path}, line {lineno}: class must be in 1..{len(DVS_GESTURE_CLASSES)}, got {cls}"
-            )
+            raise ValueError(f"{path}, line {lineno}: class must be in 1..{len(DVS_GESTURE_CLASSES)}, got {cls}")
         if start < 0 or end <= start:
             raise ValueError(
                 f"{path}, line {lineno}: expected 0 <= startTime_usec < endTime_usec, "
@@ -559,9 +546,7 @@ def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
 def _gesture_dir(root: PathLike) -> Path:
     root = check_path("root", root)
     for cand in (root, root / "DvsGesture"):
-        if (cand / _GESTURE_TRIALS["train"]).is_file() or (
-            cand / _GESTURE_TRIALS["test"]
-        ).is_file():
+        if (cand / _GESTURE_TRIALS["train"]).is_file() or (cand / _GESTURE_TRIALS["test"]).is_file():
             return cand
     raise FileNotFoundError(
         f"DVS128 Gesture data not found in {root}: expected the DvsGesture folder of IBM's "
@@ -590,9 +575,7 @@ def dvs_gesture_trials(root: PathLike, split: str) -> list[str]:
     text = decode_text(_read_file(path, "trials file"), path, "a DVS128 Gesture trials list")
     names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
-        raise ValueError(
-            f"{path} lists no recordings (expected one userXX_<lighting>.aedat per line)"
-        )
+        raise ValueError(f"{path} lists no recordings (expected one userXX_<lighting>.aedat per line)")
     return names
 
 
@@ -607,12 +590,8 @@ def _gesture_sources(directory: Path, split: str, trials: list[str]) -> list[str
         names += [name, _labels_name(name)]
     missing = [n for n in names if not (directory / n).is_file()]
     if missing:
-        shown = ", ".join(missing[:6]) + (
-            f" and {len(missing) - 6} more" if len(missing) > 6 else ""
-        )
-        raise FileNotFoundError(
-            f"missing in {directory}: {shown} (listed in {_GESTURE_TRIALS[split]})"
-        )
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        raise FileNotFoundError(f"missing in {directory}: {shown} (listed in {_GESTURE_TRIALS[split]})")
     return names
 
 
@@ -688,21 +667,15 @@ def _cifar_files(root: Path) -> list[list[str]]:
         )
     out = []
     for c in CIFAR10_DVS_CLASSES:
-        files = sorted(
-            f.name for f in (root / c).iterdir() if f.name.endswith(".aedat") and f.is_file()
-        )
+        files = sorted(f.name for f in (root / c).iterdir() if f.name.endswith(".aedat") and f.is_file())
         if not files:
-            raise FileNotFoundError(
-                f"{root / c} holds no .aedat files (expected cifar10_{c}_<i>.aedat)"
-            )
+            raise FileNotFoundError(f"{root / c} holds no .aedat files (expected cifar10_{c}_<i>.aedat)")
         out.append(files)
     return out
 
 
 def _check_train_ratio(train_ratio: Any) -> float:
-    if isinstance(train_ratio, (bool, np.bool_)) or not isinstance(
-        train_ratio, (int, float, np.integer, np.floating)
-    ):
+    if isinstance(train_ratio, (bool, np.bool_)) or not isinstance(train_ratio, (int, float, np.integer, np.floating)):
         raise TypeError(f"train_ratio must be a float in (0, 1), got {describe(train_ratio)}")
     r = float(train_ratio)
     if not 0.0 < r < 1.0:
@@ -710,9 +683,7 @@ def _check_train_ratio(train_ratio: Any) -> float:
     return r
 
 
-def cifar10_dvs_split(
-    root: PathLike, split: str, *, train_ratio: float = 0.9
-) -> list[tuple[str, int]]:
+def cifar10_dvs_split(root: PathLike, split: str, *, train_ratio: float = 0.9) -> list[tuple[str, int]]:
     """The files and labels of a deterministic per-class CIFAR10-DVS split.
 
     SpikingJelly's ``split_to_train_test_set(train_ratio, ..., random_split=False)``:
@@ -737,9 +708,7 @@ def cifar10_dvs_split(
     ratio = _check_train_ratio(train_ratio)
     root = check_path("root", root)
     out: list[tuple[str, int]] = []
-    for label, (cls, files) in enumerate(
-        zip(CIFAR10_DVS_CLASSES, _cifar_files(root), strict=True)
-    ):
+    for label, (cls, files) in enumerate(zip(CIFAR10_DVS_CLASSES, _cifar_files(root), strict=True)):
         pos = math.ceil(len(files) * ratio)
         chosen = files[:pos] if split == "train" else files[pos:]
         if not chosen:
@@ -760,8 +729,7 @@ def _event_fields(events: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
         missing = [k for k in "txyp" if k not in events]
         if missing:
             raise ValueError(
-                f"events must have keys t, x, y, p; missing {missing} "
-                f"(got keys {sorted(map(str, events))})"
+                f"events must have keys t, x, y, p; missing {missing} (got keys {sorted(map(str, events))})"
             )
         get = events.__getitem__
     else:
@@ -787,22 +755,17 @@ def _event_fields(events: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     n = t.shape
     if t.ndim != 1 or any(a.shape != n for a in (x, y, p)):
         raise ValueError(
-            f"events fields must be 1-D and of equal length, got shapes t{t.shape} x{x.shape} "
-            f"y{y.shape} p{p.shape}"
+            f"events fields must be 1-D and of equal length, got shapes t{t.shape} x{x.shape} y{y.shape} p{p.shape}"
         )
     for k, a in zip("txy", (t, x, y), strict=True):
         if a.dtype.kind not in "iu":
             raise TypeError(f"events field {k!r} must hold integers, got dtype {a.dtype}")
         if a.dtype == np.uint64 and a.size and int(a.max()) > np.iinfo(np.int64).max:
             raise ValueError(
-                f"events field {k!r} holds {a.max()}, which does not fit int64 "
-                "(corrupted timestamps or coordinates)"
+                f"events field {k!r} holds {a.max()}, which does not fit int64 (corrupted timestamps or coordinates)"
             )
     if p.dtype.kind not in "biu":
-        raise TypeError(
-            f"events field 'p' must hold integers or bools (0 = OFF, other values ON), "
-            f"got dtype {p.dtype}"
-        )
+        raise TypeError(f"events field 'p' must hold integers or bools (0 = OFF, other values ON), got dtype {p.dtype}")
     return t.astype(np.int64), x.astype(np.int64), y.astype(np.int64), p
 
 
@@ -871,9 +834,7 @@ def events_to_frames(
     for name, a, lim, dim in (("x", x, width, "width"), ("y", y, height, "height")):
         lo, hi = int(a.min()), int(a.max())
         if lo < 0 or hi >= lim:
-            raise ValueError(
-                f"events {name} must be in [0, {lim}) ({dim}={lim}), got values in [{lo}, {hi}]"
-            )
+            raise ValueError(f"events {name} must be in [0, {lim}) ({dim}={lim}), got values in [{lo}, {hi}]")
     if hw is not None:
         x = x * out_w // width
         y = y * out_h // height
@@ -946,15 +907,11 @@ def _load_cached(npz: Path, meta: Path, key: dict, sources: list, digest: str):
     return frames, labels
 
 
-def _save_cache(
-    npz: Path, meta: Path, key: dict, sources: list, digest: str, frames, labels
-) -> None:
+def _save_cache(npz: Path, meta: Path, key: dict, sources: list, digest: str, frames, labels) -> None:
     npz.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(
         npz,
-        lambda f: np.savez_compressed(
-            f, frames=_compact(frames), labels=labels, digest=np.array(digest)
-        ),
+        lambda f: np.savez_compressed(f, frames=_compact(frames), labels=labels, digest=np.array(digest)),
     )
     info = {
         "key": key,
@@ -1050,9 +1007,7 @@ def load_dvs_gesture(
         labels = np.zeros(n, np.int32)
         samples = iter_dvs_gesture_samples(directory, split, verify=verify)
         for i, (events, label, _) in enumerate(samples):
-            frames[i] = events_to_frames(
-                events, T, split_by=split_by, height=128, width=128, size=hw
-            )
+            frames[i] = events_to_frames(events, T, split_by=split_by, height=128, width=128, size=hw)
             labels[i] = label
         return frames, labels
 
@@ -1130,9 +1085,7 @@ def load_cifar10_dvs(
         frames = np.zeros((len(items), T, h, w, 2), np.float32)
         for i, (rel, _) in enumerate(items):
             events = read_cifar10_dvs_file(directory / rel)
-            frames[i] = events_to_frames(
-                events, T, split_by=split_by, height=128, width=128, size=hw
-            )
+            frames[i] = events_to_frames(events, T, split_by=split_by, height=128, width=128, size=hw)
         return frames, np.asarray([label for _, label in items], np.int32)
 
     name = f"cifar10_dvs_{split}_T{T}_{split_by}_{_size_key(hw)}_r{ratio:g}"

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from snnjax._src import describe
 from snnjax.data._checks import check_file_name, check_path, decode_text
+from snnjax.validation import describe
 
 __all__ = [
     "read_idx",
@@ -136,10 +136,7 @@ def read_idx(path: PathLike, *, expected_sha256: str | None = None) -> np.ndarra
     path = check_path("path", path)
     if expected_sha256 is not None:
         if not isinstance(expected_sha256, str):
-            raise TypeError(
-                "expected_sha256 must be a str of 64 hex digits or None, "
-                f"got {describe(expected_sha256)}"
-            )
+            raise TypeError(f"expected_sha256 must be a str of 64 hex digits or None, got {describe(expected_sha256)}")
         if not _HEX64.match(expected_sha256):
             raise ValueError(f"expected_sha256 must be 64 hex digits, got {expected_sha256!r}")
     raw = _read_bytes(path)
@@ -210,8 +207,7 @@ def write_idx(path: PathLike, array: np.ndarray) -> Path:
     code = _KIND_TO_CODE.get((arr.dtype.kind, arr.dtype.itemsize))
     if code is None:
         raise TypeError(
-            f"array has dtype {arr.dtype}, which IDX cannot store; "
-            "use uint8, int8, int16, int32, float32 or float64"
+            f"array has dtype {arr.dtype}, which IDX cannot store; use uint8, int8, int16, int32, float32 or float64"
         )
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
@@ -253,8 +249,7 @@ def read_sha256sums(path: PathLike) -> dict[str, str]:
         m = _SUMS_LINE.match(line)
         if m is None:
             raise ValueError(
-                f"{path}, line {lineno}: expected '<64 hex digits>  <file name>' "
-                f"(sha256sum format), got {line!r}"
+                f"{path}, line {lineno}: expected '<64 hex digits>  <file name>' (sha256sum format), got {line!r}"
             )
         digest, name = m.group(1).lower(), m.group(2)
         if name in sums and sums[name] != digest:
@@ -334,7 +329,6 @@ def _lookup_sums(directory: Path, files: Iterable[str] | None) -> dict[str, str]
     return out
 
 
-
 def _file_names(files) -> list[str]:
     """``files`` (one name, or an iterable of names) as a non-empty list of ``str``."""
     if isinstance(files, (str, os.PathLike)):
@@ -342,9 +336,7 @@ def _file_names(files) -> list[str]:
     try:
         names = list(files)
     except TypeError:
-        raise TypeError(
-            f"files must be a file name or an iterable of file names, got {describe(files)}"
-        ) from None
+        raise TypeError(f"files must be a file name or an iterable of file names, got {describe(files)}") from None
     if not names:
         raise ValueError("files must name at least one file, got an empty collection")
     return [check_file_name(f"files[{i}]", n) for i, n in enumerate(names)]

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from snnjax._src import check_bool, describe
+from snnjax.validation import check_bool, describe
 
 __all__ = ["batches", "num_batches", "permutation", "holdout_split", "HOLDOUT_SEED"]
 
@@ -24,7 +24,7 @@ HOLDOUT_SEED = 20261123
 
 
 def _check_int(name: str, value, low: int) -> int:
-    # (not snnjax._src.check_int: its range message reads "in [0, inf]" where ">= 0" is clearer)
+    # (not snnjax.validation.check_int: its range message reads "in [0, inf]" where ">= 0" is clearer)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {describe(value)}")
     if value < low:
@@ -107,8 +107,7 @@ def batches(
     """
     if not isinstance(arrays, (tuple, list)):
         raise TypeError(
-            f"arrays must be a tuple or list of arrays, got {type(arrays).__name__}; "
-            "wrap a single array as (x,)"
+            f"arrays must be a tuple or list of arrays, got {type(arrays).__name__}; wrap a single array as (x,)"
         )
     if not arrays:
         raise ValueError("arrays must contain at least one array")
@@ -116,17 +115,14 @@ def batches(
     for i, a in enumerate(arrs):
         if a.ndim == 0:
             raise ValueError(
-                f"arrays[{i}] is 0-d (got {describe(arrays[i])}); every array needs a leading "
-                "example axis"
+                f"arrays[{i}] is 0-d (got {describe(arrays[i])}); every array needs a leading example axis"
             )
     sizes = [a.shape[0] for a in arrs]
     if len(set(sizes)) != 1:
         raise ValueError(f"arrays must share the leading size N, got leading sizes {sizes}")
     n = sizes[0]
     if n == 0:
-        raise ValueError(
-            f"arrays hold 0 examples (shapes {[a.shape for a in arrs]}); there is nothing to batch"
-        )
+        raise ValueError(f"arrays hold 0 examples (shapes {[a.shape for a in arrs]}); there is nothing to batch")
     total = num_batches(n, batch_size, drop_last)
     shuffle = check_bool("shuffle", shuffle)
     _check_int("epoch", epoch, 0)
@@ -146,9 +142,7 @@ def _as_array(name: str, a) -> np.ndarray:
     try:
         return np.asarray(a)
     except (TypeError, ValueError) as e:
-        raise ValueError(
-            f"{name} is not a rectangular array (got {describe(a)}): {e}"
-        ) from None
+        raise ValueError(f"{name} is not a rectangular array (got {describe(a)}): {e}") from None
 
 
 def _iterate(arrs, batch_size, total, order):

@@ -88,7 +88,6 @@ from typing import Any
 
 import numpy as np
 
-from snnjax._src import check_bool, check_callable, check_option, describe
 from snnjax.data import cifar as _cifar
 from snnjax.data._checks import check_path
 from snnjax.data.datasets import (
@@ -103,6 +102,7 @@ from snnjax.data.datasets import (
 )
 from snnjax.data.idx import SHA256SUMS, read_sha256sums, verify_checksums
 from snnjax.data.pipeline import _check_int
+from snnjax.validation import check_bool, check_callable, check_option, describe
 
 __all__ = [
     "LocalMnist",
@@ -358,9 +358,7 @@ def _make_cifar_base(tfds):
 def _define_builders(tfds) -> dict[str, type]:
     base = _make_base(tfds)
     cifar_base = _make_cifar_base(tfds)
-    mnist_instructions = _INSTRUCTIONS.format(
-        files=", ".join(f for s in SPLITS for f in mnist_files(s))
-    )
+    mnist_instructions = _INSTRUCTIONS.format(files=", ".join(f for s in SPLITS for f in mnist_files(s)))
 
     class LocalMnist(base):
         """MNIST from local IDX files (``local_mnist``); see :func:`snnjax.data.load_mnist`."""
@@ -399,8 +397,7 @@ def _define_builders(tfds) -> dict[str, type]:
         as :func:`snnjax.data.load_emnist` returns them."""
 
         BUILDER_CONFIGS = [
-            tfds.core.BuilderConfig(name=subset, description=f"EMNIST {subset}")
-            for subset in EMNIST_SUBSETS
+            tfds.core.BuilderConfig(name=subset, description=f"EMNIST {subset}") for subset in EMNIST_SUBSETS
         ]
         MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS.format(
             files="emnist-<subset>-{train,test}-{images-idx3,labels-idx1}-ubyte.gz "
@@ -607,9 +604,7 @@ def build(
             raise FileNotFoundError(f"IDX directory not found: {directory}")
     tfds = _tfds()
     cls = _builders()[base]
-    builder = cls(
-        data_dir=os.fspath(tfds_data_dir), config=config, file_format="array_record", **kwargs
-    )
+    builder = cls(data_dir=os.fspath(tfds_data_dir), config=config, file_format="array_record", **kwargs)
     if builder.is_prepared() and not overwrite:
         if base in _CIFAR:
             stale, source, what = _cifar_recorded_mismatch(builder, loc), loc.path, "checksums"
@@ -649,8 +644,7 @@ def _check_split(split: Any) -> None:
         return
     if not isinstance(split, str):
         raise TypeError(
-            f"split must be a str (a TFDS split such as 'train' or 'train[:10%]') or None, "
-            f"got {describe(split)}"
+            f"split must be a str (a TFDS split such as 'train' or 'train[:10%]') or None, got {describe(split)}"
         )
     for part in split.split("+"):
         m = _SPLIT_NAME.match(part)
@@ -689,9 +683,7 @@ def build_and_load(
     """
     _check_split(split)
     build(name, data_dir_idx, tfds_data_dir, overwrite=overwrite)
-    return _tfds().data_source(
-        _tfds_name(name), data_dir=os.fspath(tfds_data_dir), split=split, download=False
-    )
+    return _tfds().data_source(_tfds_name(name), data_dir=os.fspath(tfds_data_dir), split=split, download=False)
 
 
 def to_numpy(
@@ -736,9 +728,7 @@ def to_numpy(
         the first record's shape, or its label is not an integer.
     """
     if isinstance(source, dict):
-        raise TypeError(
-            f"to_numpy takes the data source of one split, got a dict of splits {sorted(source)}"
-        )
+        raise TypeError(f"to_numpy takes the data source of one split, got a dict of splits {sorted(source)}")
     if not (hasattr(source, "__len__") and hasattr(source, "__getitem__")):
         raise TypeError(
             f"source must be a data source of one split (len(source) and source[i]), "
@@ -752,19 +742,12 @@ def to_numpy(
         try:
             label_dtype = np.dtype(label_dtype)
         except TypeError as e:
-            raise TypeError(
-                f"label_dtype must be None or an integer dtype, got {label_dtype!r}: {e}"
-            ) from None
+            raise TypeError(f"label_dtype must be None or an integer dtype, got {label_dtype!r}: {e}") from None
         if label_dtype.kind not in "iu":
-            raise TypeError(
-                "label_dtype must be None or an integer dtype (uint8, int32, ...), "
-                f"got {label_dtype}"
-            )
+            raise TypeError(f"label_dtype must be None or an integer dtype (uint8, int32, ...), got {label_dtype}")
     n = len(source)
     if n == 0:
-        raise ValueError(
-            "source is empty (0 records); pass the data source of a non-empty split"
-        )
+        raise ValueError("source is empty (0 records); pass the data source of a non-empty split")
     images = None
     labels = np.empty((n,), np.int64)
     get_many = getattr(source, "__getitems__", None)
@@ -793,10 +776,7 @@ def to_numpy(
                 )
             images[k] = img.reshape(images.shape[1:])
             if label_key not in rec:
-                raise ValueError(
-                    f"record {k} has no {label_key!r} feature (it has {sorted(rec)}); "
-                    "pass label_key"
-                )
+                raise ValueError(f"record {k} has no {label_key!r} feature (it has {sorted(rec)}); pass label_key")
             labels[k] = _label_value(rec[label_key], k, label_key)
         if progress is not None:
             progress(keys[-1] + 1, n)
@@ -806,10 +786,7 @@ def to_numpy(
     if n and np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         if labels.min() < info.min or labels.max() > info.max:
-            raise ValueError(
-                f"labels range {labels.min()}..{labels.max()} does not fit {dtype}; "
-                "pass label_dtype"
-            )
+            raise ValueError(f"labels range {labels.min()}..{labels.max()} does not fit {dtype}; pass label_dtype")
     return images, labels.astype(dtype)
 
 
@@ -822,7 +799,5 @@ def _label_value(value: Any, k: int, label_key: str) -> int:
     """A record's label as an int; a float, bool, string or array names the record."""
     v = np.asarray(value)
     if v.ndim != 0 or v.dtype.kind not in "iu" or isinstance(value, (bool, np.bool_)):
-        raise ValueError(
-            f"record {k}: {label_key!r} must be an integer class index, got {describe(value)}"
-        )
+        raise ValueError(f"record {k}: {label_key!r} must be an integer class index, got {describe(value)}")
     return int(v)

@@ -85,9 +85,7 @@ def _fused_bwd(step, unroll, res, ct):
         return (ds, [a + b for a, b in zip(d_fl, dfl)]), dx
 
     zeros = [jnp.zeros_like(leaf) for leaf in float_leaves]
-    (d_state0, d_fl), d_xs = jax.lax.scan(
-        body, (d_final, zeros), (states, xs, d_ys), reverse=True, unroll=unroll
-    )
+    (d_state0, d_fl), d_xs = jax.lax.scan(body, (d_final, zeros), (states, xs, d_ys), reverse=True, unroll=unroll)
     it = iter(d_fl)
     d_leaves = [next(it) if f else np.zeros(np.shape(leaf), jax.dtypes.float0) for leaf, f in zip(leaves, is_float)]
     return jax.tree.unflatten(treedef, d_leaves), d_state0, d_xs
@@ -96,9 +94,7 @@ def _fused_bwd(step, unroll, res, ct):
 _fused.defvjp(_fused_fwd, _fused_bwd)
 
 
-def fused_run(
-    step: Callable, params: Any, xs: jax.Array, state: Any, *, unroll: int | None = None
-) -> tuple[Any, Any]:
+def fused_run(step: Callable, params: Any, xs: jax.Array, state: Any, *, unroll: int | None = None) -> tuple[Any, Any]:
     """``(final_state, ys)`` of ``step`` over ``xs [T, ...]`` with the whole-sequence VJP.
 
     Equal to ``lax.scan(lambda c, x: step(params, c, x), state, xs)`` in value

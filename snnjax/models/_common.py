@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from snnjax import nn
-from snnjax._src import check_float_array, check_int, check_number
+from snnjax.validation import check_float_array, check_int, check_number
 
 PARAM_DTYPE = jnp.float32
 
@@ -29,15 +29,9 @@ def uniform(key, shape, dtype=jnp.float32, *, bound):
 
 
 # PyTorch's initialisers, by name.
-KAIMING_FAN_OUT = nnx.initializers.variance_scaling(
-    2.0, "fan_out", "normal"
-)  # kaiming_normal_(fan_out, relu)
-TORCH_DEFAULT = nnx.initializers.variance_scaling(
-    1.0 / 3.0, "fan_in", "uniform"
-)  # U(±1/sqrt(fan_in))
-XAVIER_GAIN2 = nnx.initializers.variance_scaling(
-    4.0, "fan_avg", "uniform"
-)  # xavier_uniform_(gain=2)
+KAIMING_FAN_OUT = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")  # kaiming_normal_(fan_out, relu)
+TORCH_DEFAULT = nnx.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")  # U(±1/sqrt(fan_in))
+XAVIER_GAIN2 = nnx.initializers.variance_scaling(4.0, "fan_avg", "uniform")  # xavier_uniform_(gain=2)
 ZEROS = nnx.initializers.zeros
 
 
@@ -133,9 +127,7 @@ def check_input(xs: Any, in_channels: int) -> jax.Array:
     """``xs`` must be a floating ``[T, B, H, W, in_channels]`` array."""
     xs = check_float_array("xs", xs, min_rank=5)
     if xs.ndim != 5 or xs.shape[-1] != in_channels:
-        raise ValueError(
-            f"xs must be [T, B, H, W, {in_channels}] (channels last), got shape {xs.shape}"
-        )
+        raise ValueError(f"xs must be [T, B, H, W, {in_channels}] (channels last), got shape {xs.shape}")
     return xs
 
 
@@ -153,9 +145,7 @@ def check_dropout(dropout: float) -> None:
 
 def check_widths(name: str, widths: Any) -> tuple[int, ...]:
     widths = tuple(widths)
-    if not widths or not all(
-        isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths
-    ):
+    if not widths or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
         raise ValueError(f"{name} must be positive ints, got {widths}")
     return widths
 

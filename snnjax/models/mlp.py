@@ -75,7 +75,9 @@ class SpikingMLP(nnx.Module):
         if len(scales) != n_layers:
             raise ValueError(f"weight_scale must be one value or {n_layers} values, got {len(scales)}")
         # The input layer takes dense spikes [T, B, n_in] or snnjax.events.Events.
-        first = nn.SpikeLinear(sizes[0], sizes[1], use_bias=use_bias, weight_scale=scales[0], mode=input_mode, rngs=rngs)
+        first = nn.SpikeLinear(
+            sizes[0], sizes[1], use_bias=use_bias, weight_scale=scales[0], mode=input_mode, rngs=rngs
+        )
         self.layers = nnx.List(
             [first]
             + [

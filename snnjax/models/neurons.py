@@ -95,9 +95,7 @@ def make_neuron(neuron: NeuronSpec, **overrides: Any) -> NeuronFactory:
         label = key
     elif isinstance(neuron, nnx.Module):
         if overrides:
-            raise TypeError(
-                "overrides cannot be applied to a neuron module instance; pass a name or a class"
-            )
+            raise TypeError("overrides cannot be applied to a neuron module instance; pass a name or a class")
         template = neuron
         factory = lambda: copy.deepcopy(template)  # noqa: E731
         label = type(neuron).__name__
@@ -114,7 +112,5 @@ def make_neuron(neuron: NeuronSpec, **overrides: Any) -> NeuronFactory:
     except TypeError as e:
         raise TypeError(f"make_neuron({label!r}): {e}") from e
     if not isinstance(probe, nnx.Module) or not callable(probe):
-        raise TypeError(
-            f"the neuron factory {label!r} must return a neuron module, got {type(probe).__name__}"
-        )
+        raise TypeError(f"the neuron factory {label!r} must return a neuron module, got {type(probe).__name__}")
     return factory

@@ -38,8 +38,9 @@ from snnjax.models.neurons import NeuronFactory, NeuronSpec, make_neuron
 __all__ = ["PreActBlock", "PreActResNet", "preact_resnet18"]
 
 
-def _conv(c_in: int, c_out: int, k: int, stride: int, bias: bool, rngs: nnx.Rngs,
-          dtype: Any = None) -> nn.TimeDistributed:
+def _conv(
+    c_in: int, c_out: int, k: int, stride: int, bias: bool, rngs: nnx.Rngs, dtype: Any = None
+) -> nn.TimeDistributed:
     """A PyTorch-initialised ``Conv2d(c_in, c_out, k, stride, padding=k // 2)`` over ``[T, B, H, W, C]``."""
     return C.conv(c_in, c_out, k, stride, bias=bias, rngs=rngs, dtype=dtype)
 
@@ -48,8 +49,17 @@ class PreActBlock(nnx.Module):
     """``BN -> neuron -> conv3×3 -> BN -> neuron -> dropout -> conv3×3``, plus the shortcut of
     the block's input after its first neuron."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int, *, neuron: NeuronFactory, dropout: float,
-                 rngs: nnx.Rngs, dtype: Any = None):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        stride: int,
+        *,
+        neuron: NeuronFactory,
+        dropout: float,
+        rngs: nnx.Rngs,
+        dtype: Any = None,
+    ):
         self.bn1 = nn.StepBatchNorm(c_in)
         self.neuron1 = neuron()
         self.conv1 = _conv(c_in, c_out, 3, stride, True, rngs, dtype)
@@ -57,8 +67,7 @@ class PreActBlock(nnx.Module):
         self.neuron2 = neuron()
         self.dropout = nnx.Dropout(dropout, broadcast_dims=(0,), rngs=rngs)
         self.conv2 = _conv(c_out, c_out, 3, 1, True, rngs, dtype)
-        self.shortcut = (_conv(c_in, c_out, 1, stride, True, rngs, dtype)
-                         if stride != 1 or c_in != c_out else None)
+        self.shortcut = _conv(c_in, c_out, 1, stride, True, rngs, dtype) if stride != 1 or c_in != c_out else None
 
     def __call__(self, xs: jax.Array, spikes: list | None = None) -> jax.Array:
         s1 = C.fire(self.neuron1, self.bn1(xs))
@@ -91,12 +100,24 @@ class PreActResNet(nnx.Module):
       rngs: ``nnx.Rngs`` (parameters, and the ``dropout`` stream in training).
     """
 
-    def __init__(self, num_blocks: Sequence[int], num_classes: int, *, neuron: NeuronSpec,
-                 dropout: float = 0.0, in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 512),
-                 pool: int = 4, dtype: Any = None, remat: bool = False, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        num_blocks: Sequence[int],
+        num_classes: int,
+        *,
+        neuron: NeuronSpec,
+        dropout: float = 0.0,
+        in_channels: int = 3,
+        widths: Sequence[int] = (64, 128, 256, 512),
+        pool: int = 4,
+        dtype: Any = None,
+        remat: bool = False,
+        rngs: nnx.Rngs,
+    ):
         if len(num_blocks) != len(widths) or not all(isinstance(n, int) and n >= 1 for n in num_blocks):
-            raise ValueError(f"num_blocks must be positive ints, one per stage of widths {tuple(widths)}, "
-                             f"got {tuple(num_blocks)}")
+            raise ValueError(
+                f"num_blocks must be positive ints, one per stage of widths {tuple(widths)}, got {tuple(num_blocks)}"
+            )
         widths = C.check_widths("widths", widths)
         neuron = make_neuron(neuron)
         C.check_sizes(num_classes=num_classes, in_channels=in_channels)
@@ -108,8 +129,7 @@ class PreActResNet(nnx.Module):
         for i, (n, w) in enumerate(zip(num_blocks, widths)):
             for j in range(n):
                 stride = 2 if (i > 0 and j == 0) else 1
-                blocks.append(PreActBlock(c, w, stride, neuron=neuron, dropout=dropout, rngs=rngs,
-                                          dtype=dtype))
+                blocks.append(PreActBlock(c, w, stride, neuron=neuron, dropout=dropout, rngs=rngs, dtype=dtype))
                 c = w
         self.blocks = nnx.List(blocks)
         self.bn = nn.StepBatchNorm(c)
@@ -135,7 +155,8 @@ class PreActResNet(nnx.Module):
         return (logits, spikes) if return_spikes else logits
 
 
-def preact_resnet18(num_classes: int = 10, *, neuron: NeuronSpec = "ilif", dropout: float = 0.1,
-                    rngs: nnx.Rngs, **kwargs) -> PreActResNet:
+def preact_resnet18(
+    num_classes: int = 10, *, neuron: NeuronSpec = "ilif", dropout: float = 0.1, rngs: nnx.Rngs, **kwargs
+) -> PreActResNet:
     """ILIF's CIFAR network: ``PreActResNet((2, 2, 2, 2), ...)``, dropout 0.1, ILIF neurons by default."""
     return PreActResNet((2, 2, 2, 2), num_classes, neuron=neuron, dropout=dropout, rngs=rngs, **kwargs)

@@ -48,9 +48,7 @@ TET_LIF = make_neuron("lif", tau=2.0, reset="hard", surrogate="triangle")
 
 
 def _conv(c_in, c_out, k, stride, rngs, dtype):
-    return C.conv(
-        c_in, c_out, k, stride, bias=False, kernel_init=C.TORCH_DEFAULT, rngs=rngs, dtype=dtype
-    )
+    return C.conv(c_in, c_out, k, stride, bias=False, kernel_init=C.TORCH_DEFAULT, rngs=rngs, dtype=dtype)
 
 
 class BasicBlock(nnx.Module):
@@ -130,12 +128,9 @@ class SpikingResNet(nnx.Module):
         rngs: nnx.Rngs,
     ):
         widths = C.check_widths("widths", widths)
-        if len(num_blocks) != len(widths) or not all(
-            isinstance(n, int) and n >= 1 for n in num_blocks
-        ):
+        if len(num_blocks) != len(widths) or not all(isinstance(n, int) and n >= 1 for n in num_blocks):
             raise ValueError(
-                f"num_blocks must be positive ints, one per stage of widths {widths}, "
-                f"got {tuple(num_blocks)}"
+                f"num_blocks must be positive ints, one per stage of widths {widths}, got {tuple(num_blocks)}"
             )
         C.check_widths("stem_width", (stem_width,))
         if fc_width is not None:
@@ -151,11 +146,7 @@ class SpikingResNet(nnx.Module):
         blocks, c = [], stem_width
         for i, (n, w) in enumerate(zip(num_blocks, widths, strict=True)):
             for j in range(n):
-                blocks.append(
-                    BasicBlock(
-                        c, w, 2 if (i > 0 and j == 0) else 1, neuron=neuron, rngs=rngs, dtype=dtype
-                    )
-                )
+                blocks.append(BasicBlock(c, w, 2 if (i > 0 and j == 0) else 1, neuron=neuron, rngs=rngs, dtype=dtype))
                 c = w
         self.blocks = nnx.List(blocks)
         self.dropout = nnx.Dropout(dropout, broadcast_dims=(0,), rngs=rngs)
@@ -180,9 +171,7 @@ class SpikingResNet(nnx.Module):
         return (logits, spikes) if return_spikes else logits
 
 
-def resnet19(
-    num_classes: int = 10, *, neuron: NeuronSpec = TET_LIF, rngs: nnx.Rngs, **kwargs
-) -> SpikingResNet:
+def resnet19(num_classes: int = 10, *, neuron: NeuronSpec = TET_LIF, rngs: nnx.Rngs, **kwargs) -> SpikingResNet:
     """ResNet-19 of the TET code: ``SpikingResNet((3, 3, 2), ...)``, widths 128/256/512, stem 64,
     FC 256."""
     return SpikingResNet((3, 3, 2), num_classes, neuron=neuron, rngs=rngs, **kwargs)

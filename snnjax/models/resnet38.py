@@ -54,9 +54,7 @@ _BN_EPS = 1e-4
 
 
 def _conv(c_in, c_out, k, stride, rngs, dtype):
-    return C.conv(
-        c_in, c_out, k, stride, bias=False, kernel_init=C.XAVIER_GAIN2, rngs=rngs, dtype=dtype
-    )
+    return C.conv(c_in, c_out, k, stride, bias=False, kernel_init=C.XAVIER_GAIN2, rngs=rngs, dtype=dtype)
 
 
 def _bn(c):
@@ -150,26 +148,18 @@ class SResNet(nnx.Module):
         for i in range(3):
             w = width * 2**i
             for j in range(n):
-                blocks.append(
-                    SResBlock(
-                        c, w, 2 if (i > 0 and j == 0) else 1, neuron=neuron, rngs=rngs, dtype=dtype
-                    )
-                )
+                blocks.append(SResBlock(c, w, 2 if (i > 0 and j == 0) else 1, neuron=neuron, rngs=rngs, dtype=dtype))
                 c = w
         self.blocks = nnx.List(blocks)
         self.dropout = nnx.Dropout(dropout, broadcast_dims=(0,), rngs=rngs)
-        self.fc = C.linear(
-            c, num_classes, bias=False, kernel_init=C.XAVIER_GAIN2, rngs=rngs, dtype=dtype
-        )
+        self.fc = C.linear(c, num_classes, bias=False, kernel_init=C.XAVIER_GAIN2, rngs=rngs, dtype=dtype)
 
     def __call__(self, xs: jax.Array, *, return_spikes: bool = False):
         xs = C.check_input(xs, self.in_channels)
         out = C.fire(self.stem_neuron, self.stem_bn(self.stem(xs)))
         spikes: list = [out]
         out = C.run_blocks(self.blocks, out, spikes, remat=self.remat)
-        feats = self.dropout(
-            jnp.mean(out, axis=(2, 3))
-        )  # AdaptiveAvgPool2d(1) + flatten: [T, B, C]
+        feats = self.dropout(jnp.mean(out, axis=(2, 3)))  # AdaptiveAvgPool2d(1) + flatten: [T, B, C]
         logits = self.fc(feats).astype(jnp.float32)
         return (logits, spikes) if return_spikes else logits
 

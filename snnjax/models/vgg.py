@@ -113,10 +113,7 @@ class SpikingVGG(nnx.Module):
         plan = tuple(x for stage in cfg for x in stage)
         if (
             not plan
-            or not all(
-                x == "M" or (isinstance(x, int) and not isinstance(x, bool) and x >= 1)
-                for x in plan
-            )
+            or not all(x == "M" or (isinstance(x, int) and not isinstance(x, bool) and x >= 1) for x in plan)
             or not any(x != "M" for x in plan)
         ):
             raise ValueError(f"cfg must be stages of positive conv widths and 'M', got {cfg!r}")
@@ -130,9 +127,7 @@ class SpikingVGG(nnx.Module):
         units, c = [], in_channels
         for x in plan:
             if x != "M":
-                units.append(
-                    ConvBNNeuron(c, x, neuron=neuron, dropout=dropout, rngs=rngs, dtype=dtype)
-                )
+                units.append(ConvBNNeuron(c, x, neuron=neuron, dropout=dropout, rngs=rngs, dtype=dtype))
                 c = x
         self.units = nnx.List(units)
         self.num_pools = plan.count("M")
@@ -151,8 +146,7 @@ class SpikingVGG(nnx.Module):
         need = 2**self.num_pools
         if xs.shape[2] < need or xs.shape[3] < need:
             raise ValueError(
-                f"xs must be at least {need}×{need} for {self.num_pools} 2×2 pools, "
-                f"got {xs.shape[2]}×{xs.shape[3]}"
+                f"xs must be at least {need}×{need} for {self.num_pools} 2×2 pools, got {xs.shape[2]}×{xs.shape[3]}"
             )
         spikes: list = []
         out, units = xs, iter(self.units)

@@ -1,4 +1,5 @@
-"""Pieces shared by the neuron files: reset rules, surrogate coercion, state checks.
+"""Pieces shared by the neuron files: the :class:`Neuron` record, reset rules, surrogate
+coercion, ``stack_params`` (their input checks are in :mod:`snnjax.validation`).
 
 Only genuinely shared mechanics live here; each neuron's update equations are
 written out in its own file, next to its docstring.
@@ -7,7 +8,6 @@ written out in its own file, next to its docstring.
 from __future__ import annotations
 
 import dataclasses
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,9 +17,9 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
-from snnjax._src import check_float_array, check_option, check_state_shapes
 
 RESET_MODES = ("soft", "hard", "none")
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Neuron:
@@ -187,37 +187,6 @@ def reset(u: jax.Array, s: jax.Array, v_th: ArrayLike, mode: str, detach: bool, 
     return u
 
 
-def check_step_input(x: Any, state: Any, name: str = "x") -> jax.Array:
-    """Validate one step's input against the state (floating dtype, same leading shape)."""
-    x = check_float_array(name, x)
-    check_state_shapes(state, jnp.shape(x))
-    return x
-
-
-def make_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (shape,)
-    try:
-        if isinstance(shape, (str, bytes)):
-            raise TypeError
-        shape = tuple(operator.index(d) for d in shape)  # rejects 2.5, "a", True stays an int
-    except TypeError as e:
-        raise TypeError(f"shape must be an int or a sequence of ints, got {shape!r}") from e
-    if any(d < 0 for d in shape):
-        raise ValueError(f"shape must have non-negative entries, got {shape}")
-    return shape
-
-
-def check_dtype(dtype: Any) -> jnp.dtype:
-    try:
-        dtype = jnp.dtype(dtype)
-    except TypeError as e:
-        raise TypeError(f"dtype must be a floating dtype (e.g. jnp.float32), got {dtype!r}") from e
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
-    return dtype
-
-
 def decay_from_tau(tau: ArrayLike) -> jax.Array:
     """``λ = 1 - 1/τ`` (the forward-Euler leak used by the ILIF paper's LIF)."""
     return 1.0 - 1.0 / jnp.asarray(tau)
@@ -232,10 +201,6 @@ __all__ = [
     "is_compute_bound",
     "coerce_surrogate",
     "reset",
-    "check_step_input",
-    "make_shape",
-    "check_dtype",
     "decay_from_tau",
-    "check_option",
     "stack_params",
 ]

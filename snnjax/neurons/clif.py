@@ -22,13 +22,13 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
-from snnjax._src import check_at_least, check_positive, params_dataclass
-from snnjax.neurons._common import (
-    Neuron,
+from snnjax.neurons._common import Neuron, coerce_surrogate, decay_from_tau
+from snnjax.pytrees import params_dataclass
+from snnjax.validation import (
+    check_at_least,
     check_dtype,
+    check_positive,
     check_step_input,
-    coerce_surrogate,
-    decay_from_tau,
     make_shape,
 )
 

@@ -31,20 +31,15 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
-from snnjax._src import (
+from snnjax.neurons._common import Neuron, coerce_surrogate, decay_from_tau
+from snnjax.pytrees import params_dataclass, static_field
+from snnjax.validation import (
     check_at_least,
+    check_dtype,
     check_finite,
     check_option,
     check_positive,
-    params_dataclass,
-    static_field,
-)
-from snnjax.neurons._common import (
-    Neuron,
-    check_dtype,
     check_step_input,
-    coerce_surrogate,
-    decay_from_tau,
     make_shape,
 )
 

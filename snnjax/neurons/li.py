@@ -23,8 +23,9 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from snnjax._src import check_positive, params_dataclass, static_field
-from snnjax.neurons._common import Neuron, check_dtype, check_step_input, make_shape
+from snnjax.neurons._common import Neuron
+from snnjax.pytrees import params_dataclass, static_field
+from snnjax.validation import check_dtype, check_positive, check_step_input, make_shape
 
 __all__ = ["neuron", "LIParams", "LIState", "init_state", "step"]
 

@@ -24,22 +24,17 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
-from snnjax._src import (
+from snnjax.neurons._common import RESET_MODES, Neuron, coerce_surrogate
+from snnjax.neurons.lif import leaky_step
+from snnjax.pytrees import params_dataclass, static_field
+from snnjax.validation import (
     check_at_least,
+    check_dtype,
     check_finite,
     check_option,
     check_positive,
-    params_dataclass,
-    static_field,
-)
-from snnjax.neurons._common import (
-    RESET_MODES,
-    Neuron,
-    check_dtype,
-    coerce_surrogate,
     make_shape,
 )
-from snnjax.neurons.lif import leaky_step
 
 __all__ = ["neuron", "PLIFParams", "PLIFState", "init_state", "step", "w_from_tau"]
 

@@ -71,16 +71,19 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
-from snnjax._src import check_finite, check_option, check_positive, params_dataclass, static_field
-from snnjax.neurons._common import (
-    Neuron,
+from snnjax.neurons._common import Neuron, coerce_surrogate
+from snnjax.pytrees import params_dataclass, static_field
+from snnjax.validation import (
     check_dtype,
+    check_finite,
+    check_option,
+    check_positive,
     check_step_input,
-    coerce_surrogate,
     make_shape,
 )
 
-__all__ = ["neuron", 
+__all__ = [
+    "neuron",
     "PolaraParams",
     "PolaraState",
     "init_state",
@@ -221,7 +224,9 @@ class PolaraState(NamedTuple):
     umem: jax.Array
 
 
-def init_state(shape: int | Sequence[int], dtype: Any = jnp.float32, *, params: PolaraParams | None = None) -> PolaraState:
+def init_state(
+    shape: int | Sequence[int], dtype: Any = jnp.float32, *, params: PolaraParams | None = None
+) -> PolaraState:
     """``u = 0``, ``ϑ = ϑ0``, empty history; ``params`` gives k and ϑ0 (defaults if None)."""
     params = PolaraParams() if params is None else params
     shape, dtype = make_shape(shape), check_dtype(dtype)

@@ -20,9 +20,10 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from snnjax._src import check_finite, params_dataclass
 from snnjax.neurons import lif
-from snnjax.neurons._common import Neuron, check_dtype, check_step_input, make_shape
+from snnjax.neurons._common import Neuron
+from snnjax.pytrees import params_dataclass
+from snnjax.validation import check_dtype, check_finite, check_step_input, make_shape
 
 __all__ = ["neuron", "RLIFParams", "RLIFState", "init_state", "step"]
 

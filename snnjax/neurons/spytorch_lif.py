@@ -26,14 +26,9 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from snnjax import surrogate as _surrogate
-from snnjax._src import check_positive, params_dataclass, static_field
-from snnjax.neurons._common import (
-    Neuron,
-    check_dtype,
-    check_step_input,
-    coerce_surrogate,
-    make_shape,
-)
+from snnjax.neurons._common import Neuron, coerce_surrogate
+from snnjax.pytrees import params_dataclass, static_field
+from snnjax.validation import check_dtype, check_positive, check_step_input, make_shape
 
 __all__ = ["neuron", "SpytorchLIFParams", "SpytorchLIFState", "init_state", "step"]
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from snnjax._src import check_bool, check_float_array, check_int, check_number
+from snnjax.validation import check_bool, check_float_array, check_int, check_number
 
 __all__ = ["TimeDistributed", "StepBatchNorm", "fold_time", "unfold_time"]
 
@@ -93,8 +93,15 @@ class StepBatchNorm(nnx.Module):
         computed in at least float32; the output has the input's dtype).
     """
 
-    def __init__(self, num_features: int, *, momentum: float = 0.1, epsilon: float = 1e-5,
-                 use_running_average: bool = False, dtype: Any = jnp.float32):
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        momentum: float = 0.1,
+        epsilon: float = 1e-5,
+        use_running_average: bool = False,
+        dtype: Any = jnp.float32,
+    ):
         if not isinstance(num_features, int) or isinstance(num_features, bool) or num_features < 1:
             raise ValueError(f"num_features must be a positive int, got {num_features!r}")
         check_number("momentum", momentum, low=0.0, high=1.0)

@@ -43,10 +43,25 @@ import numpy as np
 from flax import nnx
 
 from snnjax import neurons as _n
-from snnjax._src import check_bool, check_float_array, check_int, check_option, describe
 from snnjax.scan import BACKENDS, run
+from snnjax.validation import check_bool, check_float_array, check_int, check_option, describe
 
-__all__ = ["Neuron", "record", "Spikes", "States", "IF", "LIF", "PLIF", "ALIF", "SpytorchLIF", "LI", "RLIF", "ILIF", "CLIF", "Polara"]
+__all__ = [
+    "Neuron",
+    "record",
+    "Spikes",
+    "States",
+    "IF",
+    "LIF",
+    "PLIF",
+    "ALIF",
+    "SpytorchLIF",
+    "LI",
+    "RLIF",
+    "ILIF",
+    "CLIF",
+    "Polara",
+]
 
 
 def _value(v: Any) -> Any:
@@ -84,8 +99,14 @@ def _check_xs(xs: Any, num_steps: int | None, time_axis: int) -> jax.Array:
     check_int("time_axis", time_axis, low=-xs.ndim, high=xs.ndim - 1)
     if num_steps is not None and xs.shape[time_axis] != num_steps:
         others = [i for i, d in enumerate(xs.shape) if d == num_steps and i != time_axis % xs.ndim]
-        hint = (f" — axis {others[0]} has {num_steps}: batch-major input? pass time_axis={others[0]} or "
-                f"transpose to time-major [T, B, ...]") if others else ""
+        hint = (
+            (
+                f" — axis {others[0]} has {num_steps}: batch-major input? pass time_axis={others[0]} or "
+                f"transpose to time-major [T, B, ...]"
+            )
+            if others
+            else ""
+        )
         raise ValueError(
             f"xs must have num_steps = {num_steps} time steps on axis {time_axis}, got shape {xs.shape}{hint}"
         )
@@ -210,7 +231,7 @@ class Neuron(nnx.Module):
         learn = list(learn)
         for key in [k for k in param_kwargs if k.startswith("learn_")]:
             if check_bool(key, param_kwargs.pop(key)):
-                learn.append(key[len("learn_"):])
+                learn.append(key[len("learn_") :])
         if params is None:
             params = self.make_params(record, **param_kwargs)
         elif param_kwargs:
@@ -310,18 +331,38 @@ class Neuron(nnx.Module):
           **run_kwargs: forwarded to :func:`snnjax.run` (``remat``, ``checkpoint_every``, ``unroll``).
         """
         step = self.record if isinstance(self.record, _n.Neuron) else self.record.step
-        return _call(self.params(), self.num_steps, step, self.backend, xs, state, return_state, return_states,
-                     time_axis, run_kwargs, monitor=self)
+        return _call(
+            self.params(),
+            self.num_steps,
+            step,
+            self.backend,
+            xs,
+            state,
+            return_state,
+            return_states,
+            time_axis,
+            run_kwargs,
+            monitor=self,
+        )
 
 
-def _call(params, num_steps, step, backend, xs, state, return_state, return_states, time_axis, run_kwargs,
-          monitor=None):
+def _call(
+    params, num_steps, step, backend, xs, state, return_state, return_states, time_axis, run_kwargs, monitor=None
+):
     check_bool("return_state", return_state)
     check_bool("return_states", return_states)
     xs = _check_xs(xs, num_steps, time_axis)
     want_states = monitor is not None and _capturing(monitor, States)
-    out = run(step, params, xs, state, backend=backend, return_states=return_states or want_states,
-              time_axis=time_axis, **run_kwargs)
+    out = run(
+        step,
+        params,
+        xs,
+        state,
+        backend=backend,
+        return_states=return_states or want_states,
+        time_axis=time_axis,
+        **run_kwargs,
+    )
     final, ys = out[0], out[1]
     if monitor is not None and _capturing(monitor, Spikes):
         monitor.sow(Spikes, "spikes", ys)
@@ -401,11 +442,30 @@ class RLIF(nnx.Module):
     def step(self, state: _n.RLIFState, x: jax.Array) -> tuple[_n.RLIFState, jax.Array]:
         return _n.rlif.step(self.params(), state, x)
 
-    def __call__(self, xs: jax.Array, state: Any = None, *, return_state: bool = False, return_states: bool = False,
-                 time_axis: int = 0, **run_kwargs: Any):
+    def __call__(
+        self,
+        xs: jax.Array,
+        state: Any = None,
+        *,
+        return_state: bool = False,
+        return_states: bool = False,
+        time_axis: int = 0,
+        **run_kwargs: Any,
+    ):
         """As :meth:`Neuron.__call__`."""
-        return _call(self.params(), self.lif.num_steps, _n.rlif.neuron, self.lif.backend, xs, state, return_state,
-                     return_states, time_axis, run_kwargs, monitor=self)
+        return _call(
+            self.params(),
+            self.lif.num_steps,
+            _n.rlif.neuron,
+            self.lif.backend,
+            xs,
+            state,
+            return_state,
+            return_states,
+            time_axis,
+            run_kwargs,
+            monitor=self,
+        )
 
 
 class ILIF(Neuron):

@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from snnjax._src import check_bool, check_float_array, check_int, check_number, check_option
 from snnjax.events import Events, event_matmul, to_dense
+from snnjax.validation import check_bool, check_float_array, check_int, check_number, check_option
 
 __all__ = ["SpikeLinear", "MODES"]
 

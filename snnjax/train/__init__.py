@@ -1,6 +1,11 @@
 """Training: losses over time-major outputs, schedules, metrics, checkpoints and the loop."""
 
-from snnjax.train.checkpoint import CheckpointCorruptError, CheckpointError, Checkpointer, CheckpointMismatchError
+from snnjax.train.checkpoint import (
+    CheckpointCorruptError,
+    Checkpointer,
+    CheckpointError,
+    CheckpointMismatchError,
+)
 from snnjax.train.loop import (
     NonFiniteLossError,
     batch_key,
@@ -11,7 +16,13 @@ from snnjax.train.loop import (
     make_steps,
     recorded_forward,
 )
-from snnjax.train.losses import accuracy, max_over_time_ce, max_over_time_logits, mean_over_time_ce, tet_loss
+from snnjax.train.losses import (
+    accuracy,
+    max_over_time_ce,
+    max_over_time_logits,
+    mean_over_time_ce,
+    tet_loss,
+)
 from snnjax.train.metrics import MetricsWriter, firing_rate
 from snnjax.train.schedules import cosine_lr, multistep_lr, step_lr
 

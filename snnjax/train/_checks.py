@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from snnjax._src import describe
+from snnjax.validation import describe
 
 __all__ = ["positive_int", "check_dataset", "check_labels", "check_lr_value"]
 
@@ -85,8 +85,7 @@ def check_dataset(name: str, data: Any) -> tuple[np.ndarray, np.ndarray]:
     y = check_labels(f"{name}[1] (labels)", y)
     if len(y) != x.shape[0]:
         raise ValueError(
-            f"{name} must have as many labels as inputs, got {x.shape[0]} inputs (shape {x.shape}) "
-            f"and {len(y)} labels"
+            f"{name} must have as many labels as inputs, got {x.shape[0]} inputs (shape {x.shape}) and {len(y)} labels"
         )
     bad = _first_non_finite(x)
     if bad is not None:
@@ -105,4 +104,3 @@ def check_lr_value(name: str, value: Any) -> float:
     if v < 0:
         raise ValueError(f"{name} must be >= 0, got {v}")
     return v
-

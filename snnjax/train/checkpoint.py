@@ -38,8 +38,8 @@ import orbax.checkpoint as ocp
 from etils import epath
 from flax import nnx
 
-from snnjax._src import check_callable, check_int, describe
 from snnjax.train._checks import positive_int
+from snnjax.validation import check_callable, check_int, describe
 
 __all__ = ["Checkpointer", "CheckpointError", "CheckpointCorruptError", "CheckpointMismatchError"]
 
@@ -121,8 +121,7 @@ class Checkpointer:
       log: where notes about skipped / damaged checkpoints go (default: stderr).
     """
 
-    def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 2,
-                 log: Callable[[str], None] | None = None):
+    def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 2, log: Callable[[str], None] | None = None):
         if not isinstance(directory, (str, os.PathLike)):
             raise TypeError(f"directory must be a str or os.PathLike, got {describe(directory)}")
         max_to_keep = positive_int("max_to_keep", max_to_keep)
@@ -145,8 +144,10 @@ class Checkpointer:
         for name in sorted(os.listdir(self.directory)):
             if _TMP_MARK in name:
                 path = os.path.join(self.directory, name)
-                self._log(f"checkpoint: removing {path}, an incomplete write (the run stopped while saving); "
-                          "it was never committed and is not restored")
+                self._log(
+                    f"checkpoint: removing {path}, an incomplete write (the run stopped while saving); "
+                    "it was never committed and is not restored"
+                )
                 shutil.rmtree(path, ignore_errors=True)
 
     @staticmethod
@@ -158,8 +159,10 @@ class Checkpointer:
 
     def _write_manifest(self, epoch: int) -> None:
         d = self.step_dir(epoch)
-        files = {rel: {"size": os.path.getsize(os.path.join(d, rel)), "sha256": _sha256(os.path.join(d, rel))}
-                 for rel in _files(d)}
+        files = {
+            rel: {"size": os.path.getsize(os.path.join(d, rel)), "sha256": _sha256(os.path.join(d, rel))}
+            for rel in _files(d)
+        }
         tmp = os.path.join(d, MANIFEST + ".tmp")
         with open(tmp, "w") as f:
             json.dump({"epoch": epoch, "files": files}, f, indent=0)
@@ -229,8 +232,9 @@ class Checkpointer:
             saved = self._metadata(epoch)
         except Exception as e:  # noqa: BLE001
             if ok:
-                raise CheckpointMismatchError(f"checkpoint {path} is intact but its metadata is not an "
-                                              f"snnjax checkpoint ({_short(e)})") from e
+                raise CheckpointMismatchError(
+                    f"checkpoint {path} is intact but its metadata is not an snnjax checkpoint ({_short(e)})"
+                ) from e
             raise _Corrupt(f"its metadata is unreadable ({_short(e)})") from e
         if not isinstance(saved, dict) or "model" not in saved or "optimizer" not in saved:
             raise _Corrupt(f"its metadata has no model/optimizer entries (got {describe(saved)})")
@@ -303,8 +307,9 @@ class Checkpointer:
     def latest_epoch(self) -> int | None:
         return self._mgr.latest_step()
 
-    def restore(self, model: nnx.Module, optimizer: nnx.Optimizer | None = None,
-                epoch: int | None = None) -> int | None:
+    def restore(
+        self, model: nnx.Module, optimizer: nnx.Optimizer | None = None, epoch: int | None = None
+    ) -> int | None:
         """Load a checkpoint into ``model`` (and ``optimizer``, if given: ``None`` restores
         the model alone, for inference) in place; returns the epoch restored, or ``None``
         if the directory holds no checkpoint.
@@ -326,8 +331,10 @@ class Checkpointer:
         if epoch is not None:
             epoch = check_int("epoch", epoch, low=0)
             if epoch not in epochs:
-                raise CheckpointError(f"there is no checkpoint of epoch index {epoch} in {self.directory} "
-                                      f"(epoch indices with one: {epochs})")
+                raise CheckpointError(
+                    f"there is no checkpoint of epoch index {epoch} in {self.directory} "
+                    f"(epoch indices with one: {epochs})"
+                )
             try:
                 note = self._restore_epoch(epoch, model, optimizer)
             except _Corrupt as e:
@@ -345,10 +352,12 @@ class Checkpointer:
                 continue
             if note:
                 self._log(f"checkpoint {self.step_dir(e)} (epoch index {e}): {note}")
-            for b, why in bad:
+            for b, _why in bad:  # the reasons were logged above
                 moved = self._quarantine(b)
-                self._log(f"checkpoint: fell back from epoch index {b} to epoch index {e}, the newest good one; the "
-                          f"corrupt checkpoint was moved to {moved}")
+                self._log(
+                    f"checkpoint: fell back from epoch index {b} to epoch index {e}, the newest good one; the "
+                    f"corrupt checkpoint was moved to {moved}"
+                )
             if bad:
                 self._mgr.reload()
             return e

@@ -35,13 +35,22 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from snnjax._src import check_bool, check_callable, check_int, describe
 from snnjax.data import batches, num_batches
 from snnjax.train._checks import check_dataset, check_labels, check_lr_value, positive_int
 from snnjax.train.checkpoint import Checkpointer
 from snnjax.train.metrics import MetricsWriter
+from snnjax.validation import check_bool, check_callable, check_int, describe
 
-__all__ = ["fit", "make_steps", "layer_rates", "recorded_forward", "data_parallel_mesh", "evaluate", "batch_key", "NonFiniteLossError"]
+__all__ = [
+    "fit",
+    "make_steps",
+    "layer_rates",
+    "recorded_forward",
+    "data_parallel_mesh",
+    "evaluate",
+    "batch_key",
+    "NonFiniteLossError",
+]
 
 Forward = Callable[[nnx.Module, jax.Array], tuple[jax.Array, Sequence[jax.Array]]]
 
@@ -303,8 +312,12 @@ def _check_optimizer_lr(optimizer: nnx.Optimizer) -> None:
     for path, leaf in jax.tree_util.tree_flatten_with_path(pure)[0]:
         keys = _key_str(path)
         if "hyperparams" in keys and keys[-1] in ("learning_rate", "lr"):
-            check_lr_value(f"optimizer learning rate (opt_state/{'/'.join(keys[keys.index('opt_state') + 1:])})"
-                           if "opt_state" in keys else "optimizer learning rate", leaf)
+            check_lr_value(
+                f"optimizer learning rate (opt_state/{'/'.join(keys[keys.index('opt_state') + 1 :])})"
+                if "opt_state" in keys
+                else "optimizer learning rate",
+                leaf,
+            )
 
 
 def _check_model_outputs(model, forward, loss_fn, logits_fn, eval_transform, x, b, label_sets) -> int:
@@ -324,18 +337,24 @@ def _check_model_outputs(model, forward, loss_fn, logits_fn, eval_transform, x, 
             raise TypeError(f"forward must return (outputs [T, B, C], [spikes, ...]), got {describe(res)}")
         out, spikes = res
         if not isinstance(spikes, (tuple, list, dict)):
-            raise TypeError(f"forward must return (outputs, spikes) with spikes a list (or a dict of named "
-                            f"layers) of arrays, possibly empty, got spikes {describe(spikes)}")
+            raise TypeError(
+                f"forward must return (outputs, spikes) with spikes a list (or a dict of named "
+                f"layers) of arrays, possibly empty, got spikes {describe(spikes)}"
+            )
         return out, logits_fn(out), loss_fn(out, yb)
 
     out, logits, loss = jax.eval_shape(f, state, xs, ys)
     shape = tuple(getattr(logits, "shape", ()))
     if len(shape) != 2 or shape[0] != b:
-        raise ValueError(f"logits_fn(outputs) must return logits [B, C] = [{b}, C] for a batch of {b}, "
-                         f"got shape {shape} (outputs of shape {tuple(getattr(out, 'shape', ()))})")
+        raise ValueError(
+            f"logits_fn(outputs) must return logits [B, C] = [{b}, C] for a batch of {b}, "
+            f"got shape {shape} (outputs of shape {tuple(getattr(out, 'shape', ()))})"
+        )
     if tuple(getattr(loss, "shape", (None,))) != ():
-        raise ValueError(f"loss_fn(outputs, labels) must return a scalar (the batch mean), got shape "
-                         f"{tuple(getattr(loss, 'shape', ()))}")
+        raise ValueError(
+            f"loss_fn(outputs, labels) must return a scalar (the batch mean), got shape "
+            f"{tuple(getattr(loss, 'shape', ()))}"
+        )
     c = int(shape[1])
     for name, y in label_sets:
         check_labels(name, y, num_classes=c)
@@ -419,8 +438,9 @@ def fit(
     if not isinstance(model, nnx.Module):
         raise TypeError(f"model must be an nnx.Module, got {describe(model)}")
     if not isinstance(optimizer, nnx.Optimizer):
-        raise TypeError(f"optimizer must be an nnx.Optimizer (nnx.Optimizer(model, tx, wrt=nnx.Param)), "
-                        f"got {describe(optimizer)}")
+        raise TypeError(
+            f"optimizer must be an nnx.Optimizer (nnx.Optimizer(model, tx, wrt=nnx.Param)), got {describe(optimizer)}"
+        )
     if forward is None:
         forward = recorded_forward()
     if loss_fn is None:
@@ -458,17 +478,29 @@ def fit(
     x, y = check_dataset("train_data", train_data)
     x_test, y_test = check_dataset("test_data", test_data)
     if x.shape[1:] != x_test.shape[1:]:
-        raise ValueError(f"train_data and test_data inputs must have the same per-example shape, got "
-                         f"{x.shape[1:]} and {x_test.shape[1:]}")
+        raise ValueError(
+            f"train_data and test_data inputs must have the same per-example shape, got "
+            f"{x.shape[1:]} and {x_test.shape[1:]}"
+        )
     spe = num_batches(len(y), batch_size, drop_last=False)
     steps = spe if max_steps_per_epoch is None else min(spe, max_steps_per_epoch)
     lrs = [None] * epochs
     if lr_schedule is not None:
-        lrs = [check_lr_value(f"lr_schedule({e * steps}) (the learning rate of epoch {e})", lr_schedule(e * steps))
-               for e in range(epochs)]
+        lrs = [
+            check_lr_value(f"lr_schedule({e * steps}) (the learning rate of epoch {e})", lr_schedule(e * steps))
+            for e in range(epochs)
+        ]
     _check_optimizer_lr(optimizer)
-    _check_model_outputs(model, forward, loss_fn, logits_fn, eval_transform, x, min(batch_size, len(y)),
-                         (("train_data[1] (labels)", y), ("test_data[1] (labels)", y_test)))
+    _check_model_outputs(
+        model,
+        forward,
+        loss_fn,
+        logits_fn,
+        eval_transform,
+        x,
+        min(batch_size, len(y)),
+        (("train_data[1] (labels)", y), ("test_data[1] (labels)", y_test)),
+    )
 
     # ---- output directory: metrics, checkpoints, resume
     aug_seed = seed if augment_seed is None else augment_seed
@@ -494,12 +526,17 @@ def fit(
                 writer.truncate(-1)
             else:
                 if done + 1 > epochs:
-                    raise ValueError(f"epochs must be >= the {done + 1} epochs the checkpoint in {ckpt.directory} "
-                                     f"has trained (resume=True), got {epochs}")
+                    raise ValueError(
+                        f"epochs must be >= the {done + 1} epochs the checkpoint in {ckpt.directory} "
+                        f"has trained (resume=True), got {epochs}"
+                    )
                 start = done + 1
                 later = sorted({r["epoch"] for r in old_rows if r["epoch"] > done})
                 if later:
-                    log(f"dropping the metrics rows of epoch indices {later} (newer than the checkpoint, epoch index {done})")
+                    log(
+                        f"dropping the metrics rows of epoch indices {later} "
+                        f"(newer than the checkpoint, epoch index {done})"
+                    )
                 writer.truncate(done)
                 log(f"resumed from the checkpoint of epoch {done + 1}")
         place.replicate(model, optimizer)
@@ -521,8 +558,11 @@ def fit(
                 lv = float(loss)
                 if stop_on_nan and not math.isfinite(lv):
                     last = ckpt.latest_epoch() if ckpt else None
-                    where = (f"the last good checkpoint is epoch {last + 1} (index {last}) in {ckpt.directory}"
-                             if last is not None else "there is no checkpoint")
+                    where = (
+                        f"the last good checkpoint is epoch {last + 1} (index {last}) in {ckpt.directory}"
+                        if last is not None
+                        else "there is no checkpoint"
+                    )
                     raise NonFiniteLossError(
                         f"training loss is {lv} at epoch {epoch + 1}/{epochs}, step {i + 1}/{steps} (0-based: "
                         f"epoch={epoch}, step={i}); stopped without writing a metrics row or checkpoint for this "

@@ -15,7 +15,14 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from snnjax._src import check_bool, check_float_array, check_in_range, check_number, concrete, describe
+from snnjax.validation import (
+    check_bool,
+    check_float_array,
+    check_in_range,
+    check_number,
+    concrete,
+    describe,
+)
 
 __all__ = ["max_over_time_logits", "max_over_time_ce", "mean_over_time_ce", "tet_loss", "accuracy"]
 
@@ -101,7 +108,8 @@ def accuracy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
     if not (jnp.issubdtype(logits.dtype, jnp.floating) or jnp.issubdtype(logits.dtype, jnp.integer)):
         raise TypeError(f"logits must be a real array [B, C], got {describe(logits)}")
     if logits.ndim != 2:
-        raise ValueError(f"logits must have rank 2 ([B, C]; reduce [T, B, C] outputs over time first), "
-                         f"got shape {logits.shape}")
+        raise ValueError(
+            f"logits must have rank 2 ([B, C]; reduce [T, B, C] outputs over time first), got shape {logits.shape}"
+        )
     labels = _check_labels(labels, logits.shape[:1], logits.shape[1], "logits [B, C]")
     return jnp.mean(jnp.argmax(logits, -1) == labels)

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from snnjax._src import check_int, describe
+from snnjax.validation import check_int, describe
 
 __all__ = ["firing_rate", "MetricsWriter"]
 
@@ -75,7 +75,9 @@ class MetricsWriter:
                     continue
                 raise ValueError(f"{self.jsonl} line {k + 1} is not a JSON row ({e}): {line[:80]!r}") from None
             if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
-                raise ValueError(f"{self.jsonl} line {k + 1} must be a JSON object with an int 'epoch', got {line[:80]!r}")
+                raise ValueError(
+                    f"{self.jsonl} line {k + 1} must be a JSON object with an int 'epoch', got {line[:80]!r}"
+                )
             out.append(row)
         return out
 

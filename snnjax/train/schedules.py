@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import optax
 
-from snnjax._src import check_int, check_number, describe
 from snnjax.train._checks import positive_int
+from snnjax.validation import check_int, check_number, describe
 
 __all__ = ["step_lr", "multistep_lr", "cosine_lr"]
 

@@ -22,7 +22,6 @@ from jax.experimental import pallas as pl
 from snnjax.kernels.pallas.evaluator import _flat, _Program, _unflat
 from snnjax.kernels.pallas.plan import _Config, _Plan
 
-
 # --------------------------------------------------------------------------- pallas_call plumbing
 
 

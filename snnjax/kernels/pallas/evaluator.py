@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jex_core
 
-
 # --------------------------------------------------------------------------- per-neuron programs
 #
 # The kernels never call ``step`` on arrays directly. ``step`` (and its ``jax.vjp``) is traced once

@@ -15,7 +15,6 @@ import jax.numpy as jnp
 
 from snnjax.kernels.pallas.plan import _elem_param_avals, _Plan
 
-
 # --------------------------------------------------------------------------- layout
 
 
@@ -46,9 +45,7 @@ def _unbroadcast(ct, shp: tuple):
 def _per_neuron_tiles(plan: _Plan, p_leaves):
     """Per-neuron parameter leaves broadcast to the step shape, tiled, stacked: ``[Pn, R, lanes]`` or None."""
     tiles = [
-        _to_tiles(jnp.broadcast_to(a, plan.shape), 0, plan, plan.cdt)
-        for a, per in zip(p_leaves, plan.p_neuron)
-        if per
+        _to_tiles(jnp.broadcast_to(a, plan.shape), 0, plan, plan.cdt) for a, per in zip(p_leaves, plan.p_neuron) if per
     ]
     return jnp.stack(tiles) if tiles else None
 

@@ -1,13 +1,18 @@
-"""Internal helpers shared by every module: pytree dataclasses and eager checks.
+"""Every check of snnjax's inputs, in one place.
 
-Nothing here is public API. The checks run only on *concrete* values (Python
-numbers, NumPy arrays, committed JAX arrays); under tracing they are skipped,
-so a parameter pytree can flow through ``jit``/``vmap``/``grad`` unchanged.
+The rule (README, "Conventions"): bad input gets a ``ValueError`` / ``TypeError`` that names
+the argument, the expected and the received value, raised before tracing where possible.
+The checks run on *concrete* values (Python numbers, NumPy arrays, committed JAX arrays);
+on traced values they are skipped — except inside :func:`snnjax.checks.checked`, where the
+range and finite-value checks are staged with ``checkify`` — so a params pytree flows
+through ``jit`` / ``vmap`` / ``grad`` unchanged. Domain checks of the data readers and the
+training loop (``snnjax/data/_checks.py``, ``snnjax/train/_checks.py``) build on these.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,84 +21,28 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
-    "params_dataclass",
-    "static_field",
+    "check_field_types",
+    "check_real",
     "concrete",
+    "traced_checks_enabled",
+    "check_finite",
     "check_positive",
     "check_at_least",
     "check_in_range",
-    "check_finite",
     "check_option",
     "check_float_array",
     "check_state_shapes",
+    "describe",
     "check_int",
     "check_bool",
     "check_callable",
     "check_number",
-    "check_field_types",
-    "check_real",
-    "traced_checks_enabled",
     "revalidate",
-    "describe",
     "check_finite_input",
+    "check_step_input",
+    "make_shape",
+    "check_dtype",
 ]
-
-
-def static_field(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
-    """A dataclass field that is static (part of the treedef, not a leaf)."""
-    return dataclasses.field(default=default, metadata={"static": True}, **kwargs)
-
-
-def params_dataclass(cls: type | None = None, *, check_types: bool = True) -> type:
-    """Frozen dataclass registered as a JAX pytree.
-
-    Fields made with :func:`static_field` are metadata (hashable, trigger
-    recompilation when changed: strings, flags); all other fields are leaves
-    (numbers, arrays, nested pytrees such as a :class:`~snnjax.surrogate.Surrogate`).
-
-    ``check_types`` (default): every numeric field must hold a real number or array (see
-    :func:`check_field_types`), checked before the class's own ``__post_init__``.
-
-    ``__post_init__`` (eager validation) runs only when a user constructs the
-    object; JAX's unflattening bypasses it, so ``jax.tree.map`` may fill the
-    fields with anything (``vmap`` ``in_axes`` prefixes, sentinels, tracers).
-    """
-    if cls is None:  # @params_dataclass(check_types=False)
-        return lambda c: params_dataclass(c, check_types=check_types)
-    user_post_init = cls.__dict__.get("__post_init__")
-
-    def __post_init__(self):
-        if check_types:
-            check_field_types(self)
-        if user_post_init is not None:
-            user_post_init(self)
-
-    cls.__post_init__ = __post_init__
-    cls.__snnjax_params__ = True
-    cls = dataclasses.dataclass(frozen=True)(cls)
-    data, meta = [], []
-    for f in dataclasses.fields(cls):
-        (meta if f.metadata.get("static", False) else data).append(f.name)
-    data, meta = tuple(data), tuple(meta)
-    keys = tuple(jax.tree_util.GetAttrKey(n) for n in data)
-
-    def flatten_with_keys(obj):
-        children = tuple((k, getattr(obj, n)) for k, n in zip(keys, data))
-        return children, tuple(getattr(obj, n) for n in meta)
-
-    def flatten(obj):
-        return tuple(getattr(obj, n) for n in data), tuple(getattr(obj, n) for n in meta)
-
-    def unflatten(aux, children):
-        obj = object.__new__(cls)
-        for n, v in zip(data, children):
-            object.__setattr__(obj, n, v)
-        for n, v in zip(meta, aux):
-            object.__setattr__(obj, n, v)
-        return obj
-
-    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
-    return cls
 
 
 _ARRAYLIKE = (bool, int, float, complex, str, bytes, np.generic, np.ndarray, jax.Array, list, tuple)
@@ -274,8 +223,9 @@ def describe(x: Any) -> str:
     return f"{type(x).__name__} {r if len(r) <= 80 else r[:77] + '...'}"
 
 
-def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None,
-              allow_none: bool = False) -> int | None:
+def check_int(
+    name: str, value: Any, *, low: int | None = None, high: int | None = None, allow_none: bool = False
+) -> int | None:
     """A Python/NumPy integer (not a bool, not a float such as 2.0) within ``[low, high]``;
     returns it as an ``int``. ``allow_none``: ``None`` passes through."""
     if value is None and allow_none:
@@ -303,13 +253,21 @@ def check_callable(name: str, value: Any, *, allow_none: bool = False, signature
         return None
     if not callable(value):
         sig = f" {signature}" if signature else ""
-        raise TypeError(f"{name} must be callable{sig}" + (" or None" if allow_none else "") +
-                        f", got {describe(value)}")
+        raise TypeError(
+            f"{name} must be callable{sig}" + (" or None" if allow_none else "") + f", got {describe(value)}"
+        )
     return value
 
 
-def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, allow_none: bool = False) -> float | None:
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    allow_none: bool = False,
+) -> float | None:
     """A finite real Python/NumPy scalar (not a bool, not complex) within the bounds;
     returns it as a ``float``. A JAX tracer passes unchecked (returned as is)."""
     if value is None and allow_none:
@@ -317,8 +275,12 @@ def check_number(name: str, value: Any, *, low: float | None = None, high: float
     if isinstance(value, jax.core.Tracer):
         return value
     v = concrete(value)
-    if (isinstance(value, (bool, np.bool_)) or v is None or v.ndim != 0
-            or not (np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating))):
+    if (
+        isinstance(value, (bool, np.bool_))
+        or v is None
+        or v.ndim != 0
+        or not (np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating))
+    ):
         raise TypeError(f"{name} must be a real number, got {describe(value)}")
     f = float(v)
     if not np.isfinite(f):
@@ -357,3 +319,34 @@ def check_finite_input(name: str, x: Any) -> None:
     if v is not None and np.issubdtype(v.dtype, np.inexact) and not np.all(np.isfinite(v)):
         bad = int(np.size(v) - np.count_nonzero(np.isfinite(v)))
         raise ValueError(f"{name} must be finite: it has {bad} NaN/inf value(s) (shape {v.shape})")
+
+
+def check_step_input(x: Any, state: Any, name: str = "x") -> jax.Array:
+    """Validate one step's input against the state (floating dtype, same leading shape)."""
+    x = check_float_array(name, x)
+    check_state_shapes(state, jnp.shape(x))
+    return x
+
+
+def make_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        if isinstance(shape, (str, bytes)):
+            raise TypeError
+        shape = tuple(operator.index(d) for d in shape)  # rejects 2.5, "a", True stays an int
+    except TypeError as e:
+        raise TypeError(f"shape must be an int or a sequence of ints, got {shape!r}") from e
+    if any(d < 0 for d in shape):
+        raise ValueError(f"shape must have non-negative entries, got {shape}")
+    return shape
+
+
+def check_dtype(dtype: Any) -> jnp.dtype:
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"dtype must be a floating dtype (e.g. jnp.float32), got {dtype!r}") from e
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+    return dtype
