@@ -70,6 +70,21 @@ BACKENDS = ("auto", "scan", "fused", "pallas", "linear")
 # matmul 7x faster at T = 6, 2x at T = 50, equal at T = 128 (N = 10), 4x slower at T = 500.
 LINEAR_MAX_T = 64
 
+# "auto" picks the compiled Pallas kernels on an accelerator only where they have passed
+# tests/test_pallas.py compiled (not interpreted) on that platform with that JAX version,
+# recorded in benchmarks/RESULTS.md ("Accelerator checks"). Until then the fused backend
+# (plain XLA, the same custom_vjp as on CPU) is the accelerator default; "pallas" stays
+# available by name. An entry is added with the evidence, never on hope.
+PALLAS_VERIFIED: dict[str, frozenset[str]] = {"gpu": frozenset(), "tpu": frozenset()}
+
+
+def pallas_is_default(platform: str | None = None) -> bool:
+    """Whether ``backend="auto"`` takes the Pallas kernels on ``platform`` (default: JAX's default
+    backend) with the installed JAX: only if that pair is in :data:`PALLAS_VERIFIED`."""
+    platform = jax.default_backend() if platform is None else platform
+    return jax.__version__ in PALLAS_VERIFIED.get(platform, frozenset())
+
+
 Step = Callable[[Any, Any, jax.Array], tuple[Any, Any]]
 
 
@@ -211,7 +226,9 @@ def run(
         one reverse-time scan, :mod:`snnjax.kernels.fused`), ``"pallas"`` (the same
         as fused Pallas kernels, time loop inside the kernel, :mod:`snnjax.kernels.pallas`;
         element-wise steps only; interpreted on CPU) or ``"auto"``: ``"pallas"`` on
-        GPU/TPU for element-wise steps, ``"fused"`` elsewhere (but ``"scan"`` on CPU for a neuron
+        GPU/TPU for element-wise steps only once the compiled kernels have passed there with
+        the installed JAX (:data:`PALLAS_VERIFIED`; none yet, see ``benchmarks/RESULTS.md``),
+        ``"fused"`` otherwise and elsewhere (but ``"scan"`` on CPU for a neuron
         whose record says ``compute_bound``, e.g. POLARA, when ``T > UNROLL_MAX_T`` = 6: its fused
         backward's recomputation costs more than it saves), unless ``return_states``, ``remat``,
         ``checkpoint_every`` or ``unroll`` is requested (those are ``lax.scan``
@@ -348,7 +365,7 @@ def _dispatch(
             backend = "linear"
         elif forward:
             backend = "scan"  # fused and pallas are custom_vjp: reverse mode only
-        elif on_accel and pallas_supported(step, params, xs, state):
+        elif on_accel and pallas_is_default() and pallas_supported(step, params, xs, state):
             backend = "pallas"
         elif not on_accel and compute_bound and xs.shape[0] > UNROLL_MAX_T:
             backend = "scan"  # recomputing the step in the fused backward costs more than it saves

@@ -339,3 +339,23 @@ def test_auto_scans_a_compute_bound_step_beyond_the_unroll_length(monkeypatch):
 
     np.testing.assert_allclose(loss(long_xs, "auto"), loss(long_xs, "fused"), rtol=1e-6)
     np.testing.assert_allclose(jax.grad(loss)(long_xs, "auto"), jax.grad(loss)(long_xs, "fused"), rtol=1e-5, atol=1e-6)
+
+
+def test_auto_on_an_accelerator_takes_pallas_only_with_recorded_evidence(monkeypatch):
+    """``auto`` on GPU/TPU: the fused backend until the compiled Pallas kernels have passed on
+    that platform with the installed JAX (``PALLAS_VERIFIED``, empty until a device run)."""
+    import snnjax.scan as scan_mod
+
+    calls = []
+    monkeypatch.setattr(scan_mod.jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(scan_mod, "fused_run", lambda *a, **k: calls.append("fused") or (None, None))
+    monkeypatch.setattr(scan_mod, "pallas_run", lambda *a, **k: calls.append("pallas") or (None, None))
+    assert scan_mod.PALLAS_VERIFIED["gpu"] == frozenset() and not scan_mod.pallas_is_default("gpu")
+    snnjax.run(lif.step, neurons.LIFParams(), XS)
+    assert calls == ["fused"]
+    monkeypatch.setitem(scan_mod.PALLAS_VERIFIED, "gpu", frozenset({jax.__version__}))
+    assert scan_mod.pallas_is_default("gpu") and not scan_mod.pallas_is_default("tpu")
+    snnjax.run(lif.step, neurons.LIFParams(), XS)
+    assert calls == ["fused", "pallas"]
+    snnjax.run(lif.step, neurons.LIFParams(), XS, backend="pallas")  # by name, always
+    assert calls == ["fused", "pallas", "pallas"]
