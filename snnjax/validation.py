@@ -342,11 +342,12 @@ def make_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
-def check_dtype(dtype: Any) -> jnp.dtype:
+def check_dtype(dtype: Any, name: str = "dtype") -> jnp.dtype:
+    """A floating dtype (``jnp.float32``, ``"bfloat16"``, ...), returned as a ``jnp.dtype``."""
     try:
         dtype = jnp.dtype(dtype)
     except TypeError as e:
-        raise TypeError(f"dtype must be a floating dtype (e.g. jnp.float32), got {dtype!r}") from e
+        raise TypeError(f"{name} must be a floating dtype (e.g. jnp.float32), got {dtype!r}") from e
     if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+        raise TypeError(f"{name} must be a floating dtype, got {dtype}")
     return dtype

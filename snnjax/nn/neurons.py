@@ -44,7 +44,7 @@ from flax import nnx
 
 from snnjax import neurons as _n
 from snnjax.scan import BACKENDS, run
-from snnjax.validation import check_bool, check_float_array, check_int, check_option, describe
+from snnjax.validation import check_bool, check_dtype, check_float_array, check_int, check_option, describe
 
 __all__ = [
     "Neuron",
@@ -241,12 +241,7 @@ class Neuron(nnx.Module):
         for name in learn:
             check_option("learnable parameter (learn)", name, fields)
         param_shape = _check_param_shape(param_shape)
-        try:
-            param_dtype = jnp.dtype(param_dtype)
-        except TypeError as e:
-            raise TypeError(f"param_dtype must be a floating dtype, got {param_dtype!r}") from e
-        if not jnp.issubdtype(param_dtype, jnp.floating):
-            raise TypeError(f"param_dtype must be a floating dtype (learnable values are trained), got {param_dtype}")
+        param_dtype = check_dtype(param_dtype, "param_dtype")
         self.record = record
         self.num_steps = check_int("num_steps", num_steps, low=1, allow_none=True)
         self.backend = backend
