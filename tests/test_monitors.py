@@ -60,7 +60,11 @@ def test_layer_rates_names_and_active_fraction():
     r = train.layer_rates(s)
     assert float(r["rate_a"]) == 0.75 and float(r["active_a"]) == 0.75
     assert float(r["rate_b"]) == 0.625 and float(r["active_b"]) == 0.5  # graded output: they differ
-    assert set(train.layer_rates([s["a"]])) == {"rate_0", "active_0"}
+    assert float(r["silent_a"]) == 0.0 and float(r["silent_b"]) == 0.0
+    assert set(train.layer_rates([s["a"]])) == {"rate_0", "active_0", "silent_0"}
+    # [T=2, B=2, N=3]: neuron 2 never fires, neuron 0 fires once
+    s3 = jnp.zeros((2, 2, 3)).at[1, 0, 0].set(1.0).at[0, 1, 1].set(1.0)
+    assert float(train.layer_rates({"c": s3})["silent_c"]) == pytest.approx(1 / 3)
 
 
 def test_fit_defaults_and_encode_hook(tmp_path):

@@ -144,13 +144,16 @@ def _encoded(forward: Forward, encode: Callable) -> Forward:
 
 
 def layer_rates(spikes: Any) -> dict[str, jax.Array]:
-    """Per-layer activity of a forward pass's hidden outputs: ``rate_<name>`` (the mean output:
-    the firing rate for 0/1 spikes) and ``active_<name>`` (the fraction of neuron-steps with a
-    non-zero output; they differ for graded outputs such as POLARA's). ``spikes`` is a list
+    """Per-layer activity of a forward pass's hidden outputs ``[T, B, ...]``: ``rate_<name>``
+    (the mean output: the firing rate for 0/1 spikes), ``active_<name>`` (the fraction of
+    neuron-steps with a non-zero output; they differ for graded outputs such as POLARA's) and
+    ``silent_<name>`` (the fraction of neurons with no non-zero output at any step for any
+    example of the batch; averaged over batches in the logged metrics). ``spikes`` is a list
     (names ``0, 1, ...``) or a dict of named layers (e.g. from :func:`snnjax.nn.record`)."""
     items = list(spikes.items()) if isinstance(spikes, dict) else list(enumerate(spikes))
     out = {f"rate_{k}": jnp.mean(s) for k, s in items}
     out.update({f"active_{k}": jnp.mean((s != 0).astype(jnp.float32)) for k, s in items})
+    out.update({f"silent_{k}": jnp.mean(jnp.all(s == 0, axis=(0, 1)).astype(jnp.float32)) for k, s in items})
     return out
 
 
