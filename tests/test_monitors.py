@@ -112,3 +112,16 @@ def test_analysis_of_any_model_goes_through_the_monitors():
     assert n_lif > 0
     # the second synapse's accumulates: one per spike of "lif" and output neuron
     assert [x["ac"] for x in r["records"]] == [0, n_lif * 3]
+
+
+def test_metrics_csv_stays_aligned_when_the_columns_change(tmp_path):
+    import csv
+
+    w = train.MetricsWriter(tmp_path)
+    w.write({"epoch": 0, "loss": 1.0})
+    w.write({"epoch": 1, "loss": 0.5, "rate_0": 0.1})  # a newer version logs one more column
+    w.write({"epoch": 2, "loss": 0.25, "rate_0": 0.2})
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["loss"] for r in rows] == ["1.0", "0.5", "0.25"] and [r["rate_0"] for r in rows] == ["", "0.1", "0.2"]
+    assert [r["epoch"] for r in w.rows()] == [0, 1, 2]

@@ -102,10 +102,23 @@ class MetricsWriter:
         row["epoch"] = int(epoch)
         with open(self.jsonl, "a") as f:
             f.write(json.dumps(row) + "\n")
-        new = not os.path.exists(self.csv)
+        header = None
+        if os.path.exists(self.csv):
+            with open(self.csv, newline="") as f:
+                header = next(csv.reader(f), None)
+        if header is not None and header != list(row):
+            # the columns changed (e.g. a run resumed by a newer version that logs more): the
+            # CSV is rewritten from the JSON lines with every column, never misaligned
+            rows = self.rows()
+            cols = list(dict.fromkeys(k for r in rows for k in r))
+            with open(self.csv, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=cols, restval="")
+                w.writeheader()
+                w.writerows(rows)
+            return
         with open(self.csv, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
+            if header is None:
                 w.writeheader()
             w.writerow(row)
 
