@@ -343,17 +343,13 @@ def test_forward_mode_through_default_run(x64):
     np.testing.assert_allclose(tangent, f(jnp.ones_like(xs)), rtol=1e-12)  # linear map
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="known limitation: beyond T = 64 the default backend ('auto' -> 'fused') wraps the whole "
-    "sequence in a jax.custom_vjp, so forward-mode autodiff (jax.jvp / jacfwd / hessian) fails even "
-    "for the non-spiking LI readout; backend='scan' or 'linear' works",
-)
 def test_forward_mode_through_default_run_long(x64):
+    """Beyond T = 64 the default backend would be the fused custom_vjp (reverse mode only); under
+    jax.jvp ``auto`` takes the scan instead (once a known limitation, an xfail here)."""
     xs = jnp.asarray(np.random.default_rng(4).normal(size=(snnjax.scan.LINEAR_MAX_T + 1, 3)))
     f = lambda x: snnjax.run(li.step, neurons.LIParams(), x)[1]  # noqa: E731
-    jax.jvp(f, (xs,), (jnp.ones_like(xs),))
+    _, tangent = jax.jvp(f, (xs,), (jnp.ones_like(xs),))
+    np.testing.assert_allclose(tangent, f(jnp.ones_like(xs)), rtol=1e-12)  # linear map
 
 
 def test_check_grads_lif_reset_none_membrane(x64):

@@ -125,7 +125,7 @@ def test_bfloat16_inputs():
 
 
 def test_errors_name_the_problem():
-    with pytest.raises(ValueError, match="linear time-invariant"):
+    with pytest.raises(ValueError, match=r"backend='linear' needs a neuron whose record says linear=True"):
         snnjax.run(neurons.lif.step, neurons.LIFParams(), XS, backend="linear")
     with pytest.raises(ValueError, match="per neuron"):
         snnjax.run(li.step, neurons.LIParams(tau_mem=jnp.ones((B, N)) * 5.0), XS, backend="linear")
