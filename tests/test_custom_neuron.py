@@ -106,6 +106,17 @@ def test_the_bare_step_and_wrapped_steps_keep_the_record():
         with pytest.raises(ValueError, match=r"state\.v has shape \(5,\)"):  # and the state check
             snnjax.run(wrapped, p, XS, init_state(5))
     assert snnjax.neurons.neuron_of(jax.jit(functools.partial(step))) is izhikevich
+    # the auto policy's flags survive the wrappers too (POLARA: compute-bound, LI: linear)
+    from snnjax.neurons import li, polara
+
+    for wrap in (jax.jit, functools.partial):
+        assert snnjax.neurons.neuron_of(wrap(polara.step)).compute_bound
+        assert snnjax.neurons.neuron_of(wrap(li.step)).linear
+    xs = XS[:20]  # T > UNROLL_MAX_T: auto scans POLARA on CPU, the same values as the record
+    chex.assert_trees_all_equal(
+        snnjax.run(jax.jit(polara.step), polara.PolaraParams(), xs)[1],
+        snnjax.run(polara.neuron, polara.PolaraParams(), xs, backend="scan")[1],
+    )
 
 
 @pytest.mark.parametrize("backend", ["fused", "pallas"])
