@@ -437,30 +437,18 @@ class RLIF(nnx.Module):
     def step(self, state: _n.RLIFState, x: jax.Array) -> tuple[_n.RLIFState, jax.Array]:
         return _n.rlif.step(self.params(), state, x)
 
-    def __call__(
-        self,
-        xs: jax.Array,
-        state: Any = None,
-        *,
-        return_state: bool = False,
-        return_states: bool = False,
-        time_axis: int = 0,
-        **run_kwargs: Any,
-    ):
-        """As :meth:`Neuron.__call__`."""
-        return _call(
-            self.params(),
-            self.lif.num_steps,
-            _n.rlif.neuron,
-            self.lif.backend,
-            xs,
-            state,
-            return_state,
-            return_states,
-            time_axis,
-            run_kwargs,
-            monitor=self,
-        )
+    # the multi-step call is Neuron's: it needs only record, params(), num_steps and backend
+    record = _n.rlif.neuron
+
+    @property
+    def num_steps(self) -> int | None:
+        return self.lif.num_steps
+
+    @property
+    def backend(self) -> str:
+        return self.lif.backend
+
+    __call__ = Neuron.__call__
 
 
 class ILIF(Neuron):
