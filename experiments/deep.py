@@ -389,29 +389,11 @@ def describe_run(args, model, extra: dict[str, Any], script: str, argv) -> dict[
 
 
 def plot_curves(out_dir: str, rows: list[dict], title: str) -> None:
-    import matplotlib
+    """``curves.png``: accuracy, loss and mean eval firing rate per epoch (:func:`snnjax.viz.training_curves`)."""
+    from snnjax import viz
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [r["epoch"] + 1 for r in rows]
-    fig, ax = plt.subplots(1, 3, figsize=(14, 3.6))
-    ax[0].plot(ep, [100 * r["train_acc"] for r in rows], label="train")
-    ax[0].plot(ep, [100 * r["test_acc"] for r in rows], label="eval")
-    ax[0].set(xlabel="epoch", ylabel="accuracy (%)", title=title)
-    ax[1].plot(ep, [r["train_loss"] for r in rows], label="train")
-    ax[1].plot(ep, [r["test_loss"] for r in rows], label="eval")
-    ax[1].set(xlabel="epoch", ylabel="loss")
-    rate_keys = sorted((k for k in rows[-1] if k.startswith("test_rate_")), key=lambda k: int(k.rsplit("_", 1)[1]))
-    ax[2].plot(range(len(rate_keys)), [rows[-1][k] for k in rate_keys], "o-")
-    ax[2].set(xlabel="neuron layer", ylabel="firing rate (last epoch, eval)")
-    for a in ax[:2]:
-        a.legend()
-    for a in ax:
-        a.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "curves.png"), dpi=100)
-    plt.close(fig)
+    keys = ["train_acc", "test_acc", "train_loss", "test_loss"] + (["test_rate"] if "test_rate_0" in rows[-1] else [])
+    viz.training_curves(rows, keys=keys, title=title).savefig(os.path.join(out_dir, "curves.png"), dpi=100)
 
 
 def execute(

@@ -675,10 +675,12 @@ def gamma_table(agg: dict, runs: list[Run]) -> list[str]:
 
 
 def plots(agg: dict, runs: list[Run], out: str) -> list[str]:
-    import matplotlib
+    """The study's PNGs (γ sweep, gradient vs γ, per-layer rates and spikes per step), drawn by :mod:`snnjax.viz`."""
+    from snnjax import viz
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def save(fig, name):
+        paths.append(os.path.join(out, name))
+        fig.savefig(paths[-1], dpi=110)
 
     paths = []
     g_runs = [r for r in runs if "gamma" in r.groups]
@@ -686,67 +688,52 @@ def plots(agg: dict, runs: list[Run], out: str) -> list[str]:
         ds = g_runs[0].dataset
         neurons = list(dict.fromkeys(r.neuron for r in g_runs))
         gammas = sorted({r.gamma for r in g_runs})
-        fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-        for n in neurons:
-            pts = [(g, agg[(n, ds, g)]) for g in gammas if (n, ds, g) in agg]
-            if not pts:
-                continue
-            gs = [g for g, _ in pts]
-            for a, key in ((ax[0], "holdout_acc"), (ax[1], "firing_rate")):
-                m = [100 * p[key][0] for _, p in pts]
-                s = [100 * p[key][1] if p[key][2] > 1 else 0 for _, p in pts]
-                a.errorbar(gs, m, yerr=s, marker="o", capsize=3, label=NEURONS[n][1])
-        ax[0].set(xlabel="rectangle surrogate width γ", ylabel="hold-out accuracy (%)", title=f"{ds}: accuracy vs γ")
-        ax[1].set(xlabel="rectangle surrogate width γ", ylabel="firing rate (%)", title=f"{ds}: firing rate vs γ")
-        for a in ax:
-            a.grid(alpha=0.3)
-            a.legend()
-        fig.tight_layout()
-        paths.append(os.path.join(out, "gamma_sweep.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
 
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        def column(n, key, i, scale=1.0):
+            # mean (i = 0) or std (i = 1, 0 for a single seed) over seeds; NaN where the run is missing
+            vals = []
+            for g in gammas:
+                a = (agg.get((n, ds, g)) or {}).get(key)
+                vals.append(np.nan if not a or not a[2] else scale * (a[i] if i == 0 or a[2] > 1 else 0.0))
+            return vals
+
+        acc, rate = "hold-out accuracy (%)", "firing rate (%)"
+        panels = {acc: {NEURONS[n][1]: column(n, "holdout_acc", 0, 100) for n in neurons},
+                  rate: {NEURONS[n][1]: column(n, "firing_rate", 0, 100) for n in neurons}}  # fmt: skip
+        errors = {acc: {NEURONS[n][1]: column(n, "holdout_acc", 1, 100) for n in neurons},
+                  rate: {NEURONS[n][1]: column(n, "firing_rate", 1, 100) for n in neurons}}  # fmt: skip
+        save(viz.sweep(gammas, panels, errors=errors, xlabel="rectangle surrogate width γ",
+                       title=f"{ds}: accuracy and firing rate vs γ"), "gamma_sweep.png")  # fmt: skip
+
+        grad = "‖∂L/∂W‖ of the first layer"
+        series, errs, styles = {}, {}, {}
         for n in neurons:
             for key, style in (("grad_first_init", "--"), ("grad_first_final", "-")):
-                pts = [(g, agg[(n, ds, g)][key]) for g in gammas if (n, ds, g) in agg and agg[(n, ds, g)][key][2]]
-                if pts:
-                    ax.errorbar([g for g, _ in pts], [p[0] for _, p in pts],
-                                yerr=[p[1] if p[2] > 1 else 0 for _, p in pts], marker="o", ls=style, capsize=3,
-                                label=f"{NEURONS[n][1]} ({key.rsplit('_', 1)[1]})")  # fmt: skip
-        ax.set(xlabel="rectangle surrogate width γ", ylabel="‖∂L/∂W‖ of the first layer", yscale="log",
-               title=f"{ds}: gradient reaching the first layer")  # fmt: skip
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(os.path.join(out, "gradnorm_vs_gamma.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+                label = f"{NEURONS[n][1]} ({key.rsplit('_', 1)[1]})"
+                series[label], errs[label], styles[label] = column(n, key, 0), column(n, key, 1), style
+        save(viz.sweep(gammas, {grad: series}, errors={grad: errs}, styles=styles, log_y=[grad],
+                       xlabel="rectangle surrogate width γ", title=f"{ds}: gradient reaching the first layer"),
+             "gradnorm_vs_gamma.png")  # fmt: skip
 
     for ds in dict.fromkeys(r.dataset for r in runs if "compare" in r.groups):
         have = [n for n in NEURONS if (agg.get((n, ds, 1.0)) or {}).get("firing_rates")]
         if not have:
             continue
-        fig, ax = plt.subplots(1, 2, figsize=(12, 3.6))
-        w = 0.8 / len(have)
-        for i, n in enumerate(have):
-            m, s = agg[(n, ds, 1.0)]["firing_rates"]
-            xs = np.arange(len(m)) + (i - (len(have) - 1) / 2) * w
-            ax[0].bar(xs, 100 * np.asarray(m), w, yerr=None if s is None else 100 * np.asarray(s),
-                      label=NEURONS[n][1], capsize=2)  # fmt: skip
-            sm, ss = agg[(n, ds, 1.0)]["spikes_per_step"]
-            ax[1].errorbar(np.arange(1, len(sm) + 1), sm, yerr=ss, marker="o", capsize=3, label=NEURONS[n][1])
-        ax[0].set_xticks(range(len(m)))
-        ax[1].set_xticks(range(1, len(sm) + 1))
-        ax[0].set(xlabel="neuron layer", ylabel="firing rate (%)", title=f"{ds}: firing rate per layer")
-        ax[1].set(xlabel="time step", ylabel="spikes per image (all layers)", title=f"{ds}: spikes per time step")
-        for a in ax:
-            a.grid(alpha=0.3)
-            a.legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        paths.append(os.path.join(out, f"layers_and_steps_{ds}.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        rates = {NEURONS[n][1]: 100 * np.asarray(agg[(n, ds, 1.0)]["firing_rates"][0]) for n in have}
+        rate_err = {NEURONS[n][1]: 100 * np.asarray(agg[(n, ds, 1.0)]["firing_rates"][1] if
+                    agg[(n, ds, 1.0)]["firing_rates"][1] is not None else np.zeros(len(rates[NEURONS[n][1]])))
+                    for n in have}  # fmt: skip
+        save(
+            viz.firing_rates(rates, errors=rate_err, ylabel="firing rate (%)", title=f"{ds}: firing rate per layer"),
+            f"layer_rates_{ds}.png",
+        )
+        steps = {NEURONS[n][1]: np.asarray(agg[(n, ds, 1.0)]["spikes_per_step"][0]) for n in have}
+        step_err = {k: np.zeros_like(v) for k, v in steps.items()}
+        for n in have:
+            if agg[(n, ds, 1.0)]["spikes_per_step"][1] is not None:
+                step_err[NEURONS[n][1]] = np.asarray(agg[(n, ds, 1.0)]["spikes_per_step"][1])
+        save(viz.spike_counts(steps, errors=step_err, ylabel="spikes per image (all layers)",
+                              title=f"{ds}: spikes per time step"), f"spikes_per_step_{ds}.png")  # fmt: skip
     return paths
 
 

@@ -160,33 +160,13 @@ def parse(argv=None):
 
 
 def plot(out_dir: str, rows: list[dict], raster: np.ndarray, title: str) -> None:
-    import matplotlib
+    """``curves.png`` (accuracy, loss per epoch) and ``raster.png`` (hidden spikes ``[T, N]`` of one example)."""
+    from snnjax import viz
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [r["epoch"] + 1 for r in rows]
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax[0].plot(ep, [100 * r["train_acc"] for r in rows], label="train")
-    ax[0].plot(ep, [100 * r["test_acc"] for r in rows], label="test")
-    ax[0].set(xlabel="epoch", ylabel="accuracy (%)", title=title)
-    ax[1].plot(ep, [r["train_loss"] for r in rows], label="train")
-    ax[1].plot(ep, [r["test_loss"] for r in rows], label="test")
-    ax[1].set(xlabel="epoch", ylabel="loss")
-    for a in ax:
-        a.legend()
-        a.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "curves.png"), dpi=100)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(8, 4))
-    im = ax.imshow(raster.T, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=max(1e-6, raster.max()))
-    ax.set(xlabel="time step", ylabel="hidden neuron", title=f"{title}: hidden-layer output, one test example")
-    fig.colorbar(im, ax=ax, label="output")
-    fig.tight_layout()
+    curves = viz.training_curves(rows, keys=["train_acc", "test_acc", "train_loss", "test_loss"], title=title)
+    curves.savefig(os.path.join(out_dir, "curves.png"), dpi=100)
+    fig = viz.raster(raster, title=f"{title}: hidden-layer spikes, one test example")
     fig.savefig(os.path.join(out_dir, "raster.png"), dpi=100)
-    plt.close(fig)
 
 
 class Run(NamedTuple):

@@ -81,7 +81,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -1006,21 +1005,17 @@ def report_markdown(results: Sequence[Mapping[str, Any]], labels: Sequence[str])
     return "\n".join(lines) + "\n"
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _layers(stats_list):
     return [(s or {"layers": []})["layers"] for s in stats_list]
 
 
+def _save(fig, path: str) -> str:
+    fig.savefig(path, dpi=100)
+    return path
+
+
 def plot_firing_rates(stats_list: Sequence[Mapping[str, Any]], labels: Sequence[str], path: str) -> str:
-    """Bars of the per-layer firing rate, one colour per run."""
+    """Bars of the per-layer firing rate, one colour per run (:func:`snnjax.viz.firing_rates`)."""
     return _bars(stats_list, labels, path, "firing_rate", "firing rate")
 
 
@@ -1030,51 +1025,18 @@ def plot_over_half(stats_list: Sequence[Mapping[str, Any]], labels: Sequence[str
 
 
 def _bars(stats_list, labels, path, key, ylabel):
-    plt = _plt()
-    layers = _layers(stats_list)
-    n = max(len(ls) for ls in layers)
-    width = 0.8 / len(layers)
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * n + 2), 3.6))
-    for j, (ls, lab) in enumerate(zip(layers, labels)):
-        ax.bar(np.arange(len(ls)) + (j - (len(layers) - 1) / 2) * width, [lay[key] for lay in ls], width,
-               label=lab)  # fmt: skip
-    ax.set(xlabel="neuron layer", ylabel=ylabel, xticks=range(n))
-    ax.legend()
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    from snnjax import viz
+
+    rates = {lab: [lay[key] for lay in ls] for ls, lab in zip(_layers(stats_list), labels)}
+    return _save(viz.firing_rates(rates, ylabel=ylabel), path)
 
 
 def plot_spike_counts(stats_list: Sequence[Mapping[str, Any]], labels: Sequence[str], path: str) -> str:
     """Spikes per time step in every layer (per sample), one panel per layer (ILIF Fig. 4)."""
-    plt = _plt()
-    layers = _layers(stats_list)
-    n = max(len(ls) for ls in layers)
-    cols = min(n, 6)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.0 * rows), squeeze=False)
-    width = 0.8 / len(layers)
-    for i in range(rows * cols):
-        ax = axes[i // cols][i % cols]
-        if i >= n:
-            ax.axis("off")
-            continue
-        for j, (ls, lab) in enumerate(zip(layers, labels)):
-            if i < len(ls):
-                c = ls[i]["counts_per_step"]
-                ax.bar(np.arange(1, len(c) + 1) + (j - (len(layers) - 1) / 2) * width, c, width, label=lab)
-        ax.set_xticks(range(1, max(len(ls[i]["counts_per_step"]) for ls in layers if i < len(ls)) + 1))
-        ax.set_title(f"layer {i}", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0][0].legend(fontsize=7)
-    fig.supxlabel("time step")
-    fig.supylabel("spikes per sample")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    from snnjax import viz
+
+    counts = {lab: np.asarray([lay["counts_per_step"] for lay in ls]) for ls, lab in zip(_layers(stats_list), labels)}
+    return _save(viz.spike_counts(counts), path)
 
 
 def _jsonable(obj):
@@ -1114,7 +1076,7 @@ def write_report(
     stats = [res.get("spikes") for res in results]
     if plots and any(stats):
         try:
-            _plt()
+            import matplotlib  # noqa: F401
         except ImportError:  # matplotlib is optional
             return paths
         for name, fn in (("firing_rates.png", plot_firing_rates), ("over_half.png", plot_over_half),

@@ -177,7 +177,12 @@ def test_report_means_and_stds_of_hand_made_runs(tmp_path):
     g1 = next(line for line in sweep if line.startswith("| 1 |"))
     assert g1.startswith("| 1 | 82.00 ± 2.00 | 20.00 ± 10.00 | 10.0000 ± 5.0000 | 1.0000 ± 0.5000 |")
     assert next(line for line in sweep if line.startswith("| 2 |")).startswith("| 2 | — | — | — | — | 0 |")
-    for png in ("gamma_sweep.png", "gradnorm_vs_gamma.png", "layers_and_steps_fashion_mnist.png"):
+    for png in (
+        "gamma_sweep.png",
+        "gradnorm_vs_gamma.png",
+        "layer_rates_fashion_mnist.png",
+        "spikes_per_step_fashion_mnist.png",
+    ):
         assert (out / png).stat().st_size > 1000
 
 
@@ -326,7 +331,7 @@ def test_tiny_runs_execute_resume_and_report(tmp_path):
     md = study.report(root, list(runs.values()), str(out))
     assert "Runs finished: 2 of 3" in md
     assert md.count("| LIF |") == 2 and md.count("| ILIF |") == 2  # comparison + per-step tables
-    assert (out / "layers_and_steps_fashion_mnist.png").exists()
+    assert (out / "layer_rates_fashion_mnist.png", "spikes_per_step_fashion_mnist.png").exists()
 
 
 def test_test_after_needs_a_holdout(capsys):
