@@ -19,8 +19,11 @@ import sys
 import time
 
 
-def execute(path: str, *, write: bool = False, timeout: int = 900) -> float:
+def execute(path: str, *, write: bool = False, timeout: int = 900, cwd: str | None = None) -> float:
     """Run every cell of ``path`` in a new kernel; returns the wall time (s).
+
+    The kernel starts in ``cwd`` (default: the notebook's own directory), so a copy of a
+    notebook run elsewhere still finds the files its cells name by relative path.
 
     Raises ``nbclient.exceptions.CellExecutionError`` (the failing cell's source and
     traceback) when a cell raises, and ``nbclient.exceptions.CellTimeoutError`` when a cell
@@ -34,7 +37,7 @@ def execute(path: str, *, write: bool = False, timeout: int = 900) -> float:
         nb,
         timeout=timeout,
         kernel_name="python3",
-        resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}},
+        resources={"metadata": {"path": cwd or os.path.dirname(os.path.abspath(path))}},
         # figures in the stored outputs at a size that reads on a repository page
         extra_arguments=["--InlineBackend.rc={'figure.dpi': 72}"],
     )

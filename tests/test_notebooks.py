@@ -35,7 +35,7 @@ def test_notebook_runs_and_its_checks_pass(path, tmp_path):
     # run a copy, so the stored outputs of the committed notebook stay as they are
     copy = tmp_path / path.name
     copy.write_bytes(path.read_bytes())
-    runner.execute(str(copy), write=True)
+    runner.execute(str(copy), write=True, cwd=str(path.parent))  # relative paths as in notebooks/
     nb = json.loads(copy.read_text(encoding="utf-8"))
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert code and all(c["execution_count"] is not None for c in code)
