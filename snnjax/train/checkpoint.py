@@ -64,6 +64,14 @@ class _Corrupt(Exception):
     pass
 
 
+def _barrier(name: str) -> None:
+    """Wait for every process of a multi-process run (a no-op with one process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
@@ -129,7 +137,9 @@ class Checkpointer:
         self.directory = os.path.abspath(os.fspath(directory))
         if os.path.exists(self.directory) and not os.path.isdir(self.directory):
             raise ValueError(f"directory must be a directory, got the file {self.directory}")
-        self._remove_incomplete_writes()
+        if jax.process_index() == 0:  # in a multi-process run, process 0 tidies; the others wait
+            self._remove_incomplete_writes()
+        _barrier("snnjax.Checkpointer: opened")
         self._mgr = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep))
 
     # ------------------------------------------------------------------ helpers
@@ -298,7 +308,9 @@ class Checkpointer:
                 f"the checkpoint of epoch index {epoch} was not written to {self.directory}: it holds checkpoints of "
                 f"epoch indices {self.all_epochs()} already and Orbax saves only newer ones"
             )
-        self._write_manifest(epoch)
+        if jax.process_index() == 0:
+            self._write_manifest(epoch)
+        _barrier(f"snnjax.Checkpointer: saved {epoch}")
 
     def all_epochs(self) -> list[int]:
         """The epochs with a (committed) checkpoint, oldest first."""
@@ -353,12 +365,15 @@ class Checkpointer:
             if note:
                 self._log(f"checkpoint {self.step_dir(e)} (epoch index {e}): {note}")
             for b, _why in bad:  # the reasons were logged above
+                if jax.process_index() != 0:  # in a multi-process run process 0 moves them
+                    continue
                 moved = self._quarantine(b)
                 self._log(
                     f"checkpoint: fell back from epoch index {b} to epoch index {e}, the newest good one; the "
                     f"corrupt checkpoint was moved to {moved}"
                 )
             if bad:
+                _barrier("snnjax.Checkpointer: quarantined")
                 self._mgr.reload()
             return e
         if bad:

@@ -19,6 +19,21 @@ device of a one-axis ``jax.sharding.Mesh`` and each batch is split along its lea
 the single-device computation up to floating-point summation order. On one host with
 several CPU devices (``XLA_FLAGS=--xla_force_host_platform_device_count=N``) this is how
 the tests check it.
+
+Several processes (JAX's multi-controller runtime: one process per host, each started
+with ``jax.distributed.initialize(coordinator_address=..., num_processes=..., process_id=...)``
+before anything else touches JAX; on TPU pods and SLURM/Open MPI clusters the arguments
+are found by ``jax.distributed.initialize()`` itself): every process runs the same script
+and calls :func:`fit` with the same arguments; ``jax.devices()`` is then the global device
+list and ``devices=jax.device_count()`` a mesh over every host. Each process holds the
+data set (an array or a ``np.memmap``) but reads and transfers only *its* rows of every
+global batch (``jax.make_array_from_callback``: a process's devices get their shards, no
+other rows are touched); the model and optimizer state is replicated over the global mesh,
+the loss and metrics are global values every process reads alike, exactly one process
+(``jax.process_index() == 0``) writes ``metrics.jsonl``/``metrics.csv``/``final.json``, and
+all processes write and restore the Orbax checkpoints together (``out_dir`` must be on a
+file system every process sees). ``tests/test_multiprocess.py`` runs two CPU processes on
+127.0.0.1 (gloo collectives) against one process on the same batches.
 """
 
 from __future__ import annotations
@@ -37,7 +52,7 @@ from flax import nnx
 
 from snnjax.data import batches, num_batches
 from snnjax.train._checks import check_dataset, check_labels, check_lr_value, positive_int
-from snnjax.train.checkpoint import Checkpointer
+from snnjax.train.checkpoint import Checkpointer, _barrier
 from snnjax.train.metrics import MetricsWriter
 from snnjax.validation import check_bool, check_callable, check_int, describe
 
@@ -211,9 +226,30 @@ def data_parallel_mesh(devices: int | Sequence[jax.Device] | None) -> jax.shardi
             )
         if len(set(devs)) != len(devs):
             raise ValueError(f"devices lists a device more than once, got {devs}")
+    if jax.process_count() > 1:
+        missing = [d for d in jax.local_devices() if d not in devs]
+        if missing:
+            raise ValueError(
+                f"devices must include every device of every process in a multi-process run (this is process "
+                f"{jax.process_index()} of {jax.process_count()}; its devices {missing} are not in the list; "
+                f"use devices=jax.device_count())"
+            )
     if len(devs) == 1:
         return None
     return jax.sharding.Mesh(np.asarray(devs), ("batch",))
+
+
+def _primary() -> bool:
+    """Whether this process writes the run's files (the only one, or process 0 of several)."""
+    return jax.process_index() == 0
+
+
+def _put(a: np.ndarray, sharding: jax.sharding.Sharding) -> jax.Array:
+    """``a`` (the same on every process) as a global array: each process transfers only the
+    rows of its own devices' shards."""
+    if sharding.is_fully_addressable:
+        return jax.device_put(a, sharding)
+    return jax.make_array_from_callback(a.shape, sharding, lambda index: a[index])
 
 
 class _Placer:
@@ -233,12 +269,12 @@ class _Placer:
         nnx.update(objs, jax.device_put(state, self.replicated))
 
     def batch(self, xb, yb):
-        x, y = jnp.asarray(xb), jnp.asarray(yb, jnp.int32)
         if self.mesh is None:
-            return x, y
+            return jnp.asarray(xb), jnp.asarray(yb, jnp.int32)
+        x, y = np.asarray(xb), np.asarray(yb, np.int32)
         # a final partial batch that does not divide evenly runs replicated (same result)
         sharding = self.split if len(y) % self.n == 0 else self.replicated
-        return jax.device_put(x, sharding), jax.device_put(y, sharding)
+        return _put(x, sharding), _put(y, sharding)
 
 
 def _progress(iterable, total, desc, enabled):
@@ -507,6 +543,7 @@ def fit(
 
     # ---- output directory: metrics, checkpoints, resume
     aug_seed = seed if augment_seed is None else augment_seed
+    primary = _primary()  # in a multi-process run only process 0 writes the metrics files
     writer = MetricsWriter(out_dir) if out_dir else None
     ckpt = Checkpointer(os.path.join(out_dir, "checkpoints"), log=log) if out_dir else None
     try:
@@ -518,15 +555,20 @@ def fit(
                     f"out_dir {out_dir!r} already holds a run (checkpoints of epoch indices {have}, {len(old_rows)} "
                     "metrics rows); pass resume=True to continue it, or another out_dir (fit never overwrites a run)"
                 )
-            writer.truncate(-1)  # no complete row: clear a metrics file cut short before its first row
+            _barrier("snnjax.fit: out_dir checked")  # every process has looked before process 0 writes
+            if primary:
+                writer.truncate(-1)  # no complete row: clear a metrics file cut short before its first row
         if resume:
             old_rows = writer.rows()
+            place.replicate(model, optimizer)  # restored straight into the (global) sharding
             done = ckpt.restore(model, optimizer)
+            _barrier("snnjax.fit: restored")  # every process has read the metrics rows
             if done is None:
                 log(f"no checkpoint in {ckpt.directory}: starting from scratch")
                 if old_rows:
                     log(f"dropping the {len(old_rows)} rows of {writer.jsonl} (no checkpoint has their state)")
-                writer.truncate(-1)
+                if primary:
+                    writer.truncate(-1)
             else:
                 if done + 1 > epochs:
                     raise ValueError(
@@ -540,13 +582,15 @@ def fit(
                         f"dropping the metrics rows of epoch indices {later} "
                         f"(newer than the checkpoint, epoch index {done})"
                     )
-                writer.truncate(done)
+                if primary:
+                    writer.truncate(done)
                 log(f"resumed from the checkpoint of epoch {done + 1}")
+            _barrier("snnjax.fit: metrics cut back")
         place.replicate(model, optimizer)
         train_step, eval_step = make_steps(
             forward, loss_fn, logits_fn, train_transform=train_transform, eval_transform=eval_transform
         )
-        rows = writer.rows() if writer else []
+        rows = [r for r in writer.rows() if r["epoch"] < start] if writer else []
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
             loss_sum, correct, n = 0.0, 0, 0
@@ -590,13 +634,14 @@ def fit(
             }
             rows.append(row)
             if writer:
-                writer.write(row)
-                ckpt.save(epoch, model, optimizer)
+                if primary:
+                    writer.write(row)
+                ckpt.save(epoch, model, optimizer)  # every process: Orbax writes a global checkpoint together
             log(
                 f"epoch {epoch + 1}/{epochs}  train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%  "
                 f"test loss {row['test_loss']:.4f} acc {100 * row['test_acc']:.2f}%  ({train_time:.1f} s)"
             )
-        if out_dir and rows:
+        if out_dir and rows and primary:
             with open(os.path.join(out_dir, "final.json"), "w") as f:
                 json.dump({"epochs": len(rows), "test_acc": rows[-1]["test_acc"], "last": rows[-1]}, f, indent=2)
     finally:

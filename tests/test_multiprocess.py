@@ -1,0 +1,144 @@
+"""Multi-process training on JAX's own distributed runtime: two CPU processes on 127.0.0.1.
+
+Each process runs ``tests/_multiprocess_run.py`` (``jax.distributed.initialize`` with a
+local coordinator, CPU collectives over gloo, one CPU device per process), and
+``fit(devices=2)`` trains over a mesh spanning both. Checked against a single-process run
+in this process on the same global batches: the same losses and parameters (1e-6); each
+process holds and feeds only its half of every batch; exactly one process writes the
+metrics files; a run stopped after epoch 1 and resumed by fresh processes ends bit-exactly
+where an uninterrupted one does.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+from test_train import _toy_data as toy_data
+
+import snnjax
+from snnjax import models, train
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+N = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(out, mode):
+    port = _free_port()
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)  # one CPU device per process
+    procs = [
+        subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "_multiprocess_run.py"), str(i), str(N), str(port), str(out), mode],
+            cwd=HERE,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(N)
+    ]
+    outputs = []
+    try:
+        for p in procs:
+            outputs.append(p.communicate(timeout=300)[0])
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for i, p in enumerate(procs):
+        if p.returncode == 0:
+            continue
+        text = outputs[i] if i < len(outputs) else ""
+        if "gloo" in text.lower() and ("not supported" in text.lower() or "unknown" in text.lower()):
+            pytest.skip(f"this jaxlib has no gloo CPU collectives: {text[-500:]}")
+        raise AssertionError(f"process {i} exited with {p.returncode}:\n{text[-4000:]}")
+    return [json.loads((out / f"{mode}-{i}.json").read_text()) for i in range(N)]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("multiprocess")
+    trained = _launch(out, "train")
+    resumed = _launch(out, "resume")
+    return out, trained, resumed
+
+
+def _single_process_run():
+    model = models.SpikingMLP(64, (16,), 2, rngs=nnx.Rngs(0), weight_scale=3.0)
+    optimizer = nnx.Optimizer(model, optax.sgd(0.05, momentum=0.9), wrt=nnx.Param)
+
+    def forward(model, x):
+        return model(snnjax.encoding.latency(x.astype(jnp.float32) / 255.0, 16), return_spikes=True)
+
+    rows = train.fit(
+        model,
+        optimizer,
+        forward=forward,
+        loss_fn=train.max_over_time_ce,
+        logits_fn=train.max_over_time_logits,
+        train_data=toy_data(100, 0),
+        test_data=toy_data(37, 1),
+        epochs=2,
+        batch_size=32,
+        eval_batch_size=16,
+        seed=3,
+        progress=False,
+        log=lambda s: None,
+    )
+    return rows, [np.asarray(a) for a in jax.tree.leaves(nnx.state(model, nnx.Param))]
+
+
+def test_two_processes_train_as_one(runs):
+    _, trained, _ = runs
+    rows1, params1 = _single_process_run()
+    for r in trained:
+        assert r["local_devices"] == 1
+        straight = r["straight"]
+        assert straight["param_devices"] == [N]  # replicated over the devices of both processes
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+            np.testing.assert_allclose([row[key] for row in straight["rows"]], [row[key] for row in rows1], atol=1e-6)
+        for a, b in zip(straight["params"], params1):
+            np.testing.assert_allclose(np.asarray(a), b, atol=1e-6)
+    assert rows1[1]["train_loss"] < rows1[0]["train_loss"]  # it trained
+    # both processes end with the same parameters (bit for bit: one replicated state)
+    assert trained[0]["straight"]["params"] == trained[1]["straight"]["params"]
+
+
+def test_each_process_feeds_only_its_half_of_a_batch(runs):
+    _, trained, _ = runs
+    for i, r in enumerate(trained):
+        assert r["global_batch_shape"] == [32, 64]
+        assert r["local_rows"] == [16]  # 16 of the 32 rows live on this process's device
+        assert r["local_labels"] == [[(16 * i + k) % 2 for k in range(16)]]  # rows 16i .. 16i + 15
+
+
+def test_one_process_writes_the_metrics(runs):
+    out, trained, _ = runs
+    lines = (out / "straight" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(s)["epoch"] for s in lines] == [0, 1]  # one row per epoch, not one per process
+    final = json.loads((out / "straight" / "final.json").read_text())
+    assert final["epochs"] == 2 and final["test_acc"] == trained[0]["straight"]["rows"][-1]["test_acc"]
+
+
+def test_stop_and_resume_in_new_processes_is_bit_exact(runs):
+    out, trained, resumed = runs
+    for t, r in zip(trained, resumed):
+        assert r["resumed"]["params"] == t["straight"]["params"]
+        assert r["resumed"]["rows"][-1]["train_loss"] == t["straight"]["rows"][-1]["train_loss"]
+        assert [row["epoch"] for row in r["resumed"]["rows"]] == [0, 1]
+    lines = (out / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(s)["epoch"] for s in lines] == [0, 1]
