@@ -747,7 +747,8 @@ def write(model: Any, path: str | os.PathLike, *, dt: float = 1.0, input_shape: 
       The ``nir.NIRGraph`` written.
 
     Raises:
-      As :func:`export`.
+      NotImplementedError: as :func:`export` (a layer NIR cannot express).
+      ValueError: as :func:`export` (an option the mapping cannot represent).
     """
     graph = export(model, dt=dt, input_shape=input_shape)
     nir.write(path, graph)

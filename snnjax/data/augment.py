@@ -688,7 +688,8 @@ def cifar_train_transform(
     Args:
       key: PRNG key (unused when ``augment=False``).
       images: ``[B, H, W, C]`` uint8 (converted to float32 ``x / 255``) or floating in [0, 1].
-      mean, std: ``C`` per-channel values (:data:`CIFAR10_MEAN`, ...); ``std > 0``.
+      mean: ``C`` per-channel values (:data:`CIFAR10_MEAN`, ...).
+      std: ``C`` per-channel values (:data:`CIFAR10_STD`, ...); ``std > 0``.
       augment: apply the random transforms.
       cutout: one of :data:`CUTOUT_MODES`.
       cutout_length: side L of the DeVries hole (``cutout="devries"`` only).

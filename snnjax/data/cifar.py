@@ -554,8 +554,9 @@ def load_cifar100(
       ``int32`` ``[N]`` (0-99 fine or 0-19 coarse).
 
     Raises:
-      FileNotFoundError, ValueError, TypeError: as for :func:`load_cifar10`;
-      ``ValueError`` also for a bad ``label_mode``.
+      FileNotFoundError: as for :func:`load_cifar10`.
+      ValueError: as for :func:`load_cifar10`; also for a bad ``label_mode``.
+      TypeError: as for :func:`load_cifar10`.
     """
     check_option("split", split, _SPLITS)
     check_option("label_mode", label_mode, _LABEL_MODES)
@@ -568,7 +569,9 @@ def cifar100_labels(path: PathLike, split: str = "train", *, verify: bool = True
     """Both CIFAR-100 label sets of a split.
 
     Args:
-      path, split, verify: as for :func:`load_cifar100`.
+      path: as for :func:`load_cifar100`.
+      split: as for :func:`load_cifar100`.
+      verify: as for :func:`load_cifar100`.
 
     Returns:
       ``(fine, coarse)``: ``int32`` ``[N]`` each, 0-99 and 0-19, in the order of

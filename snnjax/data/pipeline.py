@@ -165,8 +165,9 @@ def holdout_split(
     It depends on ``seed`` and ``n`` only, never on a run's seed.
 
     Args:
-      x, y: arrays (NumPy or JAX; lists are converted with ``np.asarray``) with the
-        same leading size ``n``.
+      x: an array (NumPy or JAX; lists are converted with ``np.asarray``) with
+        leading size ``n``.
+      y: an array of the same kind, with the same leading size ``n``.
       fraction: share held out, a real number in (0, 1); ``round(fraction · n)`` must
         leave both parts non-empty.
       seed: split seed (int >= 0).

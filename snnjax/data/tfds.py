@@ -667,9 +667,12 @@ def build_and_load(
     """Build with :func:`build` (``array_record`` files) and open it with ``tfds.data_source``.
 
     Args:
-      name, data_dir_idx, tfds_data_dir, overwrite: as for :func:`build`.
+      name: as for :func:`build`.
+      data_dir_idx: as for :func:`build`.
+      tfds_data_dir: as for :func:`build`.
       split: ``"train"``, ``"test"``, a TFDS split expression (``"train[:10%]"``), or
         ``None`` for a dict of all splits.
+      overwrite: as for :func:`build`.
 
     Returns:
       A random-access data source (``len(source)``, ``source[i]`` ->
@@ -678,8 +681,10 @@ def build_and_load(
       CIFAR-100) needing no TensorFlow; see :func:`to_numpy`.
 
     Raises:
-      As :func:`build`; also ``TypeError`` / ``ValueError`` for a ``split`` that is not
-      ``None`` or an expression over ``"train"`` / ``"test"`` (checked before building).
+      FileNotFoundError: as for :func:`build`.
+      ValueError: as for :func:`build`; also for a ``split`` that is not ``None`` or an
+        expression over ``"train"`` / ``"test"`` (checked before building).
+      TypeError: for a ``split`` that is neither a ``str`` nor ``None``.
     """
     _check_split(split)
     build(name, data_dir_idx, tfds_data_dir, overwrite=overwrite)

@@ -28,7 +28,8 @@ class SpikeLinear(nnx.Module):
     """Linear synapse for spike inputs, dense or event-driven.
 
     Args:
-      in_features, out_features: C and H.
+      in_features: C.
+      out_features: H.
       use_bias: add a bias (to every time step).
       weight_scale: ``W ~ N(0, (weight_scale / sqrt(C))²)`` (spytorch's init).
       mode: ``"auto"`` (event path when the density bound < ``event_threshold``),
