@@ -19,18 +19,14 @@ import os
 import sys
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from test_train import _toy_data as toy_data  # this script runs from tests/
 
-# CPU collectives across processes: gloo (the installed JAX's implementation for CPU).
-jax.config.update("jax_cpu_collectives_implementation", "gloo")
-
-import jax.numpy as jnp  # noqa: E402 - after the runtime configuration
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from flax import nnx  # noqa: E402
-from test_train import _toy_data as toy_data  # noqa: E402 - this script runs from tests/
-
-import snnjax  # noqa: E402
-from snnjax import models, train  # noqa: E402
+import snnjax
+from snnjax import models, train
 
 
 def run(out_dir, epochs, resume=False):
@@ -59,15 +55,25 @@ def run(out_dir, epochs, resume=False):
         devices=jax.device_count(),
     )
     leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
-    return {
+    out = {
         "rows": rows,
         "params": [np.asarray(a).tolist() for a in leaves],
         "param_devices": sorted({len(a.sharding.device_set) for a in leaves}),
     }
+    # one process alone afterwards (analysis, plots): its own copy of the replicated state
+    train.distributed.to_local(model, optimizer)
+    local = jax.tree.leaves(nnx.state((model, optimizer)))
+    out["local_after_to_local"] = all(a.is_fully_addressable for a in local if isinstance(a, jax.Array))
+    out["local_params_equal"] = [np.asarray(a).tolist() for a in jax.tree.leaves(nnx.state(model, nnx.Param))] == out[
+        "params"
+    ]
+    x, _ = toy_data(8, 5)
+    out["local_forward_sum"] = float(jnp.sum(forward(model, jnp.asarray(x))[0]))
+    return out
 
 
 def main(pid, n, port, out, mode):
-    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=n, process_id=pid)
+    train.distributed.initialize(f"127.0.0.1:{port}", n, pid)  # gloo CPU collectives
     assert jax.process_count() == n and jax.device_count() == n, jax.devices()
     result = {"process_index": jax.process_index(), "local_devices": len(jax.local_devices())}
     if mode == "train":

@@ -142,3 +142,34 @@ def test_stop_and_resume_in_new_processes_is_bit_exact(runs):
         assert [row["epoch"] for row in r["resumed"]["rows"]] == [0, 1]
     lines = (out / "resumed" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(s)["epoch"] for s in lines] == [0, 1]
+
+
+def test_to_local_hands_one_process_its_own_copy(runs):
+    _, trained, _ = runs
+    for r in trained:
+        assert r["straight"]["local_after_to_local"] and r["straight"]["local_params_equal"]
+    # both processes, alone, compute the same forward pass on the same images
+    assert trained[0]["straight"]["local_forward_sum"] == trained[1]["straight"]["local_forward_sum"]
+
+
+def test_initialize_checks_its_arguments_before_touching_jax():
+    with pytest.raises(ValueError, match="coordinator_address must be 'host:port'"):
+        train.distributed.initialize("localhost", 2, 0)
+    with pytest.raises(TypeError, match="coordinator_address"):
+        train.distributed.initialize(1234, 2, 0)
+    with pytest.raises(ValueError, match=r"process_id must be < num_processes \(2\)"):
+        train.distributed.initialize("127.0.0.1:1", 2, 2)
+    with pytest.raises(ValueError, match="num_processes"):
+        train.distributed.initialize("127.0.0.1:1", 0, 0)
+    with pytest.raises(ValueError, match="cpu_collectives must be 'gloo' or 'mpi'"):
+        train.distributed.initialize("127.0.0.1:1", 2, 0, cpu_collectives="nccl")
+
+
+def test_single_process_helpers_are_no_ops():
+    assert train.distributed.is_primary()
+    train.distributed.barrier("nothing to wait for")
+    model = models.SpikingMLP(4, (3,), 2, rngs=nnx.Rngs(0))
+    before = [np.asarray(a) for a in jax.tree.leaves(nnx.state(model))]
+    train.distributed.to_local(model)
+    for a, b in zip(before, jax.tree.leaves(nnx.state(model))):
+        np.testing.assert_array_equal(a, np.asarray(b))

@@ -1,5 +1,6 @@
 """Training: losses over time-major outputs, schedules, metrics, checkpoints and the loop."""
 
+from snnjax.train import distributed
 from snnjax.train.checkpoint import (
     CheckpointCorruptError,
     Checkpointer,
@@ -27,6 +28,7 @@ from snnjax.train.metrics import MetricsWriter, firing_rate
 from snnjax.train.schedules import cosine_lr, multistep_lr, step_lr
 
 __all__ = [
+    "distributed",
     "accuracy",
     "max_over_time_ce",
     "max_over_time_logits",

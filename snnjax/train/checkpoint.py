@@ -39,6 +39,7 @@ from etils import epath
 from flax import nnx
 
 from snnjax.train._checks import positive_int
+from snnjax.train.distributed import barrier as _barrier
 from snnjax.validation import check_callable, check_int, describe
 
 __all__ = ["Checkpointer", "CheckpointError", "CheckpointCorruptError", "CheckpointMismatchError"]
@@ -62,14 +63,6 @@ class CheckpointMismatchError(CheckpointError, ValueError):
 
 class _Corrupt(Exception):
     pass
-
-
-def _barrier(name: str) -> None:
-    """Wait for every process of a multi-process run (a no-op with one process)."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
 
 
 def _stderr(msg: str) -> None:

@@ -52,7 +52,9 @@ from flax import nnx
 
 from snnjax.data import batches, num_batches
 from snnjax.train._checks import check_dataset, check_labels, check_lr_value, positive_int
-from snnjax.train.checkpoint import Checkpointer, _barrier
+from snnjax.train.checkpoint import Checkpointer
+from snnjax.train.distributed import barrier as _barrier
+from snnjax.train.distributed import is_primary
 from snnjax.train.metrics import MetricsWriter
 from snnjax.validation import check_bool, check_callable, check_int, describe
 
@@ -237,11 +239,6 @@ def data_parallel_mesh(devices: int | Sequence[jax.Device] | None) -> jax.shardi
     if len(devs) == 1:
         return None
     return jax.sharding.Mesh(np.asarray(devs), ("batch",))
-
-
-def _primary() -> bool:
-    """Whether this process writes the run's files (the only one, or process 0 of several)."""
-    return jax.process_index() == 0
 
 
 def _put(a: np.ndarray, sharding: jax.sharding.Sharding) -> jax.Array:
@@ -429,17 +426,20 @@ def fit(
     """Train for ``epochs`` epochs; returns the per-epoch metric rows.
 
     Args:
-      model, optimizer: an NNX model and ``nnx.Optimizer(model, tx, wrt=nnx.Param)``.
-      forward, loss_fn, logits_fn: see :func:`make_steps`. Defaults for classification:
-        ``forward`` = :func:`recorded_forward` (``model(x)``, every neuron layer's outputs
-        recorded, so the metrics are named by layer), ``loss_fn`` =
-        :func:`~snnjax.train.mean_over_time_ce`, ``logits_fn`` = the mean over time.
+      model: an NNX model.
+      optimizer: ``nnx.Optimizer(model, tx, wrt=nnx.Param)``.
+      forward: see :func:`make_steps`. Default for classification:
+        :func:`recorded_forward` (``model(x)``, every neuron layer's outputs
+        recorded, so the metrics are named by layer).
+      loss_fn: see :func:`make_steps`. Default: :func:`~snnjax.train.mean_over_time_ce`.
+      logits_fn: see :func:`make_steps`. Default: the mean over time.
       encode: optional ``encode(x) -> xs [T, B, ...]`` applied to every batch inside the
         compiled steps, after the transforms (e.g. ``lambda x: encoding.direct(x, T)``, or
         a latency / rate code), so the data set holds static inputs.
-      train_data, test_data: ``(inputs, labels)`` arrays with a shared leading N >= 1;
+      train_data: ``(inputs, labels)`` arrays with a shared leading N >= 1;
         labels integer class indices in ``[0, C)`` (C: the width of ``logits_fn``'s
         output), inputs finite, the same per-example shape in both sets.
+      test_data: the same, for evaluation.
       epochs: total number of epochs (a resumed run trains the remaining ones).
       batch_size: training batch size; the last partial batch of an epoch is used too.
       seed: data-order seed (int >= 0; epoch ``e`` uses ``(seed, e)``).
@@ -458,8 +458,9 @@ def fit(
       devices: data parallelism over these devices (a count, the first ``n`` of
         ``jax.devices()``, or a list); ``batch_size`` and ``eval_batch_size`` must be
         multiples of their number. ``None`` (default): one device, no sharding.
-      train_transform, eval_transform: see :func:`make_steps`; the key of training step ``i``
+      train_transform: see :func:`make_steps`; the key of training step ``i``
         of epoch ``e`` is :func:`batch_key` ``(augment_seed, e, i)``.
+      eval_transform: see :func:`make_steps`.
       augment_seed: seed of the augmentation keys (default ``seed``).
       max_steps_per_epoch: stop each epoch after this many training steps (quick runs and
         throughput measurements; ``None``: the whole training set).
@@ -543,7 +544,7 @@ def fit(
 
     # ---- output directory: metrics, checkpoints, resume
     aug_seed = seed if augment_seed is None else augment_seed
-    primary = _primary()  # in a multi-process run only process 0 writes the metrics files
+    primary = is_primary()  # in a multi-process run only process 0 writes the metrics files
     writer = MetricsWriter(out_dir) if out_dir else None
     ckpt = Checkpointer(os.path.join(out_dir, "checkpoints"), log=log) if out_dir else None
     try:
