@@ -202,6 +202,17 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-dir", required=True, help="metrics, checkpoints, plots and analysis go here")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --results-dir")
     p.add_argument("--devices", type=int, default=None, help="data-parallel over the first N devices")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="this is one of several processes (one per host, all with the same arguments): join JAX's "
+        "multi-process runtime first; --devices then defaults to every device of every process",
+    )
+    p.add_argument(
+        "--coordinator", default=None, help="with --distributed: host:port of process 0 (default: the cluster's)"
+    )
+    p.add_argument("--num-processes", type=int, default=None, help="with --distributed (default: the cluster's)")
+    p.add_argument("--process-id", type=int, default=None, help="with --distributed (default: the cluster's)")
     p.add_argument("--seed", type=int, default=None, help="parameter / data-order / augmentation seed")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
@@ -284,6 +295,9 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             p.error(f"--{name.replace('_', '-')} must be a positive int (or left out), got {v!r}")
     if args.seed < 0:
         p.error(f"--seed must be >= 0, got {args.seed}")
+    for name in ("coordinator", "num_processes", "process_id"):
+        if getattr(args, name) is not None and not args.distributed:
+            p.error(f"--{name.replace('_', '-')} needs --distributed")
     if args.analysis_batches < 0:
         p.error(f"--analysis-batches must be >= 0, got {args.analysis_batches}")
     if not (math.isfinite(args.lr) and args.lr > 0):
@@ -306,6 +320,25 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 # --------------------------------------------------------------------------- the run
+
+
+def join_processes(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--distributed``: join the multi-process runtime (before anything else touches JAX);
+    ``--devices`` defaults to every device of every process and must cover them all."""
+    if not args.distributed:
+        return
+    try:
+        train.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    except (TypeError, ValueError) as e:
+        p.error(str(e))
+    if args.devices is None:
+        args.devices = jax.device_count()
+    if args.devices != jax.device_count():
+        p.error(f"--devices must be every device of every process ({jax.device_count()}) with --distributed")
+    for name in ("batch_size", "eval_batch_size"):
+        if getattr(args, name) % args.devices:
+            flag = f"--{name.replace('_', '-')}"
+            p.error(f"{flag} ({getattr(args, name)}) must be a multiple of the {args.devices} devices")
 
 
 def sgd(args, steps_per_epoch: int, schedule_fn: Callable[[float, int], optax.Schedule]):
@@ -413,8 +446,9 @@ def execute(
     """Train with :func:`snnjax.train.fit` (per-epoch metrics and Orbax checkpoints, exact
     resume), then plot the curves and run the spike / energy analysis on test batches."""
     os.makedirs(args.results_dir, exist_ok=True)
-    with open(os.path.join(args.results_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2, default=str)
+    if train.distributed.is_primary():  # one of several processes writes the run's files
+        with open(os.path.join(args.results_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=2, default=str)
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     train_t, eval_t = transforms(info, **transform_options(args))
     forward = make_forward(info, args.T)
@@ -427,6 +461,9 @@ def execute(
         train_transform=train_t, eval_transform=eval_t, max_steps_per_epoch=args.max_steps_per_epoch,
     )  # fmt: skip
     wall = time.perf_counter() - t0
+    train.distributed.to_local(model, optimizer)  # with --distributed: the rest is process 0's alone
+    if not train.distributed.is_primary():
+        return {"eval_acc": rows[-1]["test_acc"], "epochs": len(rows), "process_index": jax.process_index()}
     plot_curves(args.results_dir, rows, title)
     summary = {
         "eval_acc": rows[-1]["test_acc"],

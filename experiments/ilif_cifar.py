@@ -204,6 +204,7 @@ def parse(argv=None) -> argparse.Namespace:
         if len(args.widths) != len(args.blocks):
             p.error(f"--widths {args.widths} and --blocks {args.blocks} must have one entry per stage")
     deep.check_args(p, args)
+    deep.join_processes(p, args)
     if args.test_after and not args.holdout:
         p.error("--test-after needs --holdout (without it the evaluation set is the test set already)")
     if not 0.0 <= args.tet_lambda <= 1.0:
@@ -304,7 +305,7 @@ def main(argv=None) -> dict:
         logits_fn=logits,
         title=title,
     )
-    if args.test_after:
+    if args.test_after and train.distributed.is_primary():
         summary.update(test_after(args, info, model, loss, logits))
         with open(os.path.join(args.results_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)

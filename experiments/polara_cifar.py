@@ -90,6 +90,7 @@ def parse(argv=None) -> argparse.Namespace:
         deep.fill_defaults(args, SMOKE)
     deep.fill_defaults(args, PROTOCOL)
     deep.check_args(p, args)
+    deep.join_processes(p, args)
     if args.window < 1:
         p.error(f"--window must be a positive int, got {args.window}")
     if args.neuron != "polara" and (args.grad != "mask" or args.window != 6):

@@ -96,6 +96,7 @@ def test_ilif_smoke_resumes_where_it_stopped(ilif_smoke, tmp_path):
     assert [r["epoch"] for r in rows] == list(range(config["epochs"] + 1))
 
 
+@pytest.mark.slow  # ~70 s; the shared pipeline (deep.execute) runs in the ILIF smoke test of the default suite
 def test_polara_smoke_overfits(tmp_path):
     summary = _load("polara_cifar").main(
         ["--smoke", "--results-dir", str(tmp_path / "p"), "--no-progress", "--analysis-batches", "1"]
