@@ -263,7 +263,18 @@ class _Placer:
         if self.mesh is None:
             return
         state = nnx.state(objs)
-        nnx.update(objs, jax.device_put(state, self.replicated))
+        if self.replicated.is_fully_addressable:
+            nnx.update(objs, jax.device_put(state, self.replicated))
+            return
+
+        # several processes: arrays committed to this process's device are copied through the host
+        def put(a):
+            if isinstance(a, jax.Array) and jnp.issubdtype(a.dtype, jax.dtypes.prng_key):  # dropout's RNG keys
+                data = _put(np.asarray(jax.random.key_data(a)), self.replicated)
+                return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
+            return _put(np.asarray(a), self.replicated)
+
+        nnx.update(objs, jax.tree.map(put, state))
 
     def batch(self, xb, yb):
         if self.mesh is None:
