@@ -16,14 +16,11 @@ import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
+from _multiprocess_run import run as mp_run
 from flax import nnx
-from test_train import _toy_data as toy_data
 
-import snnjax
 from snnjax import models, train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -77,34 +74,10 @@ def runs(tmp_path_factory):
     return out, trained, resumed
 
 
-def _single_process_run():
-    model = models.SpikingMLP(64, (16,), 2, rngs=nnx.Rngs(0), weight_scale=3.0)
-    optimizer = nnx.Optimizer(model, optax.sgd(0.05, momentum=0.9), wrt=nnx.Param)
-
-    def forward(model, x):
-        return model(snnjax.encoding.latency(x.astype(jnp.float32) / 255.0, 16), return_spikes=True)
-
-    rows = train.fit(
-        model,
-        optimizer,
-        forward=forward,
-        loss_fn=train.max_over_time_ce,
-        logits_fn=train.max_over_time_logits,
-        train_data=toy_data(100, 0),
-        test_data=toy_data(37, 1),
-        epochs=2,
-        batch_size=32,
-        eval_batch_size=16,
-        seed=3,
-        progress=False,
-        log=lambda s: None,
-    )
-    return rows, [np.asarray(a) for a in jax.tree.leaves(nnx.state(model, nnx.Param))]
-
-
 def test_two_processes_train_as_one(runs):
     _, trained, _ = runs
-    rows1, params1 = _single_process_run()
+    single = mp_run(None, 2)  # the same script's run, here in one process with one device
+    rows1, params1 = single["rows"], [np.asarray(a) for a in single["params"]]
     for r in trained:
         assert r["local_devices"] == 1
         straight = r["straight"]
