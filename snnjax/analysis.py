@@ -388,7 +388,7 @@ class _Walker:
             return env[v]
 
         def write(v, val, dep, raw):
-            if not isinstance(v, jex.DropVar):
+            if type(v).__name__ != "DropVar":  # an unused output (jax.extend.core.DropVar; not exported by JAX 0.8)
                 env[v] = (val, dep, raw)
 
         for v, c in zip(jaxpr.constvars, consts):

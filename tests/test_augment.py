@@ -357,8 +357,10 @@ def test_jit_second_call_does_not_recompile():
     b = f(jax.random.key(1), x)
     assert len(traces) == 1
     assert not np.array_equal(a, b)
-    np.testing.assert_array_equal(
-        a, A.cifar_train_transform(jax.random.key(0), x, mean=A.CIFAR10_MEAN, std=A.CIFAR10_STD)
+    # the same crops, flips and holes as the eager call (the normalisation may round 1 ulp apart
+    # once fused: JAX 0.8's XLA does)
+    np.testing.assert_allclose(
+        a, A.cifar_train_transform(jax.random.key(0), x, mean=A.CIFAR10_MEAN, std=A.CIFAR10_STD), rtol=1e-6, atol=1e-6
     )
     # the public functions themselves, jitted with static arguments
     g = jax.jit(A.random_crop, static_argnames="padding")

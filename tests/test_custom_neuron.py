@@ -114,9 +114,11 @@ def test_the_bare_step_and_wrapped_steps_keep_the_record():
         assert snnjax.neurons.neuron_of(wrap(polara.step)).compute_bound
         assert snnjax.neurons.neuron_of(wrap(li.step)).linear
     xs = XS[:20]  # T > UNROLL_MAX_T: auto scans POLARA on CPU, the same values as the record
-    chex.assert_trees_all_equal(
+    chex.assert_trees_all_close(  # (an inner jit can round 1 ulp apart: JAX 0.8 does not fuse across it)
         snnjax.run(jax.jit(polara.step), polara.PolaraParams(), xs)[1],
         snnjax.run(polara.neuron, polara.PolaraParams(), xs, backend="scan")[1],
+        rtol=1e-6,
+        atol=1e-7,
     )
 
 

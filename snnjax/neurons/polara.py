@@ -301,6 +301,7 @@ def _act_eq13_fwd(ua, theta, gamma, o_max):
 
 def _act_eq13_bwd(res, ct):
     ua, pos, d, o, z, gamma, o_max = res
+    gamma = jnp.asarray(gamma)  # a float residual comes back as a NumPy-like constant in JAX 0.8 (no unary minus)
     sig = jax.nn.sigmoid(z)
     dsig = sig * (1.0 - sig)
     do13 = (1.0 - d) * jnp.exp(-gamma * d)  # Eq. 13's ∂O/∂Δ

@@ -70,7 +70,12 @@ def _sub_jaxpr(eqn):
 
 
 def _bind(eqn, invals):
-    outs = eqn.primitive.bind(*invals, **eqn.primitive.get_bind_params(eqn.params))  # as core.eval_jaxpr
+    bind_params = eqn.primitive.get_bind_params(eqn.params)  # as core.eval_jaxpr
+    if isinstance(bind_params, dict):  # newer JAX: the params alone
+        outs = eqn.primitive.bind(*invals, **bind_params)
+    else:  # JAX 0.8: (subfuns, params)
+        subfuns, bind_params = bind_params
+        outs = eqn.primitive.bind(*subfuns, *invals, **bind_params)
     return outs if eqn.primitive.multiple_results else [outs]
 
 
