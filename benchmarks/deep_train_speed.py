@@ -44,9 +44,10 @@ def _script(name: str):
     return mod
 
 
-def build(model_name: str, backend: str, batch: int, T: int | None, bf16: bool):
-    """``(train_step, model, optimizer, x, y, epochs, T)`` for one configuration."""
-    extra = ["--bf16"] if bf16 else []
+def build(model_name: str, backend: str, batch: int, T: int | None, bf16: bool, extra: tuple[str, ...] = ()):
+    """``(train_step, model, optimizer, x, y, epochs, T)`` for one configuration (``extra``: more
+    arguments of the experiment script, e.g. ``("--remat", "on")``)."""
+    extra = [*(["--bf16"] if bf16 else []), *extra]
     if model_name == "ilif_resnet18":
         mod = _script("ilif_cifar")
         argv = [

@@ -11,12 +11,15 @@
 # 3. benchmarks/train_speed.py: the POLARA-MNIST training step (+ peers when importable);
 # 4. benchmarks/deep_train_speed.py: the ILIF ResNet-18 (T = 4) and POLARA ResNet-38 (T = 50)
 #    training steps on synthetic CIFAR batches of 128, scan vs fused vs pallas, images/s and the
-#    projected wall time of the full protocols (records stream out, so a timeout keeps what ran).
+#    projected wall time of the full protocols (records stream out, so a timeout keeps what ran);
+# 5. benchmarks/deep_memory.py: XLA's peak memory of the ResNet-38 T = 50 step with and without
+#    block rematerialisation (on CPU XLA schedules the recomputation with the forward pass and
+#    block remat saves nothing, benchmarks/RESULTS.md; does the GPU compiler keep it?).
 #
 # Peers are optional: wheels put in ./.whl (ignored by git) are installed to /tmp/site first, e.g.
 #   pip download --no-deps --only-binary=:all: -d .whl spikingjelly==2.0.0 snntorch==1.0.0 loguru SciencePlots
-# Each stage has its own time limit (8.5 minutes in all); results and logs go to OUT_DIR
-# (8 files).
+# Each stage has its own time limit (9.25 minutes in all); results and logs go to OUT_DIR
+# (10 files).
 set -u
 out=${1:?usage: device_check.sh OUT_DIR}
 mkdir -p "$out"
@@ -51,7 +54,13 @@ echo "exit $?" >> "$out/train_speed.log"
 tail -n 12 "$out/train_speed.log"
 
 echo "== 4. deep networks: training step (ILIF ResNet-18 T=4, POLARA ResNet-38 T=50)"
-timeout 150 $py benchmarks/deep_train_speed.py --batch 128 --backends fused pallas scan --repeats 3 \
+timeout 120 $py benchmarks/deep_train_speed.py --batch 128 --backends fused pallas scan --repeats 3 \
   --out "$out/deep_train_speed.jsonl" > "$out/deep_train_speed.log" 2>&1
 echo "exit $?" >> "$out/deep_train_speed.log"
 grep '^|' "$out/deep_train_speed.log"
+
+echo "== 5. deep networks: peak memory of the ResNet-38 T=50 step per remat policy (compiled, not run)"
+timeout 75 $py benchmarks/deep_memory.py --models polara_resnet38 --policies none blocks neurons --dtypes bfloat16 \
+  --batch 32 --out "$out/deep_memory.jsonl" > "$out/deep_memory.log" 2>&1
+echo "exit $?" >> "$out/deep_memory.log"
+grep '^|' "$out/deep_memory.log"

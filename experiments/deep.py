@@ -202,17 +202,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-dir", required=True, help="metrics, checkpoints, plots and analysis go here")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --results-dir")
     p.add_argument("--devices", type=int, default=None, help="data-parallel over the first N devices")
-    p.add_argument(
-        "--distributed",
-        action="store_true",
-        help="this is one of several processes (one per host, all with the same arguments): join JAX's "
-        "multi-process runtime first; --devices then defaults to every device of every process",
-    )
-    p.add_argument(
-        "--coordinator", default=None, help="with --distributed: host:port of process 0 (default: the cluster's)"
-    )
-    p.add_argument("--num-processes", type=int, default=None, help="with --distributed (default: the cluster's)")
-    p.add_argument("--process-id", type=int, default=None, help="with --distributed (default: the cluster's)")
+    train.distributed.add_arguments(p)
     p.add_argument("--seed", type=int, default=None, help="parameter / data-order / augmentation seed")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
@@ -259,6 +249,13 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
         help="recompute each residual block in the backward pass (memory for long T; default per script)",
     )
     p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        help="every neuron layer stores its state only every K steps and recomputes the chunks in the "
+        "backward pass (time-loop memory O(T/K + K) instead of O(T); with --backend auto or scan)",
+    )
+    p.add_argument(
         "--holdout",
         type=float,
         default=0.0,
@@ -289,15 +286,14 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         v = getattr(args, name)
         if not isinstance(v, int) or v < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive int, got {v!r}")
-    for name in ("devices", "max_steps_per_epoch", "train_subset", "test_subset", "frame_size"):
+    for name in ("devices", "max_steps_per_epoch", "train_subset", "test_subset", "frame_size", "checkpoint_every"):
         v = getattr(args, name, None)
         if v is not None and v < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive int (or left out), got {v!r}")
     if args.seed < 0:
         p.error(f"--seed must be >= 0, got {args.seed}")
-    for name in ("coordinator", "num_processes", "process_id"):
-        if getattr(args, name) is not None and not args.distributed:
-            p.error(f"--{name.replace('_', '-')} needs --distributed")
+    if args.checkpoint_every is not None and args.backend not in ("auto", "scan"):
+        p.error(f"--checkpoint-every is a lax.scan option: it needs --backend auto or scan, got {args.backend}")
     if args.analysis_batches < 0:
         p.error(f"--analysis-batches must be >= 0, got {args.analysis_batches}")
     if not (math.isfinite(args.lr) and args.lr > 0):
@@ -319,26 +315,22 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             )
 
 
+def neuron_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords every neuron layer of a run gets besides its equations' constants: the
+    time-loop backend and its memory policy (``--backend``, ``--checkpoint-every``)."""
+    kw: dict[str, Any] = {"backend": args.backend}
+    if args.checkpoint_every is not None:
+        kw["checkpoint_every"] = args.checkpoint_every
+    return kw
+
+
 # --------------------------------------------------------------------------- the run
 
 
 def join_processes(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``--distributed``: join the multi-process runtime (before anything else touches JAX);
-    ``--devices`` defaults to every device of every process and must cover them all."""
-    if not args.distributed:
-        return
-    try:
-        train.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
-    except (TypeError, ValueError) as e:
-        p.error(str(e))
-    if args.devices is None:
-        args.devices = jax.device_count()
-    if args.devices != jax.device_count():
-        p.error(f"--devices must be every device of every process ({jax.device_count()}) with --distributed")
-    for name in ("batch_size", "eval_batch_size"):
-        if getattr(args, name) % args.devices:
-            flag = f"--{name.replace('_', '-')}"
-            p.error(f"{flag} ({getattr(args, name)}) must be a multiple of the {args.devices} devices")
+    """``--distributed``: :func:`snnjax.train.distributed.join_from_args` (before anything else
+    touches JAX); both batch sizes must be multiples of the global device count."""
+    train.distributed.join_from_args(p, args, batch_sizes=("batch_size", "eval_batch_size"))
 
 
 def sgd(args, steps_per_epoch: int, schedule_fn: Callable[[float, int], optax.Schedule]):

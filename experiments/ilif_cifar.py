@@ -215,7 +215,7 @@ def parse(argv=None) -> argparse.Namespace:
 def neuron_factory(args):
     """The neuron of a run as a factory (``snnjax.models.make_neuron``)."""
     surr = surrogate.Surrogate(args.surrogate, args.gamma)
-    kw = dict(surrogate=surr, backend=args.backend)
+    kw = dict(surrogate=surr, **deep.neuron_options(args))
     if args.neuron in ("lif",):
         kw.update(tau=args.tau)
     elif args.neuron in ("ilif", "iplif"):

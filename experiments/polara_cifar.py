@@ -14,10 +14,12 @@ It is silent on everything else; the readings chosen here (all arguments):
 * augmentation: random crop (padding 4) and horizontal flip, no Cutout
   (``--cutout toolbox`` or ``devries`` adds one; ``--no-augment`` turns all off);
 * POLARA's constants are NEURONS.md's defaults; its input is the BN output;
-* every residual block is rematerialised in the backward pass (``--remat on``): without it
-  one training step of batch 16 needs 32-33 GB (measured on CPU, scan and fused backends
-  alike: POLARA carries 8 state arrays per neuron and step), with it about one block's
-  activations.
+* memory: one training step needs ~1.9 GB per image at T = 50 (XLA's memory analysis on the
+  CPU, ``benchmarks/deep_memory.py``: POLARA keeps 8 arrays per neuron and step).
+  ``--checkpoint-every 10`` (the neurons' time loop in chunks of 10 steps, recomputed in the
+  backward pass) halves it on every platform; every residual block is also rematerialised
+  (``--remat on``, the default), which the CPU compiler undoes (no saving there, no cost) and
+  a GPU compiler may keep (``benchmarks/RESULTS.md``).
 
 Note: the S-ResNet code POLARA's setup matches (Vicente-Sola et al., see
 :mod:`snnjax.models.resnet38`) uses lr 0.0268; POLARA's 0.0628 may be a digit swap. The
@@ -102,8 +104,8 @@ def parse(argv=None) -> argparse.Namespace:
 
 def neuron_factory(args):
     if args.neuron == "polara":
-        return models.make_neuron("polara", grad=args.grad, k=args.window, backend=args.backend)
-    return models.make_neuron(args.neuron, backend=args.backend)
+        return models.make_neuron("polara", grad=args.grad, k=args.window, **deep.neuron_options(args))
+    return models.make_neuron(args.neuron, **deep.neuron_options(args))
 
 
 def build_model(args, num_classes: int):

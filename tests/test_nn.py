@@ -125,3 +125,42 @@ def test_spiking_mlp_weight_scale_statistics():
     assert w.std() == pytest.approx(ws / np.sqrt(400), rel=0.02)
     with pytest.raises(ValueError, match="weight_scale must be one value or 2 values"):
         models.SpikingMLP(4, (3,), 2, weight_scale=(1.0, 2.0, 3.0), rngs=nnx.Rngs(0))
+
+
+def test_time_loop_memory_policy_set_at_construction():
+    """``remat`` / ``checkpoint_every`` given to a layer are its defaults for ``snnjax.run``: the
+    same outputs and gradients as the plain scan, less memory in XLA's compiled backward (the
+    per-step residuals of all but one chunk are recomputed), reachable from a model's neuron
+    factory; a call's keywords override them; a non-scan backend is rejected up front."""
+    xs = jax.random.normal(jax.random.key(0), (24, 2, 32))
+    plain = nn.Polara(backend="scan")
+    chunked = nn.Polara(checkpoint_every=4)
+    stepwise = nn.Polara(remat=True)
+
+    def loss(layer, xs):
+        return jnp.sum(layer(xs) ** 2)
+
+    want = jax.grad(lambda x: loss(plain, x))(xs)
+    for layer in (chunked, stepwise):
+        np.testing.assert_allclose(loss(layer, xs), loss(plain, xs), rtol=1e-6)
+        np.testing.assert_allclose(jax.grad(lambda x, layer=layer: loss(layer, x))(xs), want, rtol=1e-5, atol=1e-6)
+
+    def temp_bytes(layer, **kw):
+        f = jax.jit(jax.grad(lambda x: jnp.sum(layer(x, **kw) ** 2)))
+        return f.lower(xs).compile().memory_analysis().temp_size_in_bytes
+
+    assert temp_bytes(chunked) < 0.6 * temp_bytes(plain)
+    assert temp_bytes(chunked, checkpoint_every=None) == temp_bytes(plain)  # the call overrides the layer
+
+    model = models.SResNet(1, 10, neuron=models.make_neuron("polara", checkpoint_every=5), width=4, rngs=nnx.Rngs(0))
+    layers = [m for _, m in nnx.iter_graph(model) if isinstance(m, nn.Polara)]
+    assert layers and all(m._run_defaults == {"checkpoint_every": 5} for m in layers)
+
+    with pytest.raises(ValueError, match="checkpoint_every is a lax.scan option.*'fused'"):
+        nn.LIF(backend="fused", checkpoint_every=4)
+    with pytest.raises(ValueError, match="remat=True is a lax.scan option.*'pallas'"):
+        nn.ILIF(backend="pallas", remat=True)
+    with pytest.raises(ValueError, match="checkpoint_every must be an int in \\[1"):
+        nn.CLIF(checkpoint_every=0)
+    with pytest.raises(TypeError, match="remat"):
+        nn.LIF(remat="yes")

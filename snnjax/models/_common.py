@@ -161,9 +161,8 @@ _remat_block = nnx.remat(_block_with_spikes)
 def run_blocks(blocks, xs: jax.Array, spikes: list, *, remat: bool) -> jax.Array:
     """``xs`` through the residual ``blocks`` in order (each ``block(xs, spikes)`` appends its
     neuron outputs to ``spikes``). With ``remat`` every block runs under ``nnx.remat``: the
-    backward pass keeps only each block's input and recomputes the block, so the memory of a
-    deep network at long T (ResNet-38 at T = 50) is about one block's activations plus one
-    ``[T, B, ...]`` tensor per block, at the cost of a second forward pass of every block."""
+    backward pass is asked to keep only each block's input and recompute the block (what the
+    compiler makes of it: :mod:`snnjax.models`, "Memory at long T")."""
     for block in blocks:
         if remat:
             xs, s = _remat_block(block, xs)

@@ -111,8 +111,8 @@ class SResNet(nnx.Module):
         float32). Parameters stay float32; BatchNorm statistics and the neurons' state are
         computed in float32; the logits are returned in float32.
       remat: rematerialise every residual block in the backward pass (``nnx.remat``): same
-        values and gradients, memory of about one block's activations plus each block's input
-        (for long T, e.g. ResNet-38 at T = 50), at the cost of a second forward pass per block.
+        values and gradients; see :mod:`snnjax.models` ("Memory at long T") for what it saves
+        where, and for the neurons' ``checkpoint_every``.
       rngs: ``nnx.Rngs`` (parameters, and the ``dropout`` stream in training).
 
     ``__call__(xs, return_spikes=False)``: ``[T, B, H, W, in_channels] -> [T, B, num_classes]``

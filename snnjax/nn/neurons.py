@@ -196,6 +196,14 @@ class Neuron(nnx.Module):
       param_shape: shape of every learnable field (``()`` or ``(N,)``).
       param_dtype: floating dtype of the learnable fields.
       backend: passed to :func:`snnjax.run`.
+      remat: the layer's default for :func:`snnjax.run`'s ``remat`` (recompute each step in
+        the backward pass; a ``lax.scan`` option, so ``backend="auto"`` runs ``"scan"``).
+      checkpoint_every: the layer's default for :func:`snnjax.run`'s ``checkpoint_every``
+        (store the state every ``k`` steps, recompute the chunks in the backward pass:
+        memory ``O(T/k + k)`` per layer instead of ``O(T)``; a ``lax.scan`` option too). These
+        two make the time loop's memory policy reachable where a model builds its neurons,
+        ``models.resnet38(..., neuron=make_neuron("polara", checkpoint_every=10))``; keyword
+        arguments of a call override them.
       num_steps: if given, the number of time steps every input must have (a mismatch
         names the axis that has them: batch-major input).
       **param_kwargs: fields of the params class.
@@ -213,6 +221,8 @@ class Neuron(nnx.Module):
         param_shape: Sequence[int] = (),
         param_dtype: Any = jnp.float32,
         backend: str = "auto",
+        remat: bool = False,
+        checkpoint_every: int | None = None,
         num_steps: int | None = None,
         **param_kwargs: Any,
     ):
@@ -226,6 +236,13 @@ class Neuron(nnx.Module):
                 f"got {describe(record)}"
             )
         check_option("backend", backend, BACKENDS)
+        if check_bool("remat", remat) and backend not in ("auto", "scan"):
+            raise ValueError(f"remat=True is a lax.scan option: backend must be 'auto' or 'scan', got {backend!r}")
+        check_int("checkpoint_every", checkpoint_every, low=1, allow_none=True)
+        if checkpoint_every is not None and backend not in ("auto", "scan"):
+            raise ValueError(
+                f"checkpoint_every is a lax.scan option: backend must be 'auto' or 'scan', got {backend!r}"
+            )
         if isinstance(learn, str):
             raise TypeError(f"learn must be a tuple of parameter names, e.g. ({learn!r},), got the str {learn!r}")
         learn = list(learn)
@@ -245,6 +262,10 @@ class Neuron(nnx.Module):
         self.record = record
         self.num_steps = check_int("num_steps", num_steps, low=1, allow_none=True)
         self.backend = backend
+        # the time loop's memory policy (run options), only those set: a call's keywords override them
+        self._run_defaults = {
+            k: v for k, v in (("remat", bool(remat)), ("checkpoint_every", checkpoint_every)) if v not in (False, None)
+        }
         self._fields = fields
         self._params_type = type(params)
         bounds = getattr(type(params), "BOUNDS", {})
@@ -336,7 +357,7 @@ class Neuron(nnx.Module):
             return_state,
             return_states,
             time_axis,
-            run_kwargs,
+            {**self._run_defaults, **run_kwargs},
             monitor=self,
         )
 
@@ -447,6 +468,10 @@ class RLIF(nnx.Module):
     @property
     def backend(self) -> str:
         return self.lif.backend
+
+    @property
+    def _run_defaults(self) -> dict[str, Any]:  # the LIF part's remat / checkpoint_every
+        return self.lif._run_defaults
 
     __call__ = Neuron.__call__
 
