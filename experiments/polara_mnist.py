@@ -128,6 +128,7 @@ def parse(argv=None):
         default=None,
         help="data-parallel over the first N devices (jax.sharding); batch size must be a multiple of N",
     )
+    train.distributed.add_arguments(p)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.neuron != "polara" and (
@@ -156,6 +157,7 @@ def parse(argv=None):
             p.error(f"--{name.replace('_', '-')} must be a finite number, got {getattr(args, name)}")
     if args.devices is not None and args.batch_size % args.devices:
         p.error(f"--batch-size ({args.batch_size}) must be a multiple of --devices ({args.devices})")
+    train.distributed.join_from_args(p, args)  # --distributed: before anything else touches JAX
     return args
 
 
@@ -273,8 +275,10 @@ def main(argv=None) -> dict:
             [os.path.relpath(sys.argv[0], REPO) if sys.argv[0] else "polara_mnist.py", *(argv or sys.argv[1:])]
         ),
     }
-    with open(os.path.join(args.results_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2, default=str)
+    primary = train.distributed.is_primary()  # several processes (--distributed): process 0 writes the files
+    if primary:
+        with open(os.path.join(args.results_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=2, default=str)
 
     t0 = time.perf_counter()
     rows = train.fit(
@@ -294,9 +298,11 @@ def main(argv=None) -> dict:
         progress=not args.no_progress,
         devices=args.devices,
     )
+    train.distributed.to_local(model)  # this process's own copy of the replicated model
     _, spikes = forward(model, jnp.asarray(x_test[:1]))
     title = f"{args.neuron}{'/' + args.ablation if args.ablation else ''} {args.dataset}"
-    plot(args.results_dir, rows, np.asarray(spikes[0][:, 0]), title)
+    if primary:
+        plot(args.results_dir, rows, np.asarray(spikes[0][:, 0]), title)
     summary = {
         "test_acc": rows[-1]["test_acc"],
         "eval_set": eval_set,

@@ -33,20 +33,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(out, mode):
-    port = _free_port()
+def _start(commands, cwd):
+    """Run each command as one process (one CPU device each) until all exit; their outputs.
+    A jaxlib without gloo CPU collectives skips the test, saying so."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     env.pop("XLA_FLAGS", None)  # one CPU device per process
     procs = [
-        subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "_multiprocess_run.py"), str(i), str(N), str(port), str(out), mode],
-            cwd=HERE,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(N)
+        subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for cmd in commands
     ]
     outputs = []
     try:
@@ -63,6 +57,13 @@ def _launch(out, mode):
         if "gloo" in text.lower() and ("not supported" in text.lower() or "unknown" in text.lower()):
             pytest.skip(f"this jaxlib has no gloo CPU collectives: {text[-500:]}")
         raise AssertionError(f"process {i} exited with {p.returncode}:\n{text[-4000:]}")
+    return outputs
+
+
+def _launch(out, mode):
+    port = _free_port()
+    script = os.path.join(HERE, "_multiprocess_run.py")
+    _start([[sys.executable, script, str(i), str(N), str(port), str(out), mode] for i in range(N)], HERE)
     return [json.loads((out / f"{mode}-{i}.json").read_text()) for i in range(N)]
 
 
@@ -146,3 +147,35 @@ def test_single_process_helpers_are_no_ops():
     train.distributed.to_local(model)
     for a, b in zip(before, jax.tree.leaves(nnx.state(model))):
         np.testing.assert_array_equal(a, np.asarray(b))
+
+
+REPO = os.path.dirname(HERE)
+
+
+def test_polara_mnist_script_on_two_processes_equals_one(tmp_path):
+    """``experiments/polara_mnist.py --distributed`` (the scripts' own path: the options, joining
+    the runtime, fit over both processes, process 0 writing the files) on two processes gives
+    the single-process run's metrics."""
+    script = os.path.join(REPO, "experiments", "polara_mnist.py")
+    small = os.path.join(REPO, "experiments", "data", "mnist_small")
+    args = ["--data-dir", small, "--epochs", "1", "--train-subset", "256", "--batch-size", "64",
+            "--num-steps", "16", "--hidden", "32", "--no-progress"]  # fmt: skip
+    port = _free_port()
+    two = [
+        [sys.executable, script, *args, "--results-dir", str(tmp_path / "two"), "--distributed",
+         "--coordinator", f"127.0.0.1:{port}", "--num-processes", str(N), "--process-id", str(i)]
+        for i in range(N)
+    ]  # fmt: skip
+    outputs = _start([*two, [sys.executable, script, *args, "--results-dir", str(tmp_path / "one")]], REPO)
+    summaries = [json.loads(o.strip().splitlines()[-1]) for o in outputs]
+    assert summaries[0]["test_acc"] == summaries[1]["test_acc"]  # both processes report the global result
+    rows = {
+        k: [json.loads(x) for x in (tmp_path / k / "metrics.jsonl").read_text().splitlines()] for k in ("two", "one")
+    }
+    assert len(rows["two"]) == 1  # one row: process 0 alone writes
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        np.testing.assert_allclose(rows["two"][0][key], rows["one"][0][key], atol=1e-5, err_msg=key)
+    config = json.loads((tmp_path / "two" / "config.json").read_text())
+    assert config["distributed"] and config["devices"] == N and config["process_id"] == 0
+    for name in ("curves.png", "raster.png", "final.json"):
+        assert (tmp_path / "two" / name).exists(), name

@@ -31,7 +31,7 @@ from flax import nnx
 
 from snnjax.validation import check_int, describe
 
-__all__ = ["initialize", "is_primary", "barrier", "to_local"]
+__all__ = ["initialize", "is_primary", "barrier", "to_local", "add_arguments", "join_from_args"]
 
 
 def initialize(
@@ -104,3 +104,48 @@ def to_local(*objs: Any) -> None:
         return a.addressable_data(0)
 
     nnx.update(objs, jax.tree_util.tree_map_with_path(local, state))
+
+
+def add_arguments(parser: Any) -> None:
+    """Add a training script's multi-process options to an ``argparse`` parser:
+    ``--distributed`` (this is one of several processes, all started with the same arguments),
+    ``--coordinator`` (host:port of process 0), ``--num-processes``, ``--process-id`` (each
+    defaulting to what the cluster says: SLURM, Open MPI, TPU pods). The script then calls
+    :func:`join_from_args` right after parsing, before anything else touches JAX; it needs a
+    ``--devices`` option of its own (data parallelism over N devices)."""
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="this is one of several processes (one per host, all with the same arguments): join JAX's "
+        "multi-process runtime first; --devices then defaults to every device of every process",
+    )
+    parser.add_argument(
+        "--coordinator", default=None, help="with --distributed: host:port of process 0 (default: the cluster's)"
+    )
+    parser.add_argument("--num-processes", type=int, default=None, help="with --distributed (default: the cluster's)")
+    parser.add_argument("--process-id", type=int, default=None, help="with --distributed (default: the cluster's)")
+
+
+def join_from_args(parser: Any, args: Any, *, batch_sizes: tuple[str, ...] = ("batch_size",)) -> None:
+    """Act on :func:`add_arguments`' options: without ``--distributed`` only check that the other
+    three are not given; with it :func:`initialize`, then set ``args.devices`` to every device of
+    every process (a ``--devices`` that is not that count is an error) and check that each
+    ``args.<name>`` of ``batch_sizes`` is a multiple of it. Every problem is ``parser.error``
+    (exit 2, the usage and the option's name)."""
+    if not args.distributed:
+        for name in ("coordinator", "num_processes", "process_id"):
+            if getattr(args, name) is not None:
+                parser.error(f"--{name.replace('_', '-')} needs --distributed")
+        return
+    try:
+        initialize(args.coordinator, args.num_processes, args.process_id)
+    except (TypeError, ValueError) as e:
+        parser.error(str(e))
+    if args.devices is None:
+        args.devices = jax.device_count()
+    if args.devices != jax.device_count():
+        parser.error(f"--devices must be every device of every process ({jax.device_count()}) with --distributed")
+    for name in batch_sizes:
+        if getattr(args, name) % args.devices:
+            flag = f"--{name.replace('_', '-')}"
+            parser.error(f"{flag} ({getattr(args, name)}) must be a multiple of the {args.devices} devices")
