@@ -13,6 +13,15 @@ the forward (read x, write y), 20 bytes per element for forward+backward (x, y; 
 so ``floor / time`` is the fraction of the achievable bandwidth the neuron reaches. Every timing is
 the median of ``--repeats`` (>= 20) runs after warm-up, each ended with ``block_until_ready``.
 
+The compute floor beside it (the roofline's other side): XLA's cost analysis of the neuron's
+*step* (one time step on ``[E]`` arrays, divided by ``E``) gives its operation count per element —
+flops and transcendentals, for ``fwd`` the step, for ``fwd+bwd`` the step's VJP (forward and backward
+once each: what an implementation that recomputes or saves nothing extra must do). The machine's
+throughput for that mix is measured in the same run: a jitted element-wise pass over the same
+number of elements computing four independent chains of multiply-adds with the same flop count
+and ``exp``s for the transcendentals (reading x, writing y, so it is never below the memory
+floor). Each result is reported against ``max(memory floor, compute floor)``: ``roofline / time``.
+
 Peak memory of each snnjax configuration is XLA's own account of the compiled function
 (``compiled.memory_analysis()``): arguments + outputs + temporaries (the saved residuals and
 scratch; XLA allocates them as one block) − aliased bytes, as ``peak_bytes``, with the
@@ -64,6 +73,54 @@ def floor_time(n_elements: int, bytes_per_element: int, repeats: int) -> float:
     n = max(1, n_elements * bytes_per_element // 8)  # a float32 pass moves 8 bytes per element
     a = jnp.zeros((n,), jnp.float32)
     return _host.median_seconds(jax.jit(lambda v: v + 1.0), (a,), repeats)
+
+
+def step_ops(name: str, e: int = 4096) -> dict[str, tuple[float, float]]:
+    """``{mode: (flops, transcendentals)}`` per element from XLA's cost analysis of one step on
+    ``[e]`` arrays (``fwd``: the step; ``fwd+bwd``: its VJP with unit cotangents for every output)."""
+    step, make_params = NEURONS[name]
+    params = make_params()
+    state = neurons.neuron_of(step).init_state((e,), jnp.float32, params=params)
+    x = jnp.full((e,), 0.6, jnp.float32)
+
+    def fwd(s, x):
+        return step(params, s, x)
+
+    def fwd_bwd(s, x):
+        out, pull = jax.vjp(fwd, s, x)
+        return pull(jax.tree.map(jnp.ones_like, out))
+
+    def cost(f):
+        c = jax.jit(f).lower(state, x).compile().cost_analysis()
+        c = c[0] if isinstance(c, (list, tuple)) else c
+        return float(c.get("flops", 0.0)) / e, float(c.get("transcendentals", 0.0)) / e
+
+    return {"fwd": cost(fwd), "fwd+bwd": cost(fwd_bwd)}
+
+
+_COMPUTE_FLOORS: dict = {}
+
+
+def compute_floor_time(n_elements: int, flops: float, transcendentals: float, repeats: int) -> float:
+    """Time of an element-wise pass over ``n_elements`` float32 values doing ``flops`` flops
+    (multiply-adds in four independent chains) and ``transcendentals`` ``exp``s per element."""
+    key = (n_elements, round(flops), round(transcendentals))
+    if key not in _COMPUTE_FLOORS:
+        fmas, exps = max(0, round(flops) // 2), round(transcendentals)
+
+        def chain(v):
+            ys = [v + 0.1 * i for i in range(4)]
+            for j in range(max(fmas, exps)):
+                i = j % 4
+                if j < fmas:
+                    ys[i] = ys[i] * 0.999 + 0.0005
+                if j < exps:
+                    ys[i] = jnp.exp(-ys[i])
+            return ys[0] + ys[1] + ys[2] + ys[3]
+
+        a = jnp.full((n_elements,), 0.5, jnp.float32)
+        _COMPUTE_FLOORS[key] = _host.median_seconds(jax.jit(chain), (a,), repeats)
+    return _COMPUTE_FLOORS[key]
 
 
 def neuron_fns(name: str, backend: str):
@@ -209,10 +266,13 @@ def main(argv=None):
         n = int(np.prod(shape))
         floors = {k: floor_time(n, b, args.repeats) for k, b in FLOOR_BYTES.items()}
         for name in args.neurons:
+            ops = step_ops(name)
+            compute = {m: compute_floor_time(n, *ops[m], args.repeats) for m in ops}
             for backend in backends:
                 t = time_snnjax(name, backend, shape, args.repeats)
                 for mode in ("fwd", "fwd+bwd"):
                     sec, mem = t[mode]
+                    roof = max(floors[mode], compute[mode])
                     emit(
                         dict(
                             library="snnjax",
@@ -223,6 +283,11 @@ def main(argv=None):
                             seconds=sec,
                             floor_seconds=floors[mode],
                             floor_fraction=floors[mode] / sec,
+                            flops_per_element=ops[mode][0],
+                            transcendentals_per_element=ops[mode][1],
+                            compute_floor_seconds=compute[mode],
+                            roofline_seconds=roof,
+                            roofline_fraction=roof / sec,
                             elements=n,
                             **mem,
                         )
@@ -255,14 +320,22 @@ def main(argv=None):
         f"device: {meta['device']}; median of {args.repeats} runs; floor = element-wise pass moving "
         "8 B/element (fwd) or 20 B/element (fwd+bwd)"
     )
-    print("| library | neuron | backend | T, B, N | mode | ms | floor ms | floor / time | peak MB |")
-    print("|---|---|---|---|---|---:|---:|---:|---:|")
+    print(
+        "| library | neuron | backend | T, B, N | mode | ms | memory floor ms | ops/elt | compute floor ms "
+        "| time / max floor | peak MB |"
+    )
+    print("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         peak = "–" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 2**20:.0f}"
+        if "roofline_seconds" in r:
+            ops = f"{r['flops_per_element']:.0f} + {r['transcendentals_per_element']:.0f} tr"
+            comp, ratio = f"{1e3 * r['compute_floor_seconds']:.3f}", f"{r['seconds'] / r['roofline_seconds']:.1f}×"
+        else:
+            ops, comp, ratio = "–", "–", f"{r['seconds'] / r['floor_seconds']:.1f}× (memory)"
         print(
             f"| {r['library']} | {r['neuron']} | {r['backend']} | {', '.join(map(str, r['shape']))} | "
-            f"{r['mode']} | {1e3 * r['seconds']:.3f} | {1e3 * r['floor_seconds']:.3f} | "
-            f"{r['floor_fraction']:.2f} | {peak} |"
+            f"{r['mode']} | {1e3 * r['seconds']:.3f} | {1e3 * r['floor_seconds']:.3f} | {ops} | {comp} | "
+            f"{ratio} | {peak} |"
         )
 
 
