@@ -425,7 +425,7 @@ def test_model_input_and_argument_errors():
     "which",
     ["preact", pytest.param("sresnet", marks=pytest.mark.slow), pytest.param("resnet19", marks=pytest.mark.slow)],
 )
-def test_block_remat_changes_nothing_but_memory(which):
+def test_block_remat_gives_the_same_values_bit_for_bit(which):
     """``remat=True`` (each residual block under ``nnx.remat``) gives the same loss, spikes,
     gradients and running statistics, bit for bit."""
     ctors = {
