@@ -1,9 +1,10 @@
-"""Issue #21, item 3, first route: a blocked time loop. ``lax.scan`` over chunks of K steps whose
+"""Issue #21, item 3, the first two routes: a blocked time loop. ``lax.scan`` over chunks of K steps whose
 body runs the K steps (Python-unrolled) and returns the chunk's K outputs stacked, so the per-step
 output is written once per chunk (one ``[K, B, N]`` update) instead of once per step. Against
 ``snnjax.run(backend="scan")`` and ``"fused"`` on LIF, forward and forward+backward (autodiff
 through the blocked loop), in interleaved rounds; every variant's output is checked equal to
-``lax.scan``'s first.
+``lax.scan``'s first. Second route (``scan + fori``): the same chunks, the inner K steps a
+``fori_loop`` over a preallocated chunk buffer.
 
     python benchmarks/chunked_loop.py --out benchmarks/results/chunked_loop_cpu.jsonl
 """
@@ -45,6 +46,28 @@ def blocked(k: int, shape):
     return f
 
 
+def blocked_fori(k: int, shape):
+    """The second route: the outer ``lax.scan`` over chunks, the inner K steps a ``fori_loop``
+    writing into a preallocated ``[K, B, N]`` chunk buffer (carried), returned once per chunk."""
+    t, b, n = shape
+
+    def f(xs):
+        s0 = neurons.lif.init_state((b, n), xs.dtype, params=PARAMS)
+
+        def body(s, xk):
+            def inner(i, carry):
+                s, buf = carry
+                s, y = STEP(PARAMS, s, xk[i])
+                return s, jax.lax.dynamic_update_index_in_dim(buf, y, i, 0)
+
+            return jax.lax.fori_loop(0, k, inner, (s, jnp.zeros((k, b, n), xs.dtype)))
+
+        _, ys = jax.lax.scan(body, s0, xs.reshape(t // k, k, b, n))
+        return ys.reshape(t, b, n)
+
+    return f
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shape", default="500,16,1024", help="T,B,N (T divisible by every K)")
@@ -62,6 +85,7 @@ def main(argv=None) -> None:
         "scan": lambda x: snnjax.run(STEP, PARAMS, x, backend="scan")[1],
         "fused": lambda x: snnjax.run(STEP, PARAMS, x, backend="fused")[1],
         **{f"blocked K={k}": blocked(k, shape) for k in args.chunks},
+        **{f"scan + fori K={k}": blocked_fori(k, shape) for k in args.chunks},
     }
     ref = np.asarray(jax.jit(fns["scan"])(xs))
     for name, f in fns.items():
