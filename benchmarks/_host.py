@@ -115,6 +115,17 @@ class JsonLines:
             self._file.close()
 
 
+def xla_memory(compiled) -> dict | None:
+    """XLA's memory account of a compiled function, in bytes: ``arguments``, ``outputs``,
+    ``temp`` (saved residuals and scratch, one block), ``alias`` (donated) and ``peak`` =
+    arguments + outputs + temp − alias; ``None`` where the backend gives none."""
+    m = compiled.memory_analysis()
+    if m is None:
+        return None
+    a, o, t, al = m.argument_size_in_bytes, m.output_size_in_bytes, m.temp_size_in_bytes, m.alias_size_in_bytes
+    return {"arguments": a, "outputs": o, "temp": t, "alias": al, "peak": a + o + t - al}
+
+
 def median_seconds(fn, args, repeats: int, warmup: int = 2) -> float:
     """Median wall time of ``fn(*args)`` over ``repeats`` runs after ``warmup`` runs, each ended
     with ``jax.block_until_ready``."""

@@ -31,10 +31,10 @@ import time
 
 import deep_train_speed
 import jax
-from _host import JsonLines
+from _host import JsonLines, xla_memory
 
 POLICIES = {
-    "none": (),
+    "none": ("--remat", "off"),
     "blocks": ("--remat", "on"),
     "neurons": ("--remat", "off", "--checkpoint-every", "{k}"),
     "both": ("--remat", "on", "--checkpoint-every", "{k}"),
@@ -45,25 +45,15 @@ DEFAULT_K = {"ilif_resnet18": 2, "polara_resnet38": 10}
 
 def measure(model: str, policy: str, batch: int, T: int, k: int, bf16: bool) -> dict:
     extra = tuple(a.format(k=k) for a in POLICIES[policy])
-    if policy == "none":
-        extra = ("--remat", "off")
     step, m, opt, x, y, _, T = deep_train_speed.build(model, "auto", batch, T, bf16, extra)
     t0 = time.perf_counter()
-    compiled = step.lower(m, opt, x, y, jax.random.key(0)).compile()
-    ma = compiled.memory_analysis()
-    mib = 2.0**20
-    arg, out, tmp = ma.argument_size_in_bytes, ma.output_size_in_bytes, ma.temp_size_in_bytes
-    alias = ma.alias_size_in_bytes
+    mem = xla_memory(step.lower(m, opt, x, y, jax.random.key(0)).compile())
     return {
         "model": model,
-        "policy": policy if policy == "none" or policy == "blocks" else f"{policy}:{k}",
+        "policy": f"{policy}:{k}" if "{k}" in POLICIES[policy] else policy,
         "T": T,
         "bf16": bf16,
-        "arguments_mib": arg / mib,
-        "outputs_mib": out / mib,
-        "temp_mib": tmp / mib,
-        "alias_mib": alias / mib,
-        "peak_mib": (arg + out + tmp - alias) / mib,
+        **{f"{key}_mib": v / 2.0**20 for key, v in mem.items()},
         "compile_s": time.perf_counter() - t0,
     }
 

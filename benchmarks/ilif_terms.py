@@ -40,19 +40,18 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     shape = tuple(int(v) for v in args.shape.split(","))
     n = shape[0] * shape[1] * shape[2]
-    neuron_speed.NEURONS.update(VARIANTS)  # time_snnjax / step_ops look neurons up by name
     rec = _host.JsonLines(
         args.out, {"bench": "ilif_terms", "device": str(jax.devices()[0]), "jax": jax.__version__, "malloc": MALLOC}
     )
-    ops = {name: neuron_speed.step_ops(name)["fwd+bwd"] for name in VARIANTS}
+    ops = {name: neuron_speed.step_ops(spec)["fwd+bwd"] for name, spec in VARIANTS.items()}
     compute = {name: neuron_speed.compute_floor_time(n, *ops[name], args.repeats) for name in VARIANTS}
     floors = []
     for r in range(args.rounds):
         floors.append(neuron_speed.floor_time(n, neuron_speed.FLOOR_BYTES["fwd+bwd"], args.repeats))
         floor = min(floors)  # measured every round (the first pass can still fault pages in)
-        for name in VARIANTS:
+        for name, spec in VARIANTS.items():
             for backend in args.backends:
-                sec, mem = neuron_speed.time_snnjax(name, backend, shape, args.repeats)["fwd+bwd"]
+                sec, mem = neuron_speed.time_snnjax(spec, backend, shape, args.repeats)["fwd+bwd"]
                 rec.emit(
                     {"round": r, "variant": name, "backend": backend, "shape": list(shape), "fwd_bwd_s": sec,
                      "flops_per_element": ops[name][0], "transcendentals_per_element": ops[name][1],

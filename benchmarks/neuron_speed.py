@@ -75,10 +75,15 @@ def floor_time(n_elements: int, bytes_per_element: int, repeats: int) -> float:
     return _host.median_seconds(jax.jit(lambda v: v + 1.0), (a,), repeats)
 
 
-def step_ops(name: str, e: int = 4096) -> dict[str, tuple[float, float]]:
+def _spec(neuron):
+    """``(step, make_params)`` of a name of :data:`NEURONS`, or the pair itself."""
+    return NEURONS[neuron] if isinstance(neuron, str) else neuron
+
+
+def step_ops(name, e: int = 4096) -> dict[str, tuple[float, float]]:
     """``{mode: (flops, transcendentals)}`` per element from XLA's cost analysis of one step on
     ``[e]`` arrays (``fwd``: the step; ``fwd+bwd``: its VJP with unit cotangents for every output)."""
-    step, make_params = NEURONS[name]
+    step, make_params = _spec(name)
     params = make_params()
     state = neurons.neuron_of(step).init_state((e,), jnp.float32, params=params)
     x = jnp.full((e,), 0.6, jnp.float32)
@@ -124,7 +129,7 @@ def compute_floor_time(n_elements: int, flops: float, transcendentals: float, re
 
 
 def neuron_fns(name: str, backend: str):
-    step, make_params = NEURONS[name]
+    step, make_params = _spec(name)
     params = make_params()
 
     def fwd(xs):
@@ -139,11 +144,10 @@ def neuron_fns(name: str, backend: str):
 
 def _memory(compiled) -> dict:
     """XLA's peak-memory account of a compiled function (bytes)."""
-    m = compiled.memory_analysis()
+    m = _host.xla_memory(compiled)
     if m is None:
         return {"peak_bytes": None, "temp_bytes": None}
-    peak = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
-    return {"peak_bytes": int(peak), "temp_bytes": int(m.temp_size_in_bytes)}
+    return {"peak_bytes": int(m["peak"]), "temp_bytes": int(m["temp"])}
 
 
 def time_snnjax(name, backend, shape, repeats) -> dict:
@@ -262,12 +266,12 @@ def main(argv=None):
     record = _host.JsonLines(args.out, meta)
     rows, emit = record.rows, record.emit
 
+    ops = {name: step_ops(name) for name in args.neurons}  # per element: the same at every shape
     for shape in shapes:
         n = int(np.prod(shape))
         floors = {k: floor_time(n, b, args.repeats) for k, b in FLOOR_BYTES.items()}
         for name in args.neurons:
-            ops = step_ops(name)
-            compute = {m: compute_floor_time(n, *ops[m], args.repeats) for m in ops}
+            compute = {m: compute_floor_time(n, *ops[name][m], args.repeats) for m in ops[name]}
             for backend in backends:
                 t = time_snnjax(name, backend, shape, args.repeats)
                 for mode in ("fwd", "fwd+bwd"):
@@ -283,8 +287,8 @@ def main(argv=None):
                             seconds=sec,
                             floor_seconds=floors[mode],
                             floor_fraction=floors[mode] / sec,
-                            flops_per_element=ops[mode][0],
-                            transcendentals_per_element=ops[mode][1],
+                            flops_per_element=ops[name][mode][0],
+                            transcendentals_per_element=ops[name][mode][1],
                             compute_floor_seconds=compute[mode],
                             roofline_seconds=roof,
                             roofline_fraction=roof / sec,

@@ -236,13 +236,14 @@ class Neuron(nnx.Module):
                 f"got {describe(record)}"
             )
         check_option("backend", backend, BACKENDS)
-        if check_bool("remat", remat) and backend not in ("auto", "scan"):
-            raise ValueError(f"remat=True is a lax.scan option: backend must be 'auto' or 'scan', got {backend!r}")
-        check_int("checkpoint_every", checkpoint_every, low=1, allow_none=True)
-        if checkpoint_every is not None and backend not in ("auto", "scan"):
-            raise ValueError(
-                f"checkpoint_every is a lax.scan option: backend must be 'auto' or 'scan', got {backend!r}"
-            )
+        # the time loop's memory policy (run options), only those set: a call's keywords override them
+        run_defaults = {"remat": check_bool("remat", remat) or None}
+        run_defaults["checkpoint_every"] = check_int("checkpoint_every", checkpoint_every, low=1, allow_none=True)
+        run_defaults = {k: v for k, v in run_defaults.items() if v is not None}
+        for name in run_defaults:
+            if backend not in ("auto", "scan"):
+                option = "remat=True" if name == "remat" else name
+                raise ValueError(f"{option} is a lax.scan option: backend must be 'auto' or 'scan', got {backend!r}")
         if isinstance(learn, str):
             raise TypeError(f"learn must be a tuple of parameter names, e.g. ({learn!r},), got the str {learn!r}")
         learn = list(learn)
@@ -262,10 +263,7 @@ class Neuron(nnx.Module):
         self.record = record
         self.num_steps = check_int("num_steps", num_steps, low=1, allow_none=True)
         self.backend = backend
-        # the time loop's memory policy (run options), only those set: a call's keywords override them
-        self._run_defaults = {
-            k: v for k, v in (("remat", bool(remat)), ("checkpoint_every", checkpoint_every)) if v not in (False, None)
-        }
+        self._run_defaults = run_defaults
         self._fields = fields
         self._params_type = type(params)
         bounds = getattr(type(params), "BOUNDS", {})
