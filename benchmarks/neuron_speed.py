@@ -1,6 +1,7 @@
 """Multi-step neuron speed: forward and forward+backward per backend, against the memory floor.
 
-For each neuron, shape ``(T, B, N)`` and backend (``scan``, ``fused``; ``pallas`` only on GPU/TPU,
+For each neuron, shape ``(T, B, N)`` and backend (``scan``, ``fused``, ``native`` on CPU where the
+kernels are built; ``pallas`` only on GPU/TPU,
 where its kernels are compiled — on CPU it would run the Pallas interpreter), time the neuron alone
 over the whole sequence:
 
@@ -54,6 +55,7 @@ import numpy as np
 
 import snnjax
 from snnjax import neurons
+from snnjax.kernels import native
 
 CPU_SHAPES = [(500, 16, 1024), (128, 128, 256), (6, 128, 8192), (50, 64, 2048)]
 GPU_SHAPES = [(500, 16, 4096), (128, 128, 1024), (6, 128, 65536), (50, 64, 16384)]
@@ -234,7 +236,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=None, help="JSON-lines output file")
     p.add_argument("--neurons", nargs="+", default=["lif", "ilif", "clif", "polara"], choices=list(NEURONS))
-    p.add_argument("--backends", nargs="+", default=None, help="default: scan fused (+ pallas on GPU/TPU)")
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        default=None,
+        help="default: scan fused (+ native on CPU, pallas on GPU/TPU)",
+    )
     p.add_argument("--shapes", nargs="+", default=None, help="T,B,N triples; default: the platform's set")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--peers", action="store_true", help="also time snnTorch / SpikingJelly LIF if importable")
@@ -245,7 +252,8 @@ def main(argv=None):
 
     dev = jax.default_backend()
     accel = dev in ("gpu", "tpu")
-    backends = args.backends or (["scan", "fused", "pallas"] if accel else ["scan", "fused"])
+    cpu = ["scan", "fused"] + (["native"] if native.available() else [])
+    backends = args.backends or (["scan", "fused", "pallas"] if accel else cpu)
     if "pallas" in backends and not accel:
         print("note: backend 'pallas' on CPU runs the Pallas interpreter (correctness only, not speed)")
     shapes = (
@@ -273,6 +281,8 @@ def main(argv=None):
         for name in args.neurons:
             compute = {m: compute_floor_time(n, *ops[name][m], args.repeats) for m in ops[name]}
             for backend in backends:
+                if backend == "native" and _spec(name)[0] not in native.NEURON_STEPS:
+                    continue  # no native kernel for this neuron (yet)
                 t = time_snnjax(name, backend, shape, args.repeats)
                 for mode in ("fwd", "fwd+bwd"):
                     sec, mem = t[mode]

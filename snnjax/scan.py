@@ -20,9 +20,10 @@ backend    jit   vmap  grad/vjp   jvp / jacfwd / hessian  remat
 ``linear`` yes   yes   yes        yes (a matmul)          ``jax.checkpoint`` around ``run``
 ``fused``  yes   yes   yes        no: ``ValueError``      ``jax.checkpoint`` around ``run``
 ``pallas`` yes   yes   yes        no: ``ValueError``      ``jax.checkpoint`` around ``run``
+``native`` yes   yes   yes        no: ``ValueError``      ``jax.checkpoint`` around ``run``
 ========== ===== ===== ========== ======================= =================================
 
-``fused`` and ``pallas`` are whole-sequence ``jax.custom_vjp`` (reverse mode only). Under
+``fused``, ``pallas`` and ``native`` are whole-sequence ``jax.custom_vjp`` (reverse mode only). Under
 forward mode (a JVP tracer among ``params``, ``xs``, ``state``: ``jax.jvp``, ``jax.jacfwd``,
 ``jax.hessian``; with ``vmap`` on either side, ``jit`` outside) ``"auto"`` picks ``"scan"``
 (``"linear"`` where it would anyway) and traces the step's spikes as the ``custom_jvp`` twin
@@ -48,6 +49,7 @@ import numpy as np
 from snnjax import checks as _checks
 from snnjax import surrogate as _surrogate
 from snnjax.kernels import linear as _linear
+from snnjax.kernels import native as _native
 from snnjax.kernels.fused import UNROLL_MAX_T, fused_run
 from snnjax.kernels.pallas import pallas_run, pallas_supported
 from snnjax.neurons._common import Neuron, neuron_of
@@ -63,7 +65,7 @@ from snnjax.validation import (
 
 __all__ = ["run", "BACKENDS"]
 
-BACKENDS = ("auto", "scan", "fused", "pallas", "linear")
+BACKENDS = ("auto", "scan", "fused", "pallas", "linear", "native")
 
 # "auto" evaluates a linear time-invariant neuron as a [T, T] matmul up to this T:
 # its cost grows as T², the scan's as T. Measured on 2 CPU cores (LI, fwd+bwd):
@@ -237,6 +239,11 @@ def run(
         picks ``"scan"`` automatically and the spikes use their forward-mode twin (the
         module docstring's table; ``snnjax.surrogate.forward_mode()`` where a ``jit`` hides
         the transform).
+        ``"native"``: the compiled C++ CPU kernels through ``jax.ffi`` (:mod:`snnjax.kernels.native`:
+        IF, LIF, PLIF, ILIF/IPLIF in float32 with a registered surrogate; built at install where
+        a C++17 compiler exists); ``"auto"`` takes it on the CPU (one local device) wherever it
+        applies, before ``"fused"`` (for IF/LIF/PLIF only from ``T > UNROLL_MAX_T`` on: below,
+        the unrolled fused backend is faster).
         ``"linear"``: for neurons whose record says ``linear`` (the leaky-integrator
         readout), one matmul with the Toeplitz matrix of the step's impulse response
         (:mod:`snnjax.kernels.linear`); ``"auto"`` takes it for such neurons when
@@ -335,7 +342,7 @@ def _dispatch(
         with _surrogate.forward_mode():
             return _dispatch(**locals())
     forward = _in_forward_mode(params, xs, state)
-    if forward and backend in ("fused", "pallas"):
+    if forward and backend in ("fused", "pallas", "native"):
         raise ValueError(
             f"backend={backend!r} is reverse-mode only (a whole-sequence custom_vjp): it cannot be used under "
             "forward-mode autodiff (jax.jvp, jax.jacfwd, jax.hessian, snnjax.surrogate.forward_mode()); pass "
@@ -345,7 +352,7 @@ def _dispatch(
     compute_bound = record is not None and record.compute_bound
 
     scan_only = return_states or remat or checkpoint_every is not None or unroll != 1
-    if backend in ("fused", "pallas", "linear") and scan_only:
+    if backend in ("fused", "pallas", "linear", "native") and scan_only:
         raise ValueError(
             f"backend={backend!r} does not take return_states, remat, checkpoint_every or unroll; use backend='scan'"
         )
@@ -367,6 +374,10 @@ def _dispatch(
             backend = "scan"  # fused and pallas are custom_vjp: reverse mode only
         elif on_accel and pallas_is_default() and pallas_supported(step, params, xs, state):
             backend = "pallas"
+        elif not on_accel and jax.local_device_count() == 1 and _native.preferred(step, params, xs, state):
+            # the compiled CPU kernels (snnjax.kernels.native); not on a multi-device mesh, where
+            # they would be replicated (they have no partitioning rule)
+            backend = "native"
         elif not on_accel and compute_bound and xs.shape[0] > UNROLL_MAX_T:
             backend = "scan"  # recomputing the step in the fused backward costs more than it saves
         else:
@@ -383,6 +394,8 @@ def _dispatch(
             through_scan,
             xs,
         )
+    if backend == "native":
+        return _native.native_run(step, params, xs, state)
     if backend == "pallas":
         return pallas_run(step, params, xs, state)
     if backend == "fused":

@@ -132,7 +132,7 @@ AUDIT = [
      r"init_state must be callable"),
     ("run:time_axis", lambda: snnjax.run(N.lif.step, LIF, XS, time_axis=3), ValueError, r"time_axis must be an int in"),
     ("run:backend", lambda: snnjax.run(N.lif.step, LIF, XS, backend="gpu"), ValueError,
-     r"backend must be one of \('auto', 'scan', 'fused', 'pallas', 'linear'\), got 'gpu'"),
+     r"backend must be one of \('auto', 'scan', 'fused', 'pallas', 'linear', 'native'\), got 'gpu'"),
     # --- init_state / step of every neuron (LIF stands for all: one shared check)
     *[(f"{m.__name__.split('.')[-1]}.init_state:{what}", fn(m), err, msg)
       for m in (N.lif, N.if_, N.plif, N.alif, N.li, N.ilif, N.clif, N.polara, N.spytorch_lif)

@@ -315,7 +315,8 @@ def test_fused_unrolls_short_sequences_only():
 
 
 def test_auto_scans_a_compute_bound_step_beyond_the_unroll_length(monkeypatch):
-    """On CPU ``auto`` takes the fused VJP, except for steps registered ``compute_bound``
+    """On CPU ``auto`` takes the fused VJP (for neurons without native kernels, e.g. ALIF; those
+    with them: tests/test_native.py), except for steps registered ``compute_bound``
     (POLARA) when T > UNROLL_MAX_T, where it takes autodiff through lax.scan."""
     import snnjax.scan as scan_mod
     from snnjax.kernels.fused import UNROLL_MAX_T
@@ -330,8 +331,8 @@ def test_auto_scans_a_compute_bound_step_beyond_the_unroll_length(monkeypatch):
     snnjax.run(neurons.polara.step, p, long_xs)
     assert calls == []  # scanned
     snnjax.run(neurons.polara.step, p, short_xs)
-    snnjax.run(lif.step, neurons.LIFParams(), long_xs)
-    assert calls == [neurons.polara.step, lif.step]
+    snnjax.run(alif.step, neurons.ALIFParams(), long_xs)
+    assert calls == [neurons.polara.step, alif.step]
 
     # the scanned default gives the same values and gradients as the fused backend
     def loss(xs, backend):

@@ -1,0 +1,331 @@
+// snnjax's native CPU kernels: whole-sequence forward and backward of the seed neurons, as XLA
+// FFI handlers (jax.ffi). Python side, equations' reference and dispatch: snnjax/kernels/native.py.
+//
+// The equations here transcribe the neurons' pure step functions (snnjax/neurons/lif.py,
+// ilif.py) and their reverse-mode derivatives; tests/test_native.py checks every output, final
+// state and gradient against lax.scan of those functions, for every option and surrogate.
+//
+// Layout. Every sequence is [V, T, E] and every per-neuron array (state, parameter) [V, E],
+// float32, C order: V counts independent problems (the batch axes that vmap adds in front), E
+// the elements of one time step. The time loop runs inside each block of BK elements, with the
+// block's state in registers/L1, so the forward reads x and writes y once per element and step;
+// the backward recomputes the block's forward (saving the state entering each step in a block
+// buffer of T * NS * BK floats that stays in cache) and then runs the reverse-time pass, reading
+// x and the output cotangent and writing the input cotangent once. Blocks are spread over
+// threads.
+//
+// The kernels (kernels.h) are compiled twice: for the baseline instruction set and, on x86-64, for
+// AVX2 (8 floats per instruction instead of 4; chosen at run time by what the CPU supports), so
+// that one build runs on any x86-64 machine and fast on a recent one.
+
+#include <Python.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+struct Dims {
+  int64_t v, t, e;
+};
+
+// [V, T, E] of xs from the rank and sizes of xs and of a per-neuron array [V..., E].
+ffi::Error dims_of(const ffi::AnyBuffer& xs, const ffi::AnyBuffer& per, Dims* d) {
+  auto xd = xs.dimensions();
+  auto pd = per.dimensions();
+  if (pd.size() < 1 || xd.size() != pd.size() + 1) {
+    return ffi::Error::InvalidArgument("snnjax native kernel: xs must be [V..., T, E] and states [V..., E]");
+  }
+  d->e = pd.back();
+  d->v = 1;
+  for (size_t i = 0; i + 1 < pd.size(); ++i) {
+    if (xd[i] != pd[i]) return ffi::Error::InvalidArgument("snnjax native kernel: leading axes differ");
+    d->v *= pd[i];
+  }
+  d->t = xd[pd.size() - 1];
+  if (xd.back() != d->e) return ffi::Error::InvalidArgument("snnjax native kernel: element axes differ");
+  return ffi::Error::Success();
+}
+
+// The pointers of one call: xs, ys / dys, dxs are [V, T, E]; the per-neuron arrays [V, E].
+template <int NS, int NP>
+struct Args {
+  const float* xs;
+  const float* st0[NS];
+  const float* prm[NP];
+  float* ys;            // forward
+  float* stT[NS];       // forward
+  const float* dys;     // backward
+  const float* dstT[NS];
+  float* dxs;
+  float* dst0[NS];
+  float* dprm[NP];
+  bool scalar[NP];  // a parameter given once per problem ([V, 1]) instead of per element ([V, E])
+};
+
+// Which parameters are scalars: each must be [V..., 1] or [V..., E].
+template <int NS, int NP>
+ffi::Error scalars_of(const Dims& d, const ffi::AnyBuffer* const* prm, Args<NS, NP>* a) {
+  for (int k = 0; k < NP; ++k) {
+    auto n = prm[k]->element_count();
+    if (n != d.v && n != d.v * d.e) {
+      return ffi::Error::InvalidArgument("snnjax native kernel: a parameter is neither [V, 1] nor [V, E]");
+    }
+    a->scalar[k] = n == d.v;
+  }
+  return ffi::Error::Success();
+}
+
+
+namespace base {
+#include "kernels.h"
+}  // namespace base
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define SNNJAX_HAVE_AVX2 1
+#pragma GCC push_options
+#pragma GCC target("avx2")
+namespace avx2 {
+#include "kernels.h"
+}  // namespace avx2
+#pragma GCC pop_options
+#endif
+
+bool use_avx2() {
+#ifdef SNNJAX_HAVE_AVX2
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+// The instruction set's instantiation of a neuron's forward / backward.
+#ifdef SNNJAX_HAVE_AVX2
+#define SNNJAX_DISPATCH(NEURON, FN, ...)                         \
+  do {                                                                 \
+    if (use_avx2()) {                                                  \
+      avx2::FN<avx2::NEURON>(__VA_ARGS__);                       \
+    } else {                                                           \
+      base::FN<base::NEURON>(__VA_ARGS__);                       \
+    }                                                                  \
+  } while (0)
+#else
+#define SNNJAX_DISPATCH(NEURON, FN, ...) base::FN<base::NEURON>(__VA_ARGS__)
+#endif
+
+constexpr int kNumSurrogates = base::kNumSurrogates;
+constexpr int kSoft = base::kSoft, kNone = base::kNone;
+
+template <class B>
+const float* f32(const B& b) {
+  return reinterpret_cast<const float*>(b.untyped_data());
+}
+template <class B>
+float* f32_out(B& b) {
+  return reinterpret_cast<float*>(b->untyped_data());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers. Arguments: xs, the NS initial states, the NP parameters (then, for the backward, the
+// output cotangent and the NS final-state cotangents); results: ys and the NS final states (for
+// the backward: dxs, the NS initial-state cotangents, the NP parameter cotangents, each of its
+// parameter's shape: [V, E], or [V, 1] for a scalar, summed over the elements).
+
+using Buf = ffi::AnyBuffer;
+using Ret = ffi::Result<ffi::AnyBuffer>;
+
+ffi::Error check_ids(int32_t opt, int32_t n_opt, int32_t sur) {
+  if (opt < 0 || opt >= n_opt) return ffi::Error::InvalidArgument("snnjax native kernel: option id");
+  if (sur < 0 || sur >= kNumSurrogates) return ffi::Error::InvalidArgument("snnjax native kernel: surrogate id");
+  return ffi::Error::Success();
+}
+
+ffi::Error LifFwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Ret ys, Ret mT, int32_t reset,
+                      bool detach) {
+  Dims d;
+  if (auto err = dims_of(xs, m0, &d); err.failure()) return err;
+  if (reset < kSoft || reset > kNone) return ffi::Error::InvalidArgument("snnjax native kernel: reset id");
+  int32_t opt = reset + 4 * detach;
+  if (auto err = check_ids(opt, base::LIF<0>::NOPT, 0); err.failure()) return err;
+  Args<1, 4> a{};
+  a.xs = f32(xs);
+  a.st0[0] = f32(m0);
+  const float* prm[] = {f32(lam), f32(vth), f32(vr), f32(w)};
+  std::copy(prm, prm + 4, a.prm);
+  const Buf* pb[] = {&lam, &vth, &vr, &w};
+  if (auto err = scalars_of(d, pb, &a); err.failure()) return err;
+  a.ys = f32_out(ys);
+  a.stT[0] = f32_out(mT);
+  SNNJAX_DISPATCH(LIF, forward_dispatch, opt, d, a);
+  return ffi::Error::Success();
+}
+
+ffi::Error LifBwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Buf dys, Buf dmT, Ret dxs, Ret dm0,
+                      Ret dlam, Ret dvth, Ret dvr, Ret dw, int32_t reset, bool detach, int32_t sur) {
+  Dims d;
+  if (auto err = dims_of(xs, m0, &d); err.failure()) return err;
+  if (reset < kSoft || reset > kNone) return ffi::Error::InvalidArgument("snnjax native kernel: reset id");
+  int32_t opt = reset + 4 * detach;
+  if (auto err = check_ids(opt, base::LIF<0>::NOPT, sur); err.failure()) return err;
+  Args<1, 4> a{};
+  a.xs = f32(xs);
+  a.st0[0] = f32(m0);
+  const float* prm[] = {f32(lam), f32(vth), f32(vr), f32(w)};
+  std::copy(prm, prm + 4, a.prm);
+  const Buf* pb[] = {&lam, &vth, &vr, &w};
+  if (auto err = scalars_of(d, pb, &a); err.failure()) return err;
+  a.dys = f32(dys);
+  a.dstT[0] = f32(dmT);
+  a.dxs = f32_out(dxs);
+  a.dst0[0] = f32_out(dm0);
+  float* dprm[] = {f32_out(dlam), f32_out(dvth), f32_out(dvr), f32_out(dw)};
+  std::copy(dprm, dprm + 4, a.dprm);
+  SNNJAX_DISPATCH(LIF, backward_dispatch, opt, sur, d, a);
+  return ffi::Error::Success();
+}
+
+ffi::Error IlifFwdImpl(Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf lu, Buf li, Buf w, Ret ys, Ret mT,
+                       Ret iiT, Ret iuT, bool use_mpiu, bool use_ciu, bool ciu_input) {
+  Dims d;
+  if (auto err = dims_of(xs, m0, &d); err.failure()) return err;
+  int32_t opt = use_mpiu + 2 * use_ciu + 4 * (use_ciu && ciu_input);  // the source matters only with the CIU
+  Args<3, 5> a{};
+  a.xs = f32(xs);
+  const float* st0[] = {f32(m0), f32(ii0), f32(iu0)};
+  std::copy(st0, st0 + 3, a.st0);
+  const float* prm[] = {f32(lam), f32(vth), f32(lu), f32(li), f32(w)};
+  std::copy(prm, prm + 5, a.prm);
+  const Buf* pb[] = {&lam, &vth, &lu, &li, &w};
+  if (auto err = scalars_of(d, pb, &a); err.failure()) return err;
+  a.ys = f32_out(ys);
+  float* stT[] = {f32_out(mT), f32_out(iiT), f32_out(iuT)};
+  std::copy(stT, stT + 3, a.stT);
+  SNNJAX_DISPATCH(ILIF, forward_dispatch, opt, d, a);
+  return ffi::Error::Success();
+}
+
+ffi::Error IlifBwdImpl(Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf lu, Buf li, Buf w, Buf dys,
+                       Buf dmT, Buf diiT, Buf diuT, Ret dxs, Ret dm0, Ret dii0, Ret diu0, Ret dlam, Ret dvth,
+                       Ret dlu, Ret dli, Ret dw, bool use_mpiu, bool use_ciu, bool ciu_input, int32_t sur) {
+  Dims d;
+  if (auto err = dims_of(xs, m0, &d); err.failure()) return err;
+  int32_t opt = use_mpiu + 2 * use_ciu + 4 * (use_ciu && ciu_input);  // the source matters only with the CIU
+  if (auto err = check_ids(opt, base::ILIF<0>::NOPT, sur); err.failure()) return err;
+  Args<3, 5> a{};
+  a.xs = f32(xs);
+  const float* st0[] = {f32(m0), f32(ii0), f32(iu0)};
+  std::copy(st0, st0 + 3, a.st0);
+  const float* prm[] = {f32(lam), f32(vth), f32(lu), f32(li), f32(w)};
+  std::copy(prm, prm + 5, a.prm);
+  const Buf* pb[] = {&lam, &vth, &lu, &li, &w};
+  if (auto err = scalars_of(d, pb, &a); err.failure()) return err;
+  a.dys = f32(dys);
+  const float* dstT[] = {f32(dmT), f32(diiT), f32(diuT)};
+  std::copy(dstT, dstT + 3, a.dstT);
+  a.dxs = f32_out(dxs);
+  float* dst0[] = {f32_out(dm0), f32_out(dii0), f32_out(diu0)};
+  std::copy(dst0, dst0 + 3, a.dst0);
+  float* dprm[] = {f32_out(dlam), f32_out(dvth), f32_out(dlu), f32_out(dli), f32_out(dw)};
+  std::copy(dprm, dprm + 5, a.dprm);
+  SNNJAX_DISPATCH(ILIF, backward_dispatch, opt, sur, d, a);
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLifFwd, LifFwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int32_t>("reset")
+                                  .Attr<bool>("detach"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLifBwd, LifBwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int32_t>("reset")
+                                  .Attr<bool>("detach")
+                                  .Attr<int32_t>("surrogate"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxIlifFwd, IlifFwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<bool>("use_mpiu")
+                                  .Attr<bool>("use_ciu")
+                                  .Attr<bool>("ciu_input"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxIlifBwd, IlifBwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<bool>("use_mpiu")
+                                  .Attr<bool>("use_ciu")
+                                  .Attr<bool>("ciu_input")
+                                  .Attr<int32_t>("surrogate"));
+
+// A Python module so that setuptools can build and install this file as an extension; the
+// handlers are found by ctypes through its file (snnjax/kernels/native.py).
+static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_native", "snnjax's native CPU kernels (XLA FFI)",
+                                           -1, nullptr};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&native_module); }

@@ -1,0 +1,290 @@
+"""Native CPU kernels: the whole sequence of a seed neuron, forward and backward, in compiled C++
+called through ``jax.ffi`` (``backend="native"`` of :func:`snnjax.run`).
+
+Why. On the CPU, XLA runs a ``lax.scan`` as a while loop whose every step copies the carried
+state and writes each per-step output through a dynamic-update-slice: a fixed cost per step and
+per carried array that keeps the fused backend at 4–10× the memory floor
+(``benchmarks/RESULTS.md``). The kernels in ``csrc/neurons.cc`` run the time loop inside each
+block of neurons instead, with the block's state in cache: the forward reads ``x`` and writes
+the spikes once per element and step, the backward recomputes the block's forward and runs the
+reverse-time pass reading ``x`` and the output cotangent and writing the input cotangent once —
+the 8 and 20 bytes per element of ``neuron_speed.py``'s memory floor.
+
+What. The leaky family (IF, LIF, PLIF: every reset mode, ``detach_reset``) and ILIF/IPLIF (every
+unit switch and CIU source), float32, every registered surrogate, parameters of any shape that
+broadcasts to one time step's shape; the same ``custom_vjp`` contract as the fused backend
+(reverse mode only; gradients to the inputs, the initial state and every floating parameter; the
+surrogate width gets a zero cotangent, as the spike's own VJP gives it). Leading ``vmap`` axes
+are independent problems to the kernel.
+
+The exception to "kernels call the pure step": the C++ transcribes the step's equations and
+their derivatives by hand. ``tests/test_native.py`` holds it to ``lax.scan`` of the pure step
+(outputs, final state, every gradient) for every neuron, option and surrogate, so the Python
+step stays the source of truth and the kernel its checked copy.
+
+Build. ``pip install`` compiles ``csrc/neurons.cc`` as the optional extension
+``snnjax.kernels._native`` (``setup.py``; the XLA FFI headers come from jaxlib). Where no C++17
+compiler is found the install goes on without it: :func:`available` is then ``False``,
+:func:`unavailable_reason` says why, ``backend="auto"`` keeps the pure-JAX backends and an
+explicit ``backend="native"`` raises a ``ValueError`` that says so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from snnjax import neurons as _neurons
+from snnjax import surrogate as _surrogate
+from snnjax.kernels.fused import UNROLL_MAX_T
+from snnjax.neurons._common import decay_from_tau
+
+__all__ = [
+    "available",
+    "unavailable_reason",
+    "supported",
+    "preferred",
+    "unsupported_reason",
+    "native_run",
+    "NEURON_STEPS",
+]
+
+_TARGETS = {
+    "snnjax_lif_fwd": "SnnjaxLifFwd",
+    "snnjax_lif_bwd": "SnnjaxLifBwd",
+    "snnjax_ilif_fwd": "SnnjaxIlifFwd",
+    "snnjax_ilif_bwd": "SnnjaxIlifBwd",
+}
+
+# the surrogate ids of csrc/neurons.cc (enum Surrogate), by the derivative function they mirror
+_SURROGATE_IDS = {
+    _surrogate.spec(name).grad: i
+    for i, name in enumerate(
+        (
+            "rectangle",
+            "triangle",
+            "sigmoid",
+            "atan",
+            "superspike",
+            "gaussian",
+            "erf",
+            "piecewise_quadratic",
+            "straight_through",
+        )
+    )
+}
+
+_RESET_IDS = {"soft": 0, "hard": 1, "none": 2}
+
+_state: dict[str, Any] = {}
+
+
+def _load() -> str | None:
+    """Load the extension and register its handlers with XLA once; ``None`` or why not."""
+    if "reason" in _state:
+        return _state["reason"]
+    reason = None
+    spec = importlib.util.find_spec("snnjax.kernels._native")
+    if spec is None or spec.origin is None:
+        reason = (
+            "the extension snnjax.kernels._native was not built (no C++17 compiler or no jaxlib headers when "
+            "snnjax was installed; reinstall with a compiler: pip install -e .)"
+        )
+    else:
+        try:
+            lib = ctypes.CDLL(spec.origin)
+            for target, symbol in _TARGETS.items():
+                jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
+        except Exception as e:  # an ABI mismatch or a broken build: say so, keep the JAX backends
+            reason = f"the extension {spec.origin} could not be registered with XLA: {type(e).__name__}: {e}"
+    _state["reason"] = reason
+    return reason
+
+
+def available() -> bool:
+    """Whether the native kernels are built and registered (on the CPU)."""
+    return _load() is None
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`available` is ``False`` (``None`` when it is ``True``)."""
+    return _load()
+
+
+# --- the neurons the kernels implement ----------------------------------------------------------
+
+
+def _leaky_decay(step, params):
+    if step is _neurons.if_.step:
+        return 1.0  # U = m + x: 1·m is m exactly
+    if step is _neurons.lif.step:
+        return decay_from_tau(params.tau)
+    return params.decay  # PLIF: sigmoid(w)
+
+
+def _lif_spec(step, params):
+    arrays = (_leaky_decay(step, params), params.v_th, params.v_reset, params.surrogate.width)
+    attrs = {"reset": np.int32(_RESET_IDS[params.reset]), "detach": bool(params.detach_reset)}
+    return "snnjax_lif", ("m",), arrays, attrs
+
+
+def _ilif_spec(step, params):
+    arrays = (params.decay, params.v_th, params.lambda_u, params.lambda_i, params.surrogate.width)
+    attrs = {
+        "use_mpiu": bool(params.use_mpiu),
+        "use_ciu": bool(params.use_ciu),
+        "ciu_input": bool(params.use_ciu) and params.ciu_source == "input",
+    }
+    return "snnjax_ilif", ("m", "i_i", "i_u"), arrays, attrs
+
+
+_SPECS: dict[Callable, Callable] = {
+    _neurons.if_.step: _lif_spec,
+    _neurons.lif.step: _lif_spec,
+    _neurons.plif.step: _lif_spec,
+    _neurons.ilif.step: _ilif_spec,
+}
+
+# backend="auto" takes the kernels from this many steps on. The leaky family's step is so cheap
+# that up to T = UNROLL_MAX_T the fused backend's trace-time unrolling, which XLA fuses across
+# steps, is faster (LIF at (6, 128, 8192), fwd+bwd: 14.9 ms fused, 20.0 ms native); ILIF's is
+# not (40 ms native, 60 ms fused). benchmarks/RESULTS.md, "Native CPU kernels".
+_AUTO_MIN_T = {
+    _neurons.if_.step: UNROLL_MAX_T + 1,
+    _neurons.lif.step: UNROLL_MAX_T + 1,
+    _neurons.plif.step: UNROLL_MAX_T + 1,
+    _neurons.ilif.step: 1,
+}
+
+
+NEURON_STEPS = frozenset(_SPECS)
+"""The step functions the native kernels implement."""
+
+
+def _unwrap(step):
+    while isinstance(step, partial) and not step.args and not step.keywords:
+        step = step.func
+    return getattr(step, "__wrapped__", step)
+
+
+def unsupported_reason(step: Callable, params: Any, xs: Any, state: Any) -> str | None:
+    """Why the native kernels cannot run ``step`` on these arguments (``None`` if they can)."""
+    step = _unwrap(step)
+    if step not in _SPECS:
+        return f"no native kernel for this step (native: {', '.join(sorted({s.__module__ for s in _SPECS}))})"
+    if jnp.result_type(xs) != jnp.float32:
+        return f"the native kernels are float32 only, xs is {jnp.result_type(xs)}"
+    sur = params.surrogate
+    if _SURROGATE_IDS.get(sur.grad) is None:
+        return f"the surrogate {sur!r} has a custom derivative (native: the registered surrogates)"
+    _, fields, arrays, _ = _SPECS[step](step, params)
+    step_shape = tuple(xs.shape[1:])
+    for name in fields:
+        leaf = getattr(state, name)
+        if tuple(leaf.shape) != step_shape or leaf.dtype != jnp.float32:
+            return f"state.{name} is {leaf.dtype}{tuple(leaf.shape)}, not float32{step_shape}"
+    for a in arrays:
+        shape = np.shape(a)
+        try:
+            if np.broadcast_shapes(shape, step_shape) != step_shape:
+                return f"a parameter of shape {shape} would broadcast one time step's shape {step_shape}"
+        except ValueError:
+            return f"a parameter of shape {shape} does not broadcast to one time step's shape {step_shape}"
+        dtype = jnp.result_type(a)
+        weak = not isinstance(a, (jax.Array, np.ndarray)) or getattr(a, "weak_type", False)
+        if dtype != jnp.float32 and not weak and jnp.issubdtype(dtype, jnp.floating):
+            return f"a parameter is {dtype}; the native kernels are float32 only"
+    return None
+
+
+def supported(step: Callable, params: Any, xs: Any, state: Any) -> bool:
+    """Whether ``backend="native"`` can run these arguments (built, and the neuron/options covered)."""
+    return available() and unsupported_reason(step, params, xs, state) is None
+
+
+def preferred(step: Callable, params: Any, xs: Any, state: Any) -> bool:
+    """Whether ``backend="auto"`` takes the kernels: :func:`supported`, and ``T`` long enough for
+    them to beat the fused backend's unrolled short sequences."""
+    return supported(step, params, xs, state) and xs.shape[0] >= _AUTO_MIN_T[_unwrap(step)]
+
+
+# --- the custom_vjp over the kernels ------------------------------------------------------------
+
+
+def _call(target, results, args, attrs):
+    return jax.ffi.ffi_call(target, results, vmap_method="broadcast_all")(*args, **attrs)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _native(target, attrs, surrogate_id, xs, states, prm):
+    del surrogate_id
+    return _forward(target, attrs, xs, states, prm)
+
+
+def _forward(target, attrs, xs, states, prm):
+    f32 = jax.ShapeDtypeStruct
+    results = (f32(xs.shape, jnp.float32),) + tuple(f32(s.shape, jnp.float32) for s in states)
+    ys, *final = _call(target + "_fwd", results, (xs, *states, *prm), dict(attrs))
+    return ys, tuple(final)
+
+
+def _native_fwd(target, attrs, surrogate_id, xs, states, prm):
+    return _forward(target, attrs, xs, states, prm), (xs, states, prm)
+
+
+def _native_bwd(target, attrs, surrogate_id, res, ct):
+    xs, states, prm = res
+    d_ys, d_final = ct
+    f32 = jax.ShapeDtypeStruct
+    results = (
+        (f32(xs.shape, jnp.float32),)
+        + tuple(f32(s.shape, jnp.float32) for s in states)
+        + tuple(f32(p.shape, jnp.float32) for p in prm)
+    )
+    out = _call(
+        target + "_bwd",
+        results,
+        (xs, *states, *prm, d_ys, *d_final),
+        dict(attrs, surrogate=np.int32(surrogate_id)),
+    )
+    n = len(states)
+    return out[0], tuple(out[1 : 1 + n]), tuple(out[1 + n :])
+
+
+_native.defvjp(_native_fwd, _native_bwd)
+
+
+def native_run(step: Callable, params: Any, xs: jax.Array, state: Any) -> tuple[Any, jax.Array]:
+    """``(final_state, ys)`` of ``step`` over ``xs [T, ...]`` by the native kernels: equal to
+    ``lax.scan(lambda c, x: step(params, c, x), state, xs)`` in value and gradient (up to
+    floating-point reassociation and the last bit of ``exp``). Raises ``ValueError`` where
+    :func:`unsupported_reason` or :func:`unavailable_reason` says why not."""
+    reason = unavailable_reason() or unsupported_reason(step, params, xs, state)
+    if reason is not None:
+        raise ValueError(f"backend='native' cannot run this call: {reason}; use backend='fused' or 'auto'")
+    step = _unwrap(step)
+    target, fields, arrays, attrs = _SPECS[step](step, params)
+    t, step_shape = xs.shape[0], tuple(xs.shape[1:])
+    e = math.prod(step_shape)
+    flat_xs = xs.reshape(t, e)
+    flat_states = tuple(getattr(state, name).reshape(e) for name in fields)
+    # a scalar parameter travels as one value (the kernel sums its gradient), others per element
+    flat_prm = tuple(
+        jnp.asarray(a, jnp.float32).reshape(1)
+        if np.size(a) == 1
+        else jnp.broadcast_to(jnp.asarray(a, jnp.float32), step_shape).reshape(e)
+        for a in arrays
+    )
+    ys, final = _native(
+        target, tuple(sorted(attrs.items())), _SURROGATE_IDS[params.surrogate.grad], flat_xs, flat_states, flat_prm
+    )
+    final_state = state._replace(**{name: f.reshape(step_shape) for name, f in zip(fields, final)})
+    return final_state, ys.reshape(xs.shape)

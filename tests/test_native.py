@@ -1,0 +1,225 @@
+"""The native CPU kernels (``backend="native"``, snnjax/kernels/native.py + csrc/) against
+autodiff through ``lax.scan`` of the pure step functions: spikes and final states equal, every
+gradient (inputs, initial state, parameters) equal up to float32 reassociation, for every neuron,
+option and surrogate they cover; plus vmap, the choice ``auto`` makes, and what they refuse."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import snnjax
+from snnjax import neurons
+from snnjax.kernels import native
+
+pytestmark = pytest.mark.skipif(
+    not native.available(), reason=f"native kernels not built: {native.unavailable_reason()}"
+)
+
+T, B, N = 13, 3, 6
+_RNG = np.random.default_rng(11)
+XS = jnp.asarray(1.2 * _RNG.standard_normal((T, B, N)) + 0.5, jnp.float32)
+SURROGATES = [
+    "rectangle",
+    "triangle",
+    "sigmoid",
+    "atan",
+    "superspike",
+    "gaussian",
+    "erf",
+    "piecewise_quadratic",
+    "straight_through",
+]
+
+
+def _random_state(step, xs, seed=3):
+    """A non-zero initial state of the neuron's own structure (so its cotangent is checked)."""
+    state = neurons.neuron_of(step).init_state(xs.shape[1:], xs.dtype)
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda a: jnp.asarray(0.3 * rng.standard_normal(a.shape), a.dtype), state)
+
+
+def _outputs_and_grads(step, params, xs, state, backend):
+    def loss(params, xs, state):
+        final, ys = snnjax.run(step, params, xs, state, backend=backend)
+        w = jnp.cos(jnp.arange(ys.size, dtype=ys.dtype)).reshape(ys.shape)
+        value = (ys * w).sum() + sum(jnp.sum(jnp.sin(leaf)) for leaf in jax.tree.leaves(final))
+        return value, (final, ys)
+
+    (_, aux), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))(params, xs, state)
+    return aux, grads
+
+
+def _assert_native_equals_scan(step, params, xs=XS, state=None):
+    state = _random_state(step, xs) if state is None else state
+    (f_n, y_n), g_n = _outputs_and_grads(step, params, xs, state, "native")
+    (f_s, y_s), g_s = _outputs_and_grads(step, params, xs, state, "scan")
+    np.testing.assert_array_equal(y_n, y_s)
+    assert 0 < float(jnp.mean(y_s)) < 1  # some spikes, not all
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6), f_n, f_s)
+    assert jax.tree.structure(g_n) == jax.tree.structure(g_s)
+    for gn, gs in zip(jax.tree.leaves(g_n), jax.tree.leaves(g_s), strict=True):
+        assert gn.shape == gs.shape and gn.dtype == gs.dtype
+        # a parameter's gradient sums xs.size / gs.size terms (with cancellation) in another order,
+        # over trajectories that differ in the last bit of exp: the rounding grows as the square
+        # root of that count
+        loose = max(1.0, np.sqrt(xs.size / max(1, np.size(gs))) / 10)
+        scale = max(1.0, float(np.max(np.abs(gs))))
+        np.testing.assert_allclose(gn, gs, rtol=2e-5 * loose, atol=2e-6 * scale * loose)
+    assert np.any(np.asarray(g_s[1]) != 0) and np.any(np.asarray(jax.tree.leaves(g_s[2])[0]) != 0)
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES)
+def test_lif_every_surrogate(surrogate):
+    _assert_native_equals_scan(neurons.lif.step, neurons.LIFParams(tau=2.0, v_th=0.9, surrogate=surrogate))
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+@pytest.mark.parametrize("reset", ["soft", "hard", "none"])
+def test_lif_every_reset(reset, detach):
+    p = neurons.LIFParams(tau=1.7, v_th=1.1, v_reset=-0.2, reset=reset, detach_reset=detach, surrogate="atan")
+    _assert_native_equals_scan(neurons.lif.step, p)
+
+
+def test_if_and_plif_and_parameter_shapes():
+    _assert_native_equals_scan(neurons.if_.step, neurons.IFParams(v_th=1.5, reset="hard", v_reset=0.1))
+    # per-neuron leak and threshold, one value per element for the reset level
+    p = neurons.PLIFParams(w=jnp.linspace(-1.0, 1.0, N), v_th=jnp.linspace(0.8, 1.2, N), surrogate="sigmoid")
+    _assert_native_equals_scan(neurons.plif.step, p)
+    p = neurons.LIFParams(tau=jnp.full((B, N), 2.5), reset="hard", v_reset=jnp.linspace(-0.3, 0.3, N))
+    _assert_native_equals_scan(neurons.lif.step, p)
+
+
+@pytest.mark.parametrize("source", ["input", "current"])
+@pytest.mark.parametrize("mpiu, ciu", [(True, True), (True, False), (False, True), (False, False)])
+def test_ilif_every_unit_switch(mpiu, ciu, source):
+    p = neurons.ILIFParams(use_mpiu=mpiu, use_ciu=ciu, ciu_source=source, lambda_u=0.8, lambda_i=0.3)
+    _assert_native_equals_scan(neurons.ilif.step, p)
+
+
+@pytest.mark.parametrize("surrogate", ["sigmoid", "gaussian", "erf", "piecewise_quadratic"])
+def test_ilif_surrogates_and_iplif(surrogate):
+    _assert_native_equals_scan(neurons.ilif.step, neurons.ILIFParams(surrogate=surrogate, tau=1.5))
+    p = neurons.IPLIFParams(w=jnp.linspace(-0.5, 0.5, N), lambda_i=jnp.full((N,), 0.2), surrogate=surrogate)
+    _assert_native_equals_scan(neurons.ilif.step, p)
+
+
+@pytest.mark.parametrize(
+    "step, params", [(neurons.lif.step, neurons.LIFParams()), (neurons.ilif.step, neurons.ILIFParams())]
+)
+def test_blocks_and_threads(step, params):
+    """Element counts that are no multiple of the kernels' blocks (1024 forward, T-dependent
+    backward), enough work for several threads, T = 1 and a long T."""
+    rng = np.random.default_rng(5)
+    for shape in [(40, 3, 1000), (1, 2, 3), (300, 1, 37)]:
+        xs = jnp.asarray(1.2 * rng.standard_normal(shape) + 0.5, jnp.float32)
+        _assert_native_equals_scan(step, params, xs)
+
+
+def test_vmap_over_inputs_and_parameters():
+    """vmap adds leading axes the kernels treat as independent problems (batched params too)."""
+
+    def run_tau(tau, xs, backend):
+        return snnjax.run(neurons.lif.step, neurons.LIFParams(tau=tau, surrogate="atan"), xs, backend=backend)
+
+    taus = jnp.asarray([1.2, 2.0, 4.0])
+    xss = jnp.stack([XS, XS * 0.7, XS + 0.2])
+
+    def loss(taus, xss, backend):
+        final, ys = jax.vmap(functools.partial(run_tau, backend=backend))(taus, xss)
+        return jnp.sum(ys * jnp.cos(xss)) + jnp.sum(final.m**2)
+
+    for args in [(taus, xss), (taus, XS[None].repeat(3, 0))]:
+        v_n, g_n = jax.value_and_grad(loss, argnums=(0, 1))(*args, "native")
+        v_s, g_s = jax.value_and_grad(loss, argnums=(0, 1))(*args, "scan")
+        np.testing.assert_allclose(v_n, v_s, rtol=1e-6)
+        for a, b in zip(g_n, g_s, strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)
+    # unbatched params, batched inputs only
+    ys_n = jax.vmap(lambda xs: run_tau(2.0, xs, "native")[1])(xss)
+    ys_s = jax.vmap(lambda xs: run_tau(2.0, xs, "scan")[1])(xss)
+    np.testing.assert_array_equal(ys_n, ys_s)
+
+
+def test_nonfinite_inputs_propagate_as_in_scan():
+    xs = XS.at[4, 1, 2].set(jnp.nan).at[7, 0, 0].set(jnp.inf)
+    for step, params in [(neurons.lif.step, neurons.LIFParams()), (neurons.ilif.step, neurons.ILIFParams())]:
+        f_n, y_n = snnjax.run(step, params, xs, backend="native")
+        f_s, y_s = snnjax.run(step, params, xs, backend="scan")
+        np.testing.assert_array_equal(y_n, y_s)  # NaN where scan has NaN, spikes equal
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), f_n, f_s)
+
+
+def _lowered(step, params, xs, backend="auto"):
+    return jax.jit(lambda xs: snnjax.run(step, params, xs, backend=backend)[1]).lower(xs).as_text()
+
+
+def test_auto_takes_native_where_it_applies_and_fused_elsewhere(monkeypatch):
+    assert "snnjax_lif_fwd" in _lowered(neurons.lif.step, neurons.LIFParams(), XS)
+    assert "snnjax_ilif_fwd" in _lowered(neurons.ilif.step, neurons.ILIFParams(), XS)
+    # short sequences: the leaky family's unrolled fused backend is faster, ILIF's is not
+    assert "snnjax_" not in _lowered(neurons.lif.step, neurons.LIFParams(), XS[:6])
+    assert "snnjax_ilif_fwd" in _lowered(neurons.ilif.step, neurons.ILIFParams(), XS[:6])
+    # not covered: another neuron, bfloat16, a custom surrogate -> the fused backend
+    assert "snnjax_" not in _lowered(neurons.alif.step, neurons.ALIFParams(), XS)
+    assert "snnjax_" not in _lowered(neurons.lif.step, neurons.LIFParams(), XS.astype(jnp.bfloat16))
+    custom = snnjax.surrogate.Surrogate("mine", 1.0, grad=_my_grad)
+    assert "snnjax_" not in _lowered(neurons.lif.step, neurons.LIFParams(surrogate=custom), XS)
+    # more than one local device (a data-parallel mesh): the kernels have no partitioning rule
+    monkeypatch.setattr(jax, "local_device_count", lambda: 2)
+    assert "snnjax_" not in _lowered(neurons.lif.step, neurons.LIFParams(), XS)
+
+
+def _my_grad(v, w):
+    return 1.0 / (1.0 + jnp.abs(v) / w)
+
+
+def test_explicit_native_refuses_what_it_does_not_cover():
+    with pytest.raises(ValueError, match="no native kernel"):
+        snnjax.run(neurons.alif.step, neurons.ALIFParams(), XS, backend="native")
+    with pytest.raises(ValueError, match="float32 only"):
+        snnjax.run(neurons.lif.step, neurons.LIFParams(), XS.astype(jnp.bfloat16), backend="native")
+    custom = snnjax.surrogate.Surrogate("mine", 1.0, grad=_my_grad)
+    with pytest.raises(ValueError, match="custom derivative"):
+        snnjax.run(neurons.lif.step, neurons.LIFParams(surrogate=custom), XS, backend="native")
+    with pytest.raises(ValueError, match="does not take return_states"):
+        snnjax.run(neurons.lif.step, neurons.LIFParams(), XS, backend="native", return_states=True)
+    with pytest.raises(ValueError, match="reverse-mode only"):
+        jax.jvp(lambda xs: snnjax.run(neurons.lif.step, neurons.LIFParams(), xs, backend="native")[1], (XS,), (XS,))
+    # auto under forward mode scans
+    _, tangent = jax.jvp(lambda xs: snnjax.run(neurons.lif.step, neurons.LIFParams(), xs)[1], (XS,), (XS,))
+    assert tangent.shape == XS.shape
+
+
+def test_unbuilt_kernels_fall_back_and_say_why(monkeypatch):
+    """Where the extension is missing (no compiler at install), auto keeps the JAX backends and
+    an explicit native backend names the reason."""
+    monkeypatch.setattr(native, "_state", {"reason": "the extension snnjax.kernels._native was not built (test)"})
+    assert not native.available()
+    assert "snnjax_" not in _lowered(neurons.lif.step, neurons.LIFParams(), XS)
+    with pytest.raises(ValueError, match="was not built"):
+        snnjax.run(neurons.lif.step, neurons.LIFParams(), XS, backend="native")
+
+
+def test_nn_layer_takes_native_by_default():
+    """An nn.Neuron layer with learnable parameters (what the models build) reaches the native
+    kernels through auto, with the gradients of the scanned layer."""
+    from flax import nnx
+
+    def grads(backend):
+        layer = snnjax.nn.ILIF(learn=("tau", "v_th", "lambda_i"), param_shape=(N,), backend=backend)
+        graphdef, state = nnx.split(layer)
+
+        def loss(state, xs):
+            return jnp.sum(nnx.merge(graphdef, state)(xs) * jnp.cos(xs))
+
+        text = jax.jit(jax.grad(loss)).lower(state, XS).as_text()
+        return text, jax.grad(loss, argnums=(0, 1))(state, XS)
+
+    text, g_auto = grads("auto")
+    assert "snnjax_ilif_bwd" in text
+    _, g_scan = grads("scan")
+    for a, b in zip(jax.tree.leaves(g_auto), jax.tree.leaves(g_scan), strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
