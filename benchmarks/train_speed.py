@@ -1,7 +1,7 @@
 """Training-step speed of the POLARA-MNIST network (784-100-10, T = 128, batch 256).
 
 For each hidden neuron, input path (dense latency spikes vs event-driven) and
-neuron backend (scan vs fused), time one jitted SGD step (forward + backward +
+neuron backend (scan, fused, native where it applies), time one jitted SGD step (forward + backward +
 update, latency encoding included) on random MNIST-like images: median of
 ``--repeats`` runs after warm-up, ``block_until_ready``. Optionally the same
 network in snnTorch and SpikingJelly when importable (same process; torch on the
@@ -225,8 +225,8 @@ def main(argv=None):
         "--backends",
         nargs="+",
         default=["scan", "fused"],
-        choices=["scan", "fused", "pallas", "auto"],
-        help="neuron backends (pallas: GPU/TPU only; auto: the library's choice)",
+        choices=["scan", "fused", "pallas", "native", "auto"],
+        help="neuron backends (pallas: GPU/TPU only; native: CPU, LIF/ILIF; auto: the library's choice)",
     )
     p.add_argument("--num-steps", type=int, default=128)
     p.add_argument("--batch", type=int, default=256)

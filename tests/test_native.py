@@ -223,3 +223,22 @@ def test_nn_layer_takes_native_by_default():
     _, g_scan = grads("scan")
     for a, b in zip(jax.tree.leaves(g_auto), jax.tree.leaves(g_scan), strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+
+
+def test_a_refused_registration_falls_back(monkeypatch):
+    """An extension XLA refuses (built against a newer FFI API than the running jaxlib's) is
+    reported and not used; the CPU backend keeps working."""
+    monkeypatch.setattr(native, "_state", {})
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("the handler's API version (0.3) is incompatible with the framework's API version (0.2)")
+
+    monkeypatch.setattr(jax.ffi, "register_ffi_target", refuse)
+    assert not native.available()
+    assert "could not be registered" in native.unavailable_reason()
+    assert "API version" in native.unavailable_reason()
+    assert "snnjax_" not in _lowered(neurons.lif.step, neurons.LIFParams(), XS)
+    np.testing.assert_array_equal(
+        snnjax.run(neurons.lif.step, neurons.LIFParams(), XS)[1],
+        snnjax.run(neurons.lif.step, neurons.LIFParams(), XS, backend="scan")[1],
+    )

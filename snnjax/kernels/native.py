@@ -23,10 +23,12 @@ their derivatives by hand. ``tests/test_native.py`` holds it to ``lax.scan`` of 
 step stays the source of truth and the kernel its checked copy.
 
 Build. ``pip install`` compiles ``csrc/neurons.cc`` as the optional extension
-``snnjax.kernels._native`` (``setup.py``; the XLA FFI headers come from jaxlib). Where no C++17
-compiler is found the install goes on without it: :func:`available` is then ``False``,
-:func:`unavailable_reason` says why, ``backend="auto"`` keeps the pure-JAX backends and an
-explicit ``backend="native"`` raises a ``ValueError`` that says so.
+``snnjax.kernels._native`` (``setup.py``; the XLA FFI headers come from the oldest supported
+jaxlib, 0.8.1, whose FFI API version every later jaxlib accepts). Where no C++17 compiler is
+found the install goes on without it; where XLA refuses the handlers (an extension built against
+a newer FFI API than the running jaxlib's) they are not used. In both cases :func:`available` is
+``False``, :func:`unavailable_reason` says why, ``backend="auto"`` keeps the pure-JAX backends
+and an explicit ``backend="native"`` raises a ``ValueError`` that says so.
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ def _load() -> str | None:
         )
     else:
         try:
+            # the CPU backend first: registration with a live backend happens now and raises here
+            # (e.g. an extension built against a newer XLA FFI API than this jaxlib's), instead
+            # of being deferred and failing the backend's own initialisation later
+            jax.devices("cpu")
             lib = ctypes.CDLL(spec.origin)
             for target, symbol in _TARGETS.items():
                 jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
