@@ -21,17 +21,7 @@ pytestmark = pytest.mark.skipif(
 T, B, N = 13, 3, 6
 _RNG = np.random.default_rng(11)
 XS = jnp.asarray(1.2 * _RNG.standard_normal((T, B, N)) + 0.5, jnp.float32)
-SURROGATES = [
-    "rectangle",
-    "triangle",
-    "sigmoid",
-    "atan",
-    "superspike",
-    "gaussian",
-    "erf",
-    "piecewise_quadratic",
-    "straight_through",
-]
+SURROGATES = native.SURROGATES
 
 
 def _random_state(step, xs, seed=3):
@@ -69,6 +59,12 @@ def _assert_native_equals_scan(step, params, xs=XS, state=None):
         scale = max(1.0, float(np.max(np.abs(gs))))
         np.testing.assert_allclose(gn, gs, rtol=2e-5 * loose, atol=2e-6 * scale * loose)
     assert np.any(np.asarray(g_s[1]) != 0) and np.any(np.asarray(jax.tree.leaves(g_s[2])[0]) != 0)
+
+
+def test_every_registered_surrogate_is_native():
+    registered = {name for name in snnjax.surrogate.names() if snnjax.surrogate.spec(name).grad}
+    canonical = {n for n in registered if n not in ("fast_sigmoid", "rect", "ste")}
+    assert set(SURROGATES) == canonical and len(SURROGATES) == len(canonical)
 
 
 @pytest.mark.parametrize("surrogate", SURROGATES)

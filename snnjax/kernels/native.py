@@ -57,6 +57,7 @@ __all__ = [
     "unsupported_reason",
     "native_run",
     "NEURON_STEPS",
+    "SURROGATES",
 ]
 
 _TARGETS = {
@@ -66,23 +67,22 @@ _TARGETS = {
     "snnjax_ilif_bwd": "SnnjaxIlifBwd",
 }
 
-# the surrogate ids of csrc/neurons.cc (enum Surrogate), by the derivative function they mirror
-_SURROGATE_IDS = {
-    _surrogate.spec(name).grad: i
-    for i, name in enumerate(
-        (
-            "rectangle",
-            "triangle",
-            "sigmoid",
-            "atan",
-            "superspike",
-            "gaussian",
-            "erf",
-            "piecewise_quadratic",
-            "straight_through",
-        )
-    )
-}
+SURROGATES = (
+    "rectangle",
+    "triangle",
+    "sigmoid",
+    "atan",
+    "superspike",
+    "gaussian",
+    "erf",
+    "piecewise_quadratic",
+    "straight_through",
+)
+"""The registered surrogates the kernels implement, in the order of ``enum Surrogate`` in
+``csrc/kernels.h`` (their ids)."""
+
+# the kernels' surrogate id of each derivative function they mirror
+_SURROGATE_IDS = {_surrogate.spec(name).grad: i for i, name in enumerate(SURROGATES)}
 
 _RESET_IDS = {"soft": 0, "hard": 1, "none": 2}
 

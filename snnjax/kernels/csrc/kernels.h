@@ -245,6 +245,19 @@ void parallel_for(int64_t n_items, int64_t work_per_item, F&& fn) {
   for (auto& th : pool) th.join();
 }
 
+// A block's initial states into st[NS][bk] and parameters into p[NP][bk] (a scalar repeated).
+template <int NS, int NP>
+void load_block(const Args<NS, NP>& a, int64_t v, int64_t off, int64_t n, int64_t bk, float* st, float* p) {
+  for (int k = 0; k < NS; ++k) std::memcpy(st + k * bk, a.st0[k] + off, n * sizeof(float));
+  for (int k = 0; k < NP; ++k) {
+    if (a.scalar[k]) {
+      std::fill(p + k * bk, p + k * bk + n, a.prm[k][v]);
+    } else {
+      std::memcpy(p + k * bk, a.prm[k] + off, n * sizeof(float));
+    }
+  }
+}
+
 template <class N>
 void forward(Dims d, const Args<N::NS, N::NP>& a) {
   constexpr int NS = N::NS, NP = N::NP;
@@ -256,14 +269,7 @@ void forward(Dims d, const Args<N::NS, N::NP>& a) {
     scratch.resize((NS + NP) * bk);
     float* __restrict st = scratch.data();
     float* __restrict p = st + NS * bk;
-    for (int k = 0; k < NS; ++k) std::memcpy(st + k * bk, a.st0[k] + off, n * sizeof(float));
-    for (int k = 0; k < NP; ++k) {
-      if (a.scalar[k]) {
-        std::fill(p + k * bk, p + k * bk + n, a.prm[k][v]);
-      } else {
-        std::memcpy(p + k * bk, a.prm[k] + off, n * sizeof(float));
-      }
-    }
+    load_block(a, v, off, n, bk, st, p);
     const float* x = a.xs + v * d.t * d.e + e0;
     float* y = a.ys + v * d.t * d.e + e0;
     for (int64_t t = 0; t < d.t; ++t) {
@@ -298,14 +304,7 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
     float* __restrict dp = p + NP * bk;
     float* __restrict st = dp + NP * bk;
     float* __restrict ds = st + NS * bk;
-    for (int k = 0; k < NS; ++k) std::memcpy(st + k * bk, a.st0[k] + off, n * sizeof(float));
-    for (int k = 0; k < NP; ++k) {
-      if (a.scalar[k]) {
-        std::fill(p + k * bk, p + k * bk + n, a.prm[k][v]);
-      } else {
-        std::memcpy(p + k * bk, a.prm[k] + off, n * sizeof(float));
-      }
-    }
+    load_block(a, v, off, n, bk, st, p);
     const float* x = a.xs + v * d.t * d.e + e0;
     for (int64_t t = 0; t < d.t; ++t) {
       const float* __restrict xt = x + t * d.e;

@@ -75,7 +75,7 @@ struct Args {
 template <int NS, int NP>
 ffi::Error scalars_of(const Dims& d, const ffi::AnyBuffer* const* prm, Args<NS, NP>* a) {
   for (int k = 0; k < NP; ++k) {
-    auto n = prm[k]->element_count();
+    auto n = static_cast<int64_t>(prm[k]->element_count());
     if (n != d.v && n != d.v * d.e) {
       return ffi::Error::InvalidArgument("snnjax native kernel: a parameter is neither [V, 1] nor [V, E]");
     }
@@ -149,22 +149,55 @@ ffi::Error check_ids(int32_t opt, int32_t n_opt, int32_t sur) {
   return ffi::Error::Success();
 }
 
+// The pointers of a call: xs, the initial states and parameters (both directions), ys and the
+// final states (forward), the cotangents in and out (backward).
+template <int NS, int NP>
+ffi::Error inputs(const Buf& xs, const Buf* const (&st0)[NS], const Buf* const (&prm)[NP], Dims* d,
+                  Args<NS, NP>* a) {
+  if (auto err = dims_of(xs, *st0[0], d); err.failure()) return err;
+  a->xs = f32(xs);
+  for (int k = 0; k < NS; ++k) a->st0[k] = f32(*st0[k]);
+  for (int k = 0; k < NP; ++k) a->prm[k] = f32(*prm[k]);
+  return scalars_of(*d, prm, a);
+}
+
+template <int NS, int NP>
+void forward_outputs(Ret& ys, Ret* const (&stT)[NS], Args<NS, NP>* a) {
+  a->ys = f32_out(ys);
+  for (int k = 0; k < NS; ++k) a->stT[k] = f32_out(*stT[k]);
+}
+
+template <int NS, int NP>
+void backward_io(const Buf& dys, const Buf* const (&dstT)[NS], Ret& dxs, Ret* const (&dst0)[NS],
+                 Ret* const (&dprm)[NP], Args<NS, NP>* a) {
+  a->dys = f32(dys);
+  a->dxs = f32_out(dxs);
+  for (int k = 0; k < NS; ++k) {
+    a->dstT[k] = f32(*dstT[k]);
+    a->dst0[k] = f32_out(*dst0[k]);
+  }
+  for (int k = 0; k < NP; ++k) a->dprm[k] = f32_out(*dprm[k]);
+}
+
+ffi::Error lif_opt(int32_t reset, bool detach, int32_t sur, int32_t* opt) {
+  if (reset < kSoft || reset > kNone) return ffi::Error::InvalidArgument("snnjax native kernel: reset id");
+  *opt = reset + 4 * detach;
+  return check_ids(*opt, base::LIF<0>::NOPT, sur);
+}
+
+// the CIU source matters only with the CIU
+int32_t ilif_opt(bool use_mpiu, bool use_ciu, bool ciu_input) {
+  return use_mpiu + 2 * use_ciu + 4 * (use_ciu && ciu_input);
+}
+
 ffi::Error LifFwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Ret ys, Ret mT, int32_t reset,
                       bool detach) {
   Dims d;
-  if (auto err = dims_of(xs, m0, &d); err.failure()) return err;
-  if (reset < kSoft || reset > kNone) return ffi::Error::InvalidArgument("snnjax native kernel: reset id");
-  int32_t opt = reset + 4 * detach;
-  if (auto err = check_ids(opt, base::LIF<0>::NOPT, 0); err.failure()) return err;
   Args<1, 4> a{};
-  a.xs = f32(xs);
-  a.st0[0] = f32(m0);
-  const float* prm[] = {f32(lam), f32(vth), f32(vr), f32(w)};
-  std::copy(prm, prm + 4, a.prm);
-  const Buf* pb[] = {&lam, &vth, &vr, &w};
-  if (auto err = scalars_of(d, pb, &a); err.failure()) return err;
-  a.ys = f32_out(ys);
-  a.stT[0] = f32_out(mT);
+  int32_t opt;
+  if (auto err = lif_opt(reset, detach, 0, &opt); err.failure()) return err;
+  if (auto err = inputs<1, 4>(xs, {&m0}, {&lam, &vth, &vr, &w}, &d, &a); err.failure()) return err;
+  forward_outputs<1, 4>(ys, {&mT}, &a);
   SNNJAX_DISPATCH(LIF, forward_dispatch, opt, d, a);
   return ffi::Error::Success();
 }
@@ -172,23 +205,11 @@ ffi::Error LifFwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Ret ys, R
 ffi::Error LifBwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Buf dys, Buf dmT, Ret dxs, Ret dm0,
                       Ret dlam, Ret dvth, Ret dvr, Ret dw, int32_t reset, bool detach, int32_t sur) {
   Dims d;
-  if (auto err = dims_of(xs, m0, &d); err.failure()) return err;
-  if (reset < kSoft || reset > kNone) return ffi::Error::InvalidArgument("snnjax native kernel: reset id");
-  int32_t opt = reset + 4 * detach;
-  if (auto err = check_ids(opt, base::LIF<0>::NOPT, sur); err.failure()) return err;
   Args<1, 4> a{};
-  a.xs = f32(xs);
-  a.st0[0] = f32(m0);
-  const float* prm[] = {f32(lam), f32(vth), f32(vr), f32(w)};
-  std::copy(prm, prm + 4, a.prm);
-  const Buf* pb[] = {&lam, &vth, &vr, &w};
-  if (auto err = scalars_of(d, pb, &a); err.failure()) return err;
-  a.dys = f32(dys);
-  a.dstT[0] = f32(dmT);
-  a.dxs = f32_out(dxs);
-  a.dst0[0] = f32_out(dm0);
-  float* dprm[] = {f32_out(dlam), f32_out(dvth), f32_out(dvr), f32_out(dw)};
-  std::copy(dprm, dprm + 4, a.dprm);
+  int32_t opt;
+  if (auto err = lif_opt(reset, detach, sur, &opt); err.failure()) return err;
+  if (auto err = inputs<1, 4>(xs, {&m0}, {&lam, &vth, &vr, &w}, &d, &a); err.failure()) return err;
+  backward_io<1, 4>(dys, {&dmT}, dxs, {&dm0}, {&dlam, &dvth, &dvr, &dw}, &a);
   SNNJAX_DISPATCH(LIF, backward_dispatch, opt, sur, d, a);
   return ffi::Error::Success();
 }
@@ -196,19 +217,10 @@ ffi::Error LifBwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Buf dys, 
 ffi::Error IlifFwdImpl(Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf lu, Buf li, Buf w, Ret ys, Ret mT,
                        Ret iiT, Ret iuT, bool use_mpiu, bool use_ciu, bool ciu_input) {
   Dims d;
-  if (auto err = dims_of(xs, m0, &d); err.failure()) return err;
-  int32_t opt = use_mpiu + 2 * use_ciu + 4 * (use_ciu && ciu_input);  // the source matters only with the CIU
   Args<3, 5> a{};
-  a.xs = f32(xs);
-  const float* st0[] = {f32(m0), f32(ii0), f32(iu0)};
-  std::copy(st0, st0 + 3, a.st0);
-  const float* prm[] = {f32(lam), f32(vth), f32(lu), f32(li), f32(w)};
-  std::copy(prm, prm + 5, a.prm);
-  const Buf* pb[] = {&lam, &vth, &lu, &li, &w};
-  if (auto err = scalars_of(d, pb, &a); err.failure()) return err;
-  a.ys = f32_out(ys);
-  float* stT[] = {f32_out(mT), f32_out(iiT), f32_out(iuT)};
-  std::copy(stT, stT + 3, a.stT);
+  int32_t opt = ilif_opt(use_mpiu, use_ciu, ciu_input);
+  if (auto err = inputs<3, 5>(xs, {&m0, &ii0, &iu0}, {&lam, &vth, &lu, &li, &w}, &d, &a); err.failure()) return err;
+  forward_outputs<3, 5>(ys, {&mT, &iiT, &iuT}, &a);
   SNNJAX_DISPATCH(ILIF, forward_dispatch, opt, d, a);
   return ffi::Error::Success();
 }
@@ -217,25 +229,11 @@ ffi::Error IlifBwdImpl(Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf l
                        Buf dmT, Buf diiT, Buf diuT, Ret dxs, Ret dm0, Ret dii0, Ret diu0, Ret dlam, Ret dvth,
                        Ret dlu, Ret dli, Ret dw, bool use_mpiu, bool use_ciu, bool ciu_input, int32_t sur) {
   Dims d;
-  if (auto err = dims_of(xs, m0, &d); err.failure()) return err;
-  int32_t opt = use_mpiu + 2 * use_ciu + 4 * (use_ciu && ciu_input);  // the source matters only with the CIU
-  if (auto err = check_ids(opt, base::ILIF<0>::NOPT, sur); err.failure()) return err;
   Args<3, 5> a{};
-  a.xs = f32(xs);
-  const float* st0[] = {f32(m0), f32(ii0), f32(iu0)};
-  std::copy(st0, st0 + 3, a.st0);
-  const float* prm[] = {f32(lam), f32(vth), f32(lu), f32(li), f32(w)};
-  std::copy(prm, prm + 5, a.prm);
-  const Buf* pb[] = {&lam, &vth, &lu, &li, &w};
-  if (auto err = scalars_of(d, pb, &a); err.failure()) return err;
-  a.dys = f32(dys);
-  const float* dstT[] = {f32(dmT), f32(diiT), f32(diuT)};
-  std::copy(dstT, dstT + 3, a.dstT);
-  a.dxs = f32_out(dxs);
-  float* dst0[] = {f32_out(dm0), f32_out(dii0), f32_out(diu0)};
-  std::copy(dst0, dst0 + 3, a.dst0);
-  float* dprm[] = {f32_out(dlam), f32_out(dvth), f32_out(dlu), f32_out(dli), f32_out(dw)};
-  std::copy(dprm, dprm + 5, a.dprm);
+  int32_t opt = ilif_opt(use_mpiu, use_ciu, ciu_input);
+  if (auto err = check_ids(opt, base::ILIF<0>::NOPT, sur); err.failure()) return err;
+  if (auto err = inputs<3, 5>(xs, {&m0, &ii0, &iu0}, {&lam, &vth, &lu, &li, &w}, &d, &a); err.failure()) return err;
+  backward_io<3, 5>(dys, {&dmT, &diiT, &diuT}, dxs, {&dm0, &dii0, &diu0}, {&dlam, &dvth, &dlu, &dli, &dw}, &a);
   SNNJAX_DISPATCH(ILIF, backward_dispatch, opt, sur, d, a);
   return ffi::Error::Success();
 }
