@@ -42,19 +42,13 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as e:  # no compiler at all
-            print(
-                f"snnjax: native CPU kernels not built ({type(e).__name__}: {e}); pure-JAX backends only",
-                file=sys.stderr,
-            )
+            _report(e)
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as e:
-            print(
-                f"snnjax: native CPU kernels not built ({type(e).__name__}: {e}); pure-JAX backends only",
-                file=sys.stderr,
-            )
+            _report(e)
 
 
 include = _ffi_include()

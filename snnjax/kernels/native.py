@@ -38,7 +38,7 @@ import importlib.util
 import math
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -152,24 +152,21 @@ def _ilif_spec(step, params):
     return "snnjax_ilif", ("m", "i_i", "i_u"), arrays, attrs
 
 
-_SPECS: dict[Callable, Callable] = {
-    _neurons.if_.step: _lif_spec,
-    _neurons.lif.step: _lif_spec,
-    _neurons.plif.step: _lif_spec,
-    _neurons.ilif.step: _ilif_spec,
-}
+class _Kernel(NamedTuple):
+    spec: Callable  # (step, params) -> (target, state fields, parameter arrays, attributes)
+    auto_min_t: int  # backend="auto" takes the kernels from this many steps on
 
-# backend="auto" takes the kernels from this many steps on. The leaky family's step is so cheap
-# that up to T = UNROLL_MAX_T the fused backend's trace-time unrolling, which XLA fuses across
-# steps, is faster (LIF at (6, 128, 8192), fwd+bwd: 14.9 ms fused, 20.0 ms native); ILIF's is
-# not (40 ms native, 60 ms fused). benchmarks/RESULTS.md, "Native CPU kernels".
-_AUTO_MIN_T = {
-    _neurons.if_.step: UNROLL_MAX_T + 1,
-    _neurons.lif.step: UNROLL_MAX_T + 1,
-    _neurons.plif.step: UNROLL_MAX_T + 1,
-    _neurons.ilif.step: 1,
-}
 
+# The leaky family's step is so cheap that up to T = UNROLL_MAX_T the fused backend's trace-time
+# unrolling, which XLA fuses across steps, is faster (LIF at (6, 128, 8192), fwd+bwd: 14.9 ms
+# fused, 20.0 ms native); ILIF's is not (40 ms native, 60 ms fused). benchmarks/RESULTS.md,
+# "Native CPU kernels".
+_SPECS: dict[Callable, _Kernel] = {
+    _neurons.if_.step: _Kernel(_lif_spec, UNROLL_MAX_T + 1),
+    _neurons.lif.step: _Kernel(_lif_spec, UNROLL_MAX_T + 1),
+    _neurons.plif.step: _Kernel(_lif_spec, UNROLL_MAX_T + 1),
+    _neurons.ilif.step: _Kernel(_ilif_spec, 1),
+}
 
 NEURON_STEPS = frozenset(_SPECS)
 """The step functions the native kernels implement."""
@@ -191,7 +188,7 @@ def unsupported_reason(step: Callable, params: Any, xs: Any, state: Any) -> str 
     sur = params.surrogate
     if _SURROGATE_IDS.get(sur.grad) is None:
         return f"the surrogate {sur!r} has a custom derivative (native: the registered surrogates)"
-    _, fields, arrays, _ = _SPECS[step](step, params)
+    _, fields, arrays, _ = _SPECS[step].spec(step, params)
     step_shape = tuple(xs.shape[1:])
     for name in fields:
         leaf = getattr(state, name)
@@ -219,7 +216,7 @@ def supported(step: Callable, params: Any, xs: Any, state: Any) -> bool:
 def preferred(step: Callable, params: Any, xs: Any, state: Any) -> bool:
     """Whether ``backend="auto"`` takes the kernels: :func:`supported`, and ``T`` long enough for
     them to beat the fused backend's unrolled short sequences."""
-    return supported(step, params, xs, state) and xs.shape[0] >= _AUTO_MIN_T[_unwrap(step)]
+    return supported(step, params, xs, state) and xs.shape[0] >= _SPECS[_unwrap(step)].auto_min_t
 
 
 # --- the custom_vjp over the kernels ------------------------------------------------------------
@@ -277,7 +274,7 @@ def native_run(step: Callable, params: Any, xs: jax.Array, state: Any) -> tuple[
     if reason is not None:
         raise ValueError(f"backend='native' cannot run this call: {reason}; use backend='fused' or 'auto'")
     step = _unwrap(step)
-    target, fields, arrays, attrs = _SPECS[step](step, params)
+    target, fields, arrays, attrs = _SPECS[step].spec(step, params)
     t, step_shape = xs.shape[0], tuple(xs.shape[1:])
     e = math.prod(step_shape)
     flat_xs = xs.reshape(t, e)
