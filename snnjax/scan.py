@@ -240,7 +240,8 @@ def run(
         module docstring's table; ``snnjax.surrogate.forward_mode()`` where a ``jit`` hides
         the transform).
         ``"native"``: the compiled C++ CPU kernels through ``jax.ffi`` (:mod:`snnjax.kernels.native`:
-        IF, LIF, PLIF, ILIF/IPLIF in float32 with a registered surrogate; built at install where
+        IF, LIF, PLIF, ILIF/IPLIF, CLIF and POLARA (the options that module lists) in float32
+        with a registered surrogate; built at install where
         a C++17 compiler exists); ``"auto"`` takes it on the CPU (one local device) wherever it
         applies, before ``"fused"`` (for IF/LIF/PLIF only from ``T > UNROLL_MAX_T`` on: below,
         the unrolled fused backend is faster).

@@ -10,6 +10,7 @@ import pytest
 
 import snnjax
 from snnjax import neurons
+from snnjax.kernels import native
 from snnjax.neurons import alif, lif, spytorch_lif
 
 T, B, N = 23, 2, 5
@@ -317,7 +318,8 @@ def test_fused_unrolls_short_sequences_only():
 def test_auto_scans_a_compute_bound_step_beyond_the_unroll_length(monkeypatch):
     """On CPU ``auto`` takes the fused VJP (for neurons without native kernels, e.g. ALIF; those
     with them: tests/test_native.py), except for steps registered ``compute_bound``
-    (POLARA) when T > UNROLL_MAX_T, where it takes autodiff through lax.scan."""
+    (POLARA in a variant its native kernel does not cover) when T > UNROLL_MAX_T, where it takes
+    autodiff through lax.scan."""
     import snnjax.scan as scan_mod
     from snnjax.kernels.fused import UNROLL_MAX_T
     from snnjax.neurons._common import is_compute_bound
@@ -326,7 +328,11 @@ def test_auto_scans_a_compute_bound_step_beyond_the_unroll_length(monkeypatch):
     calls = []
     real = scan_mod.fused_run
     monkeypatch.setattr(scan_mod, "fused_run", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
-    p = neurons.PolaraParams()
+    p = neurons.PolaraParams(theta_tau=20.0)  # the native kernel covers theta_tau=None only
+    assert (
+        native.unsupported_reason(neurons.polara.step, p, XS, neurons.polara.init_state(XS.shape[1:], params=p))
+        is not None
+    )
     long_xs, short_xs = XS[: UNROLL_MAX_T + 1], XS[:UNROLL_MAX_T]
     snnjax.run(neurons.polara.step, p, long_xs)
     assert calls == []  # scanned

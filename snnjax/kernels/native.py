@@ -10,9 +10,13 @@ the spikes once per element and step, the backward recomputes the block's forwar
 reverse-time pass reading ``x`` and the output cotangent and writing the input cotangent once —
 the 8 and 20 bytes per element of ``neuron_speed.py``'s memory floor.
 
-What. The leaky family (IF, LIF, PLIF: every reset mode, ``detach_reset``) and ILIF/IPLIF (every
-unit switch and CIU source), float32, every registered surrogate, parameters of any shape that
-broadcasts to one time step's shape; the same ``custom_vjp`` contract as the fused backend
+What. The leaky family (IF, LIF, PLIF: every reset mode, ``detach_reset``), ILIF/IPLIF (every
+unit switch and CIU source), CLIF, and POLARA (every gradient mode, both outputs, both
+amplification orders, any window k, the refractory and threshold ablations; not the static-leak,
+Heaviside, windowed-decay, ungated or threshold-recovery variants, which ``auto`` scans), float32,
+every registered surrogate, parameters of any shape that broadcasts to one time step's shape
+(POLARA's window kernels ``h``, ``Θ`` are computed by JAX and passed in, so their gradients reach
+A, α, D, μ, σ, E, η by autodiff); the same ``custom_vjp`` contract as the fused backend
 (reverse mode only; gradients to the inputs, the initial state and every floating parameter; the
 surrogate width gets a zero cotangent, as the spike's own VJP gives it). Leading ``vmap`` axes
 are independent problems to the kernel.
@@ -65,6 +69,10 @@ _TARGETS = {
     "snnjax_lif_bwd": "SnnjaxLifBwd",
     "snnjax_ilif_fwd": "SnnjaxIlifFwd",
     "snnjax_ilif_bwd": "SnnjaxIlifBwd",
+    "snnjax_clif_fwd": "SnnjaxClifFwd",
+    "snnjax_clif_bwd": "SnnjaxClifBwd",
+    "snnjax_polara_fwd": "SnnjaxPolaraFwd",
+    "snnjax_polara_bwd": "SnnjaxPolaraBwd",
 }
 
 SURROGATES = (
@@ -136,10 +144,25 @@ def _leaky_decay(step, params):
     return params.decay  # PLIF: sigmoid(w)
 
 
+class _Call(NamedTuple):
+    """One kernel call's makings: the FFI target, the state fields it runs (name, leading shape
+    before one time step's shape), the parameter arrays (value, leading shape: each is one value
+    per leading index, or broadcasts to one step's shape after it) and the attributes."""
+
+    target: str
+    fields: tuple[tuple[str, tuple[int, ...]], ...]
+    arrays: tuple[tuple[Any, tuple[int, ...]], ...]
+    attrs: dict[str, Any]
+
+
+def _plain(target, fields, arrays, attrs):
+    return _Call(target, tuple((f, ()) for f in fields), tuple((a, ()) for a in arrays), attrs)
+
+
 def _lif_spec(step, params):
     arrays = (_leaky_decay(step, params), params.v_th, params.v_reset, params.surrogate.width)
     attrs = {"reset": np.int32(_RESET_IDS[params.reset]), "detach": bool(params.detach_reset)}
-    return "snnjax_lif", ("m",), arrays, attrs
+    return _plain("snnjax_lif", ("m",), arrays, attrs)
 
 
 def _ilif_spec(step, params):
@@ -149,12 +172,50 @@ def _ilif_spec(step, params):
         "use_ciu": bool(params.use_ciu),
         "ciu_input": bool(params.use_ciu) and params.ciu_source == "input",
     }
-    return "snnjax_ilif", ("m", "i_i", "i_u"), arrays, attrs
+    return _plain("snnjax_ilif", ("m", "i_i", "i_u"), arrays, attrs)
+
+
+def _clif_spec(step, params):
+    arrays = (decay_from_tau(params.tau), params.v_th, params.tau, params.surrogate.width)
+    return _plain("snnjax_clif", ("m", "c"), arrays, {})
+
+
+_POLARA_GRAD_IDS = {"exact": 0, "eq13": 1, "mask": 2}
+
+
+def _polara_unsupported(params):
+    for name, covered in (("leak", "polar"), ("activation", "shaped"), ("decay", "last")):
+        if getattr(params, name) != covered:
+            return f"POLARA's {name}={getattr(params, name)!r} (native: {name}={covered!r})"
+    if not params.gated:
+        return "POLARA's gated=False (native: the gated windows)"
+    if params.theta_tau is not None:
+        return "POLARA's theta_tau (native: theta_tau=None)"
+    return None
+
+
+def _polara_spec(step, params):
+    # the window kernels are computed here, by JAX (their gradients to A, α, D, μ, σ, E, η by
+    # autodiff); the ablations of the refractory term and the adaptive threshold are zero kernels
+    k = params.k
+    ker = _neurons.polara.kernels(params, jnp.float32)
+    h = ker.h if params.refractory else jnp.zeros_like(ker.h)
+    theta = ker.theta if params.adaptive_threshold else jnp.zeros_like(ker.theta)
+    scalars = (ker.leak, params.B, params.beta, params.gamma, params.o_max, params.alpha_mask)
+    attrs = {
+        "grad": np.int32(_POLARA_GRAD_IDS[params.grad]),
+        "binary": params.output == "binary",
+        "before_input": params.amplify == "before_input",
+    }
+    fields = (("u", ()), ("theta", ()), ("hist", (k,)))
+    return _Call("snnjax_polara", fields, tuple((a, ()) for a in scalars) + ((h, (k,)), (theta, (k,))), attrs)
 
 
 class _Kernel(NamedTuple):
-    spec: Callable  # (step, params) -> (target, state fields, parameter arrays, attributes)
+    spec: Callable  # (step, params) -> _Call
     auto_min_t: int  # backend="auto" takes the kernels from this many steps on
+    surrogate: bool = True  # the backward takes the spike's surrogate (its id an attribute)
+    unsupported: Callable = lambda params: None  # options the kernel does not cover -> why
 
 
 # The leaky family's step is so cheap that up to T = UNROLL_MAX_T the fused backend's trace-time
@@ -166,6 +227,8 @@ _SPECS: dict[Callable, _Kernel] = {
     _neurons.lif.step: _Kernel(_lif_spec, UNROLL_MAX_T + 1),
     _neurons.plif.step: _Kernel(_lif_spec, UNROLL_MAX_T + 1),
     _neurons.ilif.step: _Kernel(_ilif_spec, 1),
+    _neurons.clif.step: _Kernel(_clif_spec, 1),
+    _neurons.polara.step: _Kernel(_polara_spec, 1, surrogate=False, unsupported=_polara_unsupported),
 }
 
 NEURON_STEPS = frozenset(_SPECS)
@@ -185,17 +248,21 @@ def unsupported_reason(step: Callable, params: Any, xs: Any, state: Any) -> str 
         return f"no native kernel for this step (native: {', '.join(sorted({s.__module__ for s in _SPECS}))})"
     if jnp.result_type(xs) != jnp.float32:
         return f"the native kernels are float32 only, xs is {jnp.result_type(xs)}"
+    kernel = _SPECS[step]
+    reason = kernel.unsupported(params)
+    if reason is not None:
+        return reason
     sur = params.surrogate
-    if _SURROGATE_IDS.get(sur.grad) is None:
+    if kernel.surrogate and _SURROGATE_IDS.get(sur.grad) is None:
         return f"the surrogate {sur!r} has a custom derivative (native: the registered surrogates)"
-    _, fields, arrays, _ = _SPECS[step].spec(step, params)
+    call = kernel.spec(step, params)
     step_shape = tuple(xs.shape[1:])
-    for name in fields:
+    for name, lead in call.fields:
         leaf = getattr(state, name)
-        if tuple(leaf.shape) != step_shape or leaf.dtype != jnp.float32:
-            return f"state.{name} is {leaf.dtype}{tuple(leaf.shape)}, not float32{step_shape}"
-    for a in arrays:
-        shape = np.shape(a)
+        if tuple(leaf.shape) != lead + step_shape or leaf.dtype != jnp.float32:
+            return f"state.{name} is {leaf.dtype}{tuple(leaf.shape)}, not float32{lead + step_shape}"
+    for a, lead in call.arrays:
+        shape = np.shape(a)[len(lead) :]
         try:
             if np.broadcast_shapes(shape, step_shape) != step_shape:
                 return f"a parameter of shape {shape} would broadcast one time step's shape {step_shape}"
@@ -256,13 +323,25 @@ def _native_bwd(target, attrs, surrogate_id, res, ct):
         target + "_bwd",
         results,
         (xs, *states, *prm, d_ys, *d_final),
-        dict(attrs, surrogate=np.int32(surrogate_id)),
+        dict(attrs) if surrogate_id is None else dict(attrs, surrogate=np.int32(surrogate_id)),
     )
     n = len(states)
     return out[0], tuple(out[1 : 1 + n]), tuple(out[1 + n :])
 
 
 _native.defvjp(_native_fwd, _native_bwd)
+
+
+def _flat_parameter(a, lead, step_shape):
+    """A parameter as the kernels take it: ``lead + (1,)`` where it is one value per leading
+    index (the kernel sums its gradient), else ``lead + (E,)``, broadcast (after the leading
+    axes) to one time step's shape."""
+    a = jnp.asarray(a, jnp.float32)
+    if a.size == math.prod(lead):
+        return a.reshape(lead + (1,))
+    rest = a.shape[len(lead) :]
+    a = a.reshape(lead + (1,) * (len(step_shape) - len(rest)) + rest)
+    return jnp.broadcast_to(a, lead + step_shape).reshape(lead + (math.prod(step_shape),))
 
 
 def native_run(step: Callable, params: Any, xs: jax.Array, state: Any) -> tuple[Any, jax.Array]:
@@ -274,20 +353,16 @@ def native_run(step: Callable, params: Any, xs: jax.Array, state: Any) -> tuple[
     if reason is not None:
         raise ValueError(f"backend='native' cannot run this call: {reason}; use backend='fused' or 'auto'")
     step = _unwrap(step)
-    target, fields, arrays, attrs = _SPECS[step].spec(step, params)
+    kernel = _SPECS[step]
+    call = kernel.spec(step, params)
     t, step_shape = xs.shape[0], tuple(xs.shape[1:])
     e = math.prod(step_shape)
     flat_xs = xs.reshape(t, e)
-    flat_states = tuple(getattr(state, name).reshape(e) for name in fields)
-    # a scalar parameter travels as one value (the kernel sums its gradient), others per element
-    flat_prm = tuple(
-        jnp.asarray(a, jnp.float32).reshape(1)
-        if np.size(a) == 1
-        else jnp.broadcast_to(jnp.asarray(a, jnp.float32), step_shape).reshape(e)
-        for a in arrays
+    flat_states = tuple(getattr(state, name).reshape(lead + (e,)) for name, lead in call.fields)
+    flat_prm = tuple(_flat_parameter(a, lead, step_shape) for a, lead in call.arrays)
+    surrogate_id = _SURROGATE_IDS[params.surrogate.grad] if kernel.surrogate else None
+    ys, final = _native(call.target, tuple(sorted(call.attrs.items())), surrogate_id, flat_xs, flat_states, flat_prm)
+    final_state = state._replace(
+        **{name: f.reshape(lead + step_shape) for (name, lead), f in zip(call.fields, final, strict=True)}
     )
-    ys, final = _native(
-        target, tuple(sorted(attrs.items())), _SURROGATE_IDS[params.surrogate.grad], flat_xs, flat_states, flat_prm
-    )
-    final_state = state._replace(**{name: f.reshape(step_shape) for name, f in zip(fields, final)})
     return final_state, ys.reshape(xs.shape)

@@ -435,7 +435,8 @@ def step(params: PolaraParams, state: PolaraState, x: jax.Array) -> tuple[Polara
 
 
 # ~40 element-wise ops with several exp per step: the fused VJP's recomputation costs more
-# than it saves (benchmarks/RESULTS.md), so run(backend="auto") scans it on CPU for T > 6.
+# than it saves (benchmarks/RESULTS.md), so where the native CPU kernel does not apply,
+# run(backend="auto") scans it on CPU for T > 6 (compute_bound).
 neuron = Neuron(init_state, step, params=PolaraParams, name="polara", compute_bound=True)
 """The polara neuron as a :class:`~snnjax.neurons.Neuron` record."""
 

@@ -221,6 +221,58 @@ struct ILIF {
   }
 };
 
+// CLIF (snnjax/neurons/clif.py): state m, M; params lam (λ = 1 - 1/τ), v_th, tau, w.
+// U = λ m + x; M = M sigmoid(U / τ); S = H(U - V_th); M = M + S; m = U - S (V_th + sigmoid(M)).
+// No options (nothing is detached).
+template <int OPT>
+struct CLIF {
+  static constexpr int NS = 2, NP = 4, NOPT = 1;
+  static constexpr bool valid = true;
+
+  static inline float step(const float* p, float* st, float x) {
+    float u = p[0] * st[0] + x;
+    float c = st[1] * sigmoid(u / p[2]);
+    float s = heaviside(u - p[1]);
+    c = c + s;
+    st[0] = u - s * (p[1] + sigmoid(c));
+    st[1] = c;
+    return s;
+  }
+
+  template <int S>
+  static inline float vjp(const float* p, const float* st, float x, float* dst, float dy, float* dp) {
+    float lam = p[0], vth = p[1], tau = p[2];
+    float m0 = st[0], c0 = st[1];
+    // forward again
+    float u = lam * m0 + x;
+    float z = u / tau;
+    float g1 = sigmoid(z);
+    float c1 = c0 * g1;
+    float v = u - vth;
+    float s = heaviside(v);
+    float c2 = c1 + s;
+    float g2 = sigmoid(c2);
+    // backward
+    float dm = dst[0], dc = dst[1];
+    float du = dm;
+    float ds = dy - dm * (vth + g2);
+    float dq = -dm * s;  // cotangent of V_th + sigmoid(M)
+    dp[1] += dq;
+    float dc2 = dc + dq * (g2 * (1.0f - g2));
+    ds += dc2;
+    float dv = ds * surrogate_grad<S>(v, p[3]);
+    du += dv;
+    dp[1] -= dv;
+    float dz = (dc2 * c0) * (g1 * (1.0f - g1));
+    du += dz / tau;
+    dp[2] += -dz * z / tau;
+    dp[0] += du * m0;
+    dst[0] = du * lam;
+    dst[1] = dc2 * g1;
+    return du;
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // Blocks and threads.
 
@@ -381,5 +433,428 @@ void backward_dispatch(int opt, int sur, Dims d, const Args<N<0>::NS, N<0>::NP>&
     } else {
       return backward_dispatch<N, OPT + 1, 0>(opt, sur, d, a);
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// POLARA (snnjax/neurons/polara.py), leak "polar", activation "shaped", decay "last", gated
+// windows, no threshold recovery. State u, ϑ and the last K outputs; per-element parameters L
+// (leak), B, β, γ, o_max, α_mask (PolaraArgs::prm, in that order) and the window kernels h (i)
+// and Θ (i), i = 1..K (PolaraArgs::win; the refractory / threshold ablations come as zero
+// kernels). One step:
+//   ud = L u; us = ud + x (amplify "before_input": the input is added after the amplification)
+//   ua = us (1 + B e^{β δ}) where δ = us - ϑ <= 0, else us
+//   Δ = ua - ϑ; s = sigmoid(ua O(Δ)) where Δ >= 0, else 0, O(Δ) = min(Δ (1 + Δ e^{-γΔ}), o_max)
+//   (output "binary": s + (1[Δ >= 0] - s), the gradient straight through to s)
+//   u = ua (1 + Σ_i h(i) ŝ_i); ϑ = ϑ (1 + Σ_i Θ(i) ŝ_i), ŝ = (s, ŝ_1, …, ŝ_{K-1}).
+// The gradient of s is the grad mode's: "exact" (autodiff of the above), "eq13" or "mask".
+// The history is not shifted: the outputs live in a ring (forward) or in the block buffer
+// indexed by time (backward), and the window sums run as K vector passes over the block.
+enum PolaraGrad : int { kExact = 0, kEq13 = 1, kMask = 2 };
+constexpr int kPolaraParams = 6, kPolaraOpts = 12;  // OPT = grad + 3 * binary + 6 * before_input
+enum PolaraParam : int { kLeak = 0, kB, kBeta, kGamma, kOmax, kAlphaMask };
+
+struct Amp {
+  float delta, dc, e, amp, ua;
+};
+
+inline Amp amplify(float v, float th, float b, float beta) {
+  Amp a;
+  a.delta = v - th;
+  bool below = a.delta <= 0.0f;
+  a.dc = below ? a.delta : 0.0f;
+  a.e = vexp(beta * a.dc);
+  a.amp = b * a.e;
+  a.ua = below ? v * (1.0f + a.amp) : v;
+  return a;
+}
+
+// ∂ua -> ∂v, accumulating ∂ϑ, ∂B, ∂β (JAX's graph: where(below, v (1 + B exp(β where(below, δ, 0))), v))
+inline float amplify_vjp(const Amp& a, float v, float b, float beta, float dua, float& dth, float& db,
+                         float& dbeta) {
+  bool below = a.delta <= 0.0f;
+  float dv = below ? dua * (1.0f + a.amp) : dua;
+  float damp = below ? dua * v : 0.0f;
+  db += damp * a.e;
+  float dy = (damp * b) * a.e;
+  dbeta += dy * a.dc;
+  float dd = below ? dy * beta : 0.0f;
+  dv += dd;
+  dth -= dd;
+  return dv;
+}
+
+struct Act {
+  float delta, d, e, q, o, z, sig, s;
+};
+
+inline Act activation(float ua, float th, float gamma, float omax) {
+  Act a;
+  a.delta = ua - th;
+  bool pos = a.delta >= 0.0f;
+  a.d = pos ? a.delta : 0.0f;
+  a.e = vexp(-gamma * a.d);
+  a.q = a.d * (1.0f + a.d * a.e);
+  a.o = std::min(a.q, omax);
+  a.z = ua * a.o;
+  a.sig = sigmoid(a.z);
+  a.s = pos ? a.sig : 0.0f;
+  return a;
+}
+
+template <int G>
+struct Polara {
+  static constexpr int grad = G % 3;
+  static constexpr bool binary = (G / 3) % 2 != 0, before_input = G >= 6;
+
+  // ua of one step from u, ϑ, x and the parameters
+  static inline float integrate(const float* q, float u, float th, float x, Amp* amp, float* v) {
+    float ud = q[kLeak] * u;
+    if constexpr (before_input) {
+      *v = ud;
+      *amp = amplify(ud, th, q[kB], q[kBeta]);
+      return amp->ua + x;
+    } else {
+      *v = ud + x;
+      *amp = amplify(*v, th, q[kB], q[kBeta]);
+      return amp->ua;
+    }
+  }
+
+  static inline float output(float ua, float th, const float* q) {
+    Act a = activation(ua, th, q[kGamma], q[kOmax]);
+    if constexpr (binary) return a.s + ((a.delta >= 0.0f ? 1.0f : 0.0f) - a.s);
+    return a.s;
+  }
+
+  // ∂s -> ∂ua, ∂ϑ (added to dua, dth), accumulating ∂γ, ∂o_max ("exact" only)
+  static inline void activation_vjp(float ua, float th, const float* q, float ds, float& dua, float& dth,
+                                    float* dq) {
+    if constexpr (grad == kMask) {
+      float g = std::fabs(ua - th) < 1.0f ? ds * q[kAlphaMask] : 0.0f;
+      dua += g;
+      dth -= g;
+    } else {
+      Act a = activation(ua, th, q[kGamma], q[kOmax]);
+      bool pos = a.delta >= 0.0f;
+      float dsig = a.sig * (1.0f - a.sig);
+      if constexpr (grad == kEq13) {
+        float do13 = (1.0f - a.d) * a.e;
+        dua += pos ? ds * dsig * (a.o + ua * do13) : 0.0f;
+        dth += pos ? -ds * dsig * ua * do13 : 0.0f;
+      } else {
+        float dz = (pos ? ds : 0.0f) * dsig;
+        dua += dz * a.o;
+        float dO = dz * ua;
+        // jnp.minimum's derivative: 1 to the smaller, ½ each on a tie
+        float wq = a.q < q[kOmax] ? 1.0f : (a.q == q[kOmax] ? 0.5f : 0.0f);
+        float dqq = dO * wq;
+        dq[kOmax] += dO * (1.0f - wq);
+        float dd = dqq * (1.0f + a.d * a.e);
+        float dde = dqq * a.d;
+        dd += dde * a.e;
+        float dy = (dde * a.d) * a.e;
+        dq[kGamma] += -(dy * a.d);
+        dd += dy * -q[kGamma];
+        float dl = pos ? dd : 0.0f;
+        dua += dl;
+        dth -= dl;
+      }
+    }
+  }
+};
+
+inline int64_t ring_slot(int64_t tau, int64_t k) { return ((tau % k) + k) % k; }
+
+// acc[i] = Σ_j w_j[i] s_{t-j}[i], j = 0..K-1, the outputs given by hist(j) -> float* [n]; w is
+// either K scalars (scalar) or K block arrays [K][bk].
+template <class H>
+inline void window_sum(int64_t k, int64_t n, int64_t bk, const float* w, bool scalar, H&& hist, float* __restrict acc) {
+  for (int64_t j = 0; j < k; ++j) {
+    const float* __restrict h = hist(j);
+    if (scalar) {
+      float c = w[j];
+      if (j == 0) {
+        for (int64_t i = 0; i < n; ++i) acc[i] = c * h[i];
+      } else {
+        for (int64_t i = 0; i < n; ++i) acc[i] += c * h[i];
+      }
+    } else {
+      const float* __restrict wj = w + j * bk;
+      if (j == 0) {
+        for (int64_t i = 0; i < n; ++i) acc[i] = wj[i] * h[i];
+      } else {
+        for (int64_t i = 0; i < n; ++i) acc[i] += wj[i] * h[i];
+      }
+    }
+  }
+}
+
+// A block's parameters (expanded to [6][bk]) and window kernels (K scalars or [K][bk] each).
+struct PolaraBlock {
+  float* p;       // [6][bk]
+  float* win[2];  // h, Θ
+};
+
+inline void polara_load(const PolaraArgs& a, int64_t v, int64_t off, int64_t e0, int64_t n, int64_t bk,
+                        PolaraBlock* b) {
+  for (int k = 0; k < kPolaraParams; ++k) {
+    if (a.scalar[k]) {
+      std::fill(b->p + k * bk, b->p + k * bk + n, a.prm[k][v]);
+    } else {
+      std::memcpy(b->p + k * bk, a.prm[k] + off, n * sizeof(float));
+    }
+  }
+  for (int w = 0; w < 2; ++w) {
+    if (a.win_scalar[w]) {
+      std::memcpy(b->win[w], a.win[w] + v * a.k, a.k * sizeof(float));
+    } else {
+      for (int64_t j = 0; j < a.k; ++j) {
+        std::memcpy(b->win[w] + j * bk, a.win[w] + (v * a.k + j) * a.e + e0, n * sizeof(float));
+      }
+    }
+  }
+}
+
+// One forward step over a block: u, th updated in place, the output written to out (and ys_t when
+// given); hist(j) the outputs of steps t - j (hist(0) = out); ua, inh, rise: [bk] scratch (inh
+// and rise keep the window sums, which the backward saves).
+template <class P, class H>
+inline void polara_step(int64_t n, int64_t bk, const PolaraArgs& a, const PolaraBlock& b, const float* __restrict x,
+                        float* __restrict u, float* __restrict th, float* __restrict out, float* __restrict ua,
+                        float* __restrict inh, float* __restrict rise, H&& hist) {
+  const float* __restrict p = b.p;
+#pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) {
+    float q[kPolaraParams];
+    for (int k = 0; k < kPolaraParams; ++k) q[k] = p[k * bk + i];
+    Amp amp;
+    float vv;
+    float a_ = P::integrate(q, u[i], th[i], x[i], &amp, &vv);
+    ua[i] = a_;
+    out[i] = P::output(a_, th[i], q);
+  }
+  window_sum(a.k, n, bk, b.win[0], a.win_scalar[0], hist, inh);
+  window_sum(a.k, n, bk, b.win[1], a.win_scalar[1], hist, rise);
+#pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) {
+    u[i] = ua[i] * (1.0f + inh[i]);
+    th[i] = th[i] * (1.0f + rise[i]);
+  }
+}
+
+inline int64_t polara_scratch_floats(int64_t k, int64_t bk) { return (kPolaraParams + 2 * k + 5) * bk + 2 * k; }
+
+template <int G>
+void polara_forward(Dims d, const PolaraArgs& a) {
+  using P = Polara<G>;
+  const int64_t k = a.k, bk = kFwdBlock;
+  int64_t nb = (d.e + bk - 1) / bk;
+  parallel_for(d.v * nb, d.t * std::min(d.e, bk) * 8, [&](int64_t item, std::vector<float>& scratch) {
+    int64_t v = item / nb, e0 = (item % nb) * bk, n = std::min(bk, d.e - e0);
+    int64_t off = v * d.e + e0;
+    scratch.assign(polara_scratch_floats(k, bk) + k * bk, 0.0f);
+    PolaraBlock b{scratch.data(), {scratch.data() + kPolaraParams * bk, scratch.data() + (kPolaraParams + k) * bk}};
+    float* u = b.win[1] + k * bk;
+    float* th = u + bk;
+    float* ua = th + bk;
+    float* inh = ua + bk;
+    float* rise = inh + bk;
+    float* ring = rise + bk + 2 * k;  // [K][bk]: s_τ in slot τ mod K
+    polara_load(a, v, off, e0, n, bk, &b);
+    std::memcpy(u, a.u0 + off, n * sizeof(float));
+    std::memcpy(th, a.th0 + off, n * sizeof(float));
+    for (int64_t j = 0; j < k; ++j) {
+      std::memcpy(ring + ring_slot(-1 - j, k) * bk, a.h0 + (v * k + j) * d.e + e0, n * sizeof(float));
+    }
+    for (int64_t t = 0; t < d.t; ++t) {
+      float* out = ring + ring_slot(t, k) * bk;
+      polara_step<P>(n, bk, a, b, a.xs + (v * d.t + t) * d.e + e0, u, th, out, ua, inh, rise,
+                     [&](int64_t j) { return ring + ring_slot(t - j, k) * bk; });
+      std::memcpy(a.ys + (v * d.t + t) * d.e + e0, out, n * sizeof(float));
+    }
+    std::memcpy(a.uT + off, u, n * sizeof(float));
+    std::memcpy(a.thT + off, th, n * sizeof(float));
+    for (int64_t j = 0; j < k; ++j) {
+      std::memcpy(a.hT + (v * k + j) * d.e + e0, ring + ring_slot(d.t - 1 - j, k) * bk, n * sizeof(float));
+    }
+  });
+}
+
+template <int G>
+void polara_backward(Dims d, const PolaraArgs& a) {
+  using P = Polara<G>;
+  const int64_t k = a.k;
+  // the block buffer: per step the u and ϑ entering it and the two window sums, and the outputs
+  // of steps -K..T-1 (the initial history first)
+  int64_t bk = kBufferFloats / (5 * d.t + k);
+  bk = std::max<int64_t>(8, std::min<int64_t>(kFwdBlock, bk - bk % 8));
+  int64_t nb = (d.e + bk - 1) / bk;
+  constexpr int NQ = kPolaraParams;
+  std::vector<double> partial(d.v * nb * (NQ + 2 * k), 0.0);
+  parallel_for(d.v * nb, d.t * std::min(d.e, bk) * 16, [&](int64_t item, std::vector<float>& scratch) {
+    int64_t v = item / nb, e0 = (item % nb) * bk, n = std::min(bk, d.e - e0);
+    int64_t off = v * d.e + e0;
+    scratch.assign(polara_scratch_floats(k, bk) + (5 * d.t + k) * bk + (NQ + 2 * k + k + 6) * bk, 0.0f);
+    PolaraBlock b{scratch.data(), {scratch.data() + NQ * bk, scratch.data() + (NQ + k) * bk}};
+    float* u = b.win[1] + k * bk;
+    float* th = u + bk;
+    float* ua = th + bk;
+    float* inh = ua + bk;
+    float* rise = inh + bk;
+    float* saved_u = rise + bk + 2 * k;  // [T][bk]
+    float* saved_th = saved_u + d.t * bk;
+    float* saved_inh = saved_th + d.t * bk;
+    float* saved_rise = saved_inh + d.t * bk;
+    float* outs = saved_rise + d.t * bk;  // [T + K][bk]: s_τ at τ + K
+    float* dq = outs + (d.t + k) * bk;  // [6][bk] parameter cotangents
+    float* dwin = dq + NQ * bk;         // [2][K][bk] window-kernel cotangents
+    float* g = dwin + 2 * k * bk;       // [K][bk]: cotangent of s_τ in slot τ mod K
+    float* du = g + k * bk;
+    float* dth = du + bk;
+    float* dua = dth + bk;
+    float* dthu = dua + bk;  // ∂ϑ from the threshold rise
+    float* dinh = dthu + bk;
+    float* drise = dinh + bk;
+    polara_load(a, v, off, e0, n, bk, &b);
+    std::memcpy(u, a.u0 + off, n * sizeof(float));
+    std::memcpy(th, a.th0 + off, n * sizeof(float));
+    for (int64_t j = 0; j < k; ++j) {
+      std::memcpy(outs + (k - 1 - j) * bk, a.h0 + (v * k + j) * d.e + e0, n * sizeof(float));
+    }
+    const float* x = a.xs + v * d.t * d.e + e0;
+    for (int64_t t = 0; t < d.t; ++t) {
+      std::memcpy(saved_u + t * bk, u, n * sizeof(float));
+      std::memcpy(saved_th + t * bk, th, n * sizeof(float));
+      polara_step<P>(n, bk, a, b, x + t * d.e, u, th, outs + (t + k) * bk, ua, saved_inh + t * bk,
+                     saved_rise + t * bk, [&](int64_t j) { return outs + (t - j + k) * bk; });
+    }
+    // reverse time
+    std::memcpy(du, a.duT + off, n * sizeof(float));
+    std::memcpy(dth, a.dthT + off, n * sizeof(float));
+    for (int64_t j = 0; j < k; ++j) {
+      std::memcpy(g + ring_slot(d.t - 1 - j, k) * bk, a.dhT + (v * k + j) * d.e + e0, n * sizeof(float));
+    }
+    const float* __restrict p = b.p;
+    const float* dy = a.dys + v * d.t * d.e + e0;
+    float* dx = a.dxs + v * d.t * d.e + e0;
+    for (int64_t t = d.t - 1; t >= 0; --t) {
+      const float* __restrict xt = x + t * d.e;
+      const float* __restrict su = saved_u + t * bk;
+      const float* __restrict sth = saved_th + t * bk;
+      const float* __restrict si = saved_inh + t * bk;
+      const float* __restrict sr = saved_rise + t * bk;
+      // u' = ua (1 + inh), ϑ' = ϑ (1 + rise)
+#pragma GCC ivdep
+      for (int64_t i = 0; i < n; ++i) {
+        float q[kPolaraParams];
+        for (int c = 0; c < kPolaraParams; ++c) q[c] = p[c * bk + i];
+        Amp amp;
+        float vv;
+        float a_ = P::integrate(q, su[i], sth[i], xt[i], &amp, &vv);
+        dua[i] = du[i] * (1.0f + si[i]);
+        dinh[i] = du[i] * a_;
+        dthu[i] = dth[i] * (1.0f + sr[i]);
+        drise[i] = dth[i] * sth[i];
+      }
+      // the window sums: their kernels' cotangents and those of the outputs in the window
+      for (int64_t j = 0; j < k; ++j) {
+        const float* __restrict s = outs + (t - j + k) * bk;
+        float* __restrict gj = g + ring_slot(t - j, k) * bk;
+        float* __restrict dh = dwin + j * bk;
+        float* __restrict dt_ = dwin + (k + j) * bk;
+        const float* wh = b.win[0];
+        const float* wt = b.win[1];
+        bool sh = a.win_scalar[0], st = a.win_scalar[1];
+#pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) {
+          dh[i] += dinh[i] * s[i];
+          dt_[i] += drise[i] * s[i];
+          float hj = sh ? wh[j] : wh[j * bk + i];
+          float tj = st ? wt[j] : wt[j * bk + i];
+          gj[i] += dinh[i] * hj + drise[i] * tj;
+        }
+      }
+      float* __restrict gt = g + ring_slot(t, k) * bk;
+      const float* __restrict dyt = dy + t * d.e;
+      float* __restrict dxt = dx + t * d.e;
+#pragma GCC ivdep
+      for (int64_t i = 0; i < n; ++i) {
+        float q[kPolaraParams], acc[kPolaraParams];
+        for (int c = 0; c < kPolaraParams; ++c) q[c] = p[c * bk + i];
+        for (int c = 0; c < kPolaraParams; ++c) acc[c] = dq[c * bk + i];
+        float ds = dyt[i] + gt[i];
+        gt[i] = 0.0f;  // the slot of s_{t-K} from here on: out of this step's window
+        Amp amp;
+        float vv;
+        float a_ = P::integrate(q, su[i], sth[i], xt[i], &amp, &vv);
+        float dai = dua[i];
+        float dthi = dthu[i];
+        P::activation_vjp(a_, sth[i], q, ds, dai, dthi, acc);
+        float dxi, dud;
+        if constexpr (P::before_input) {
+          dxi = dai;
+          dud = amplify_vjp(amp, vv, q[kB], q[kBeta], dai, dthi, acc[kB], acc[kBeta]);
+        } else {
+          dud = amplify_vjp(amp, vv, q[kB], q[kBeta], dai, dthi, acc[kB], acc[kBeta]);
+          dxi = dud;
+        }
+        acc[kLeak] += dud * su[i];
+        du[i] = dud * q[kLeak];
+        dth[i] = dthi;
+        dxt[i] = dxi;
+        for (int c = 0; c < kPolaraParams; ++c) dq[c * bk + i] = acc[c];
+      }
+    }
+    std::memcpy(a.du0 + off, du, n * sizeof(float));
+    std::memcpy(a.dth0 + off, dth, n * sizeof(float));
+    for (int64_t j = 0; j < k; ++j) {
+      std::memcpy(a.dh0 + (v * k + j) * d.e + e0, g + ring_slot(-1 - j, k) * bk, n * sizeof(float));
+    }
+    // parameter cotangents: per element, or summed (in double) for a scalar
+    double* part = partial.data() + item * (NQ + 2 * k);
+    for (int c = 0; c < NQ; ++c) {
+      if (a.scalar[c]) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; ++i) sum += dq[c * bk + i];
+        part[c] = sum;
+      } else {
+        std::memcpy(a.dprm[c] + off, dq + c * bk, n * sizeof(float));
+      }
+    }
+    for (int w = 0; w < 2; ++w) {
+      for (int64_t j = 0; j < k; ++j) {
+        const float* src = dwin + (w * k + j) * bk;
+        if (a.win_scalar[w]) {
+          double sum = 0.0;
+          for (int64_t i = 0; i < n; ++i) sum += src[i];
+          part[NQ + w * k + j] = sum;
+        } else {
+          std::memcpy(a.dwin[w] + (v * k + j) * d.e + e0, src, n * sizeof(float));
+        }
+      }
+    }
+  });
+  for (int64_t v = 0; v < d.v; ++v) {
+    for (int64_t c = 0; c < NQ + 2 * k; ++c) {
+      bool scalar = c < NQ ? a.scalar[c] : a.win_scalar[(c - NQ) / k];
+      if (!scalar) continue;
+      double sum = 0.0;
+      for (int64_t bb = 0; bb < nb; ++bb) sum += partial[((v * nb + bb) * (NQ + 2 * k)) + c];
+      float* dst = c < NQ ? a.dprm[c] + v : a.dwin[(c - NQ) / k] + v * k + (c - NQ) % k;
+      *dst = static_cast<float>(sum);
+    }
+  }
+}
+
+// The forward does not depend on the grad mode: only its grad = 0 instantiations are made.
+template <int G = 0>
+void polara_dispatch(int opt, bool backward, Dims d, const PolaraArgs& a) {
+  if constexpr (G < kPolaraOpts) {
+    if (backward && opt == G) return polara_backward<G>(d, a);
+    if constexpr (G % 3 == 0) {
+      if (!backward && opt - opt % 3 == G) return polara_forward<G>(d, a);
+    }
+    return polara_dispatch<G + 1>(opt, backward, d, a);
   }
 }

@@ -84,6 +84,33 @@ ffi::Error scalars_of(const Dims& d, const ffi::AnyBuffer* const* prm, Args<NS, 
   return ffi::Error::Success();
 }
 
+// POLARA's call: the history h0 / hT (and its cotangents) is [V, K, E]; the window kernels win
+// (h, Θ) are [V, K] (one value per window position) or [V, K, E].
+struct PolaraArgs {
+  int64_t k, e;
+  const float* xs;
+  const float* u0;
+  const float* th0;
+  const float* h0;
+  const float* prm[6];  // L, B, β, γ, o_max, α_mask: [V] or [V, E]
+  bool scalar[6];
+  const float* win[2];
+  bool win_scalar[2];
+  float* ys;  // forward
+  float* uT;
+  float* thT;
+  float* hT;
+  const float* dys;  // backward
+  const float* duT;
+  const float* dthT;
+  const float* dhT;
+  float* dxs;
+  float* du0;
+  float* dth0;
+  float* dh0;
+  float* dprm[6];
+  float* dwin[2];
+};
 
 namespace base {
 #include "kernels.h"
@@ -238,7 +265,206 @@ ffi::Error IlifBwdImpl(Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf l
   return ffi::Error::Success();
 }
 
+ffi::Error ClifFwdImpl(Buf xs, Buf m0, Buf c0, Buf lam, Buf vth, Buf tau, Buf w, Ret ys, Ret mT, Ret cT) {
+  Dims d;
+  Args<2, 4> a{};
+  if (auto err = inputs<2, 4>(xs, {&m0, &c0}, {&lam, &vth, &tau, &w}, &d, &a); err.failure()) return err;
+  forward_outputs<2, 4>(ys, {&mT, &cT}, &a);
+  SNNJAX_DISPATCH(CLIF, forward_dispatch, 0, d, a);
+  return ffi::Error::Success();
+}
+
+ffi::Error ClifBwdImpl(Buf xs, Buf m0, Buf c0, Buf lam, Buf vth, Buf tau, Buf w, Buf dys, Buf dmT, Buf dcT,
+                       Ret dxs, Ret dm0, Ret dc0, Ret dlam, Ret dvth, Ret dtau, Ret dw, int32_t sur) {
+  Dims d;
+  Args<2, 4> a{};
+  if (auto err = check_ids(0, 1, sur); err.failure()) return err;
+  if (auto err = inputs<2, 4>(xs, {&m0, &c0}, {&lam, &vth, &tau, &w}, &d, &a); err.failure()) return err;
+  backward_io<2, 4>(dys, {&dmT, &dcT}, dxs, {&dm0, &dc0}, {&dlam, &dvth, &dtau, &dw}, &a);
+  SNNJAX_DISPATCH(CLIF, backward_dispatch, 0, sur, d, a);
+  return ffi::Error::Success();
+}
+
+// POLARA: the inputs of both directions (xs, u0, ϑ0, the history, the six parameters, the two
+// window kernels), checked against each other.
+ffi::Error polara_inputs(const Buf& xs, const Buf& u0, const Buf& th0, const Buf& h0, const Buf* const (&prm)[6],
+                         const Buf* const (&win)[2], int32_t grad, bool binary, bool before_input, Dims* d,
+                         PolaraArgs* a, int32_t* opt) {
+  if (grad < 0 || grad > 2) return ffi::Error::InvalidArgument("snnjax native kernel: POLARA grad id");
+  *opt = grad + 3 * binary + 6 * before_input;
+  if (auto err = dims_of(xs, u0, d); err.failure()) return err;
+  int64_t ve = d->v * d->e;
+  if (static_cast<int64_t>(th0.element_count()) != ve || ve == 0 ||
+      static_cast<int64_t>(h0.element_count()) % ve != 0 || h0.element_count() == 0) {
+    return ffi::Error::InvalidArgument("snnjax native kernel: POLARA's ϑ must be [V, E] and its history [V, K, E]");
+  }
+  a->k = static_cast<int64_t>(h0.element_count()) / ve;
+  a->e = d->e;
+  a->xs = f32(xs);
+  a->u0 = f32(u0);
+  a->th0 = f32(th0);
+  a->h0 = f32(h0);
+  for (int c = 0; c < 6; ++c) {
+    auto n = static_cast<int64_t>(prm[c]->element_count());
+    if (n != d->v && n != ve) return ffi::Error::InvalidArgument("snnjax native kernel: a parameter is neither [V, 1] nor [V, E]");
+    a->scalar[c] = n == d->v;
+    a->prm[c] = f32(*prm[c]);
+  }
+  for (int w = 0; w < 2; ++w) {
+    auto n = static_cast<int64_t>(win[w]->element_count());
+    if (n != d->v * a->k && n != ve * a->k) {
+      return ffi::Error::InvalidArgument("snnjax native kernel: a window kernel is neither [V, K] nor [V, K, E]");
+    }
+    a->win_scalar[w] = n == d->v * a->k;
+    a->win[w] = f32(*win[w]);
+  }
+  return ffi::Error::Success();
+}
+
+#ifdef SNNJAX_HAVE_AVX2
+#define SNNJAX_POLARA(...) (use_avx2() ? avx2::polara_dispatch(__VA_ARGS__) : base::polara_dispatch(__VA_ARGS__))
+#else
+#define SNNJAX_POLARA(...) base::polara_dispatch(__VA_ARGS__)
+#endif
+
+ffi::Error PolaraFwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf beta, Buf gamma, Buf omax, Buf amask,
+                         Buf wh, Buf wt, Ret ys, Ret uT, Ret thT, Ret hT, int32_t grad, bool binary,
+                         bool before_input) {
+  Dims d;
+  PolaraArgs a{};
+  int32_t opt;
+  if (auto err = polara_inputs(xs, u0, th0, h0, {&leak, &b, &beta, &gamma, &omax, &amask}, {&wh, &wt}, grad, binary,
+                               before_input, &d, &a, &opt);
+      err.failure()) {
+    return err;
+  }
+  a.ys = f32_out(ys);
+  a.uT = f32_out(uT);
+  a.thT = f32_out(thT);
+  a.hT = f32_out(hT);
+  SNNJAX_POLARA(opt, false, d, a);
+  return ffi::Error::Success();
+}
+
+ffi::Error PolaraBwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf beta, Buf gamma, Buf omax, Buf amask,
+                         Buf wh, Buf wt, Buf dys, Buf duT, Buf dthT, Buf dhT, Ret dxs, Ret du0, Ret dth0, Ret dh0,
+                         Ret dleak, Ret db, Ret dbeta, Ret dgamma, Ret domax, Ret damask, Ret dwh, Ret dwt,
+                         int32_t grad, bool binary, bool before_input) {
+  Dims d;
+  PolaraArgs a{};
+  int32_t opt;
+  if (auto err = polara_inputs(xs, u0, th0, h0, {&leak, &b, &beta, &gamma, &omax, &amask}, {&wh, &wt}, grad, binary,
+                               before_input, &d, &a, &opt);
+      err.failure()) {
+    return err;
+  }
+  a.dys = f32(dys);
+  a.duT = f32(duT);
+  a.dthT = f32(dthT);
+  a.dhT = f32(dhT);
+  a.dxs = f32_out(dxs);
+  a.du0 = f32_out(du0);
+  a.dth0 = f32_out(dth0);
+  a.dh0 = f32_out(dh0);
+  Ret* dprm[6] = {&dleak, &db, &dbeta, &dgamma, &domax, &damask};
+  for (int c = 0; c < 6; ++c) a.dprm[c] = f32_out(*dprm[c]);
+  a.dwin[0] = f32_out(dwh);
+  a.dwin[1] = f32_out(dwt);
+  SNNJAX_POLARA(opt, true, d, a);
+  return ffi::Error::Success();
+}
+
 }  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxClifFwd, ClifFwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxClifBwd, ClifBwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int32_t>("surrogate"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPolaraFwd, PolaraFwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int32_t>("grad")
+                                  .Attr<bool>("binary")
+                                  .Attr<bool>("before_input"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPolaraBwd, PolaraBwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int32_t>("grad")
+                                  .Attr<bool>("binary")
+                                  .Attr<bool>("before_input"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLifFwd, LifFwdImpl,
                               ffi::Ffi::Bind()
