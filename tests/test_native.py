@@ -4,6 +4,9 @@ gradient (inputs, initial state, parameters) equal up to float32 reassociation, 
 option and surrogate they cover; plus vmap, the choice ``auto`` makes, and what they refuse."""
 
 import functools
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -341,3 +344,55 @@ def test_polara_auto_and_refusals():
         assert "snnjax_" not in _lowered(neurons.polara.step, q, XS)
         with pytest.raises(ValueError, match=why):
             snnjax.run(neurons.polara.step, q, XS, backend="native")
+
+
+# --- the instruction sets -------------------------------------------------------------------------
+
+# the checks that exercise every kernel's element loops (each neuron, option, block layout)
+_ISA_SUBSET = (
+    "lif_every_reset or ilif_every_unit_switch or clif or polara_every or polara_windows or blocks_and or nonfinite"
+)
+
+
+def _run_under_isa(isa, selection):
+    if native.INSTRUCTION_SETS.index(isa) > native.INSTRUCTION_SETS.index(native.instruction_set()):
+        pytest.skip(f"this CPU has no {isa}")
+    env = {**os.environ, native.ISA_ENV: isa}
+    check = f"import snnjax.kernels.native as n; assert n.instruction_set() == {isa!r}, n.instruction_set()"
+    subprocess.run([sys.executable, "-c", check], env=env, check=True)
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", selection]
+    r = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout and " failed" not in r.stdout
+
+
+def test_instruction_set_names_what_runs_and_the_variable_is_checked(monkeypatch):
+    """The default is the best level this CPU supports; a bad SNNJAX_NATIVE_ISA is a ValueError."""
+    assert native.instruction_set() in native.INSTRUCTION_SETS
+    if os.environ.get(native.ISA_ENV) is None:
+        flags = ""
+        if os.path.exists("/proc/cpuinfo"):
+            with open("/proc/cpuinfo") as f:
+                flags = f.read()
+        has = {f for line in flags.splitlines() if line.startswith("flags") for f in line.split()}
+        want = "base"
+        if "avx2" in has:
+            want = "avx512" if {"avx512f", "avx512vl", "avx512bw", "avx512dq"} <= has else "avx2"
+        if flags:
+            assert native.instruction_set() == want
+    monkeypatch.setenv(native.ISA_ENV, "sse9")
+    with pytest.raises(ValueError, match="SNNJAX_NATIVE_ISA='sse9'"):
+        native.available()
+
+
+@pytest.mark.parametrize("isa", ["base", "avx2"])
+def test_lower_instruction_sets_pass_the_kernel_checks(isa):
+    """The builds below the one this CPU runs by default (capped by SNNJAX_NATIVE_ISA, in a fresh
+    process) pass the checks of every kernel's element loops."""
+    _run_under_isa(isa, _ISA_SUBSET + " and not instruction_set")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("isa", ["base", "avx2"])
+def test_lower_instruction_sets_pass_every_check(isa):
+    _run_under_isa(isa, "not instruction_set")

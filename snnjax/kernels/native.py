@@ -33,6 +33,11 @@ found the install goes on without it; where XLA refuses the handlers (an extensi
 a newer FFI API than the running jaxlib's) they are not used. In both cases :func:`available` is
 ``False``, :func:`unavailable_reason` says why, ``backend="auto"`` keeps the pure-JAX backends
 and an explicit ``backend="native"`` raises a ``ValueError`` that says so.
+
+Instruction sets. The kernels are compiled three times, for the baseline x86-64 instruction set,
+AVX2 and AVX-512, and run with the best the CPU supports (:func:`instruction_set`); the
+environment variable ``SNNJAX_NATIVE_ISA`` (``base``, ``avx2``, ``avx512``) caps it, read once
+when the kernels first run (``tests/test_native.py`` runs every level this CPU has).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import math
+import os
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
@@ -96,9 +102,17 @@ _RESET_IDS = {"soft": 0, "hard": 1, "none": 2}
 
 _state: dict[str, Any] = {}
 
+ISA_ENV = "SNNJAX_NATIVE_ISA"
+"""Environment variable capping the kernels' instruction set: ``base``, ``avx2`` or ``avx512``
+(read once, when the extension first runs; unset: the best the CPU supports)."""
+INSTRUCTION_SETS = ("base", "avx2", "avx512")
+
 
 def _load() -> str | None:
     """Load the extension and register its handlers with XLA once; ``None`` or why not."""
+    cap = os.environ.get(ISA_ENV)
+    if cap is not None and cap not in INSTRUCTION_SETS:
+        raise ValueError(f"environment variable {ISA_ENV}={cap!r}: expected one of {', '.join(INSTRUCTION_SETS)}")
     if "reason" in _state:
         return _state["reason"]
     reason = None
@@ -117,6 +131,7 @@ def _load() -> str | None:
             lib = ctypes.CDLL(spec.origin)
             for target, symbol in _TARGETS.items():
                 jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
+            _state["lib"] = lib
         except Exception as e:  # an ABI mismatch or a broken build: say so, keep the JAX backends
             reason = f"the extension {spec.origin} could not be registered with XLA: {type(e).__name__}: {e}"
     _state["reason"] = reason
@@ -131,6 +146,14 @@ def available() -> bool:
 def unavailable_reason() -> str | None:
     """Why :func:`available` is ``False`` (``None`` when it is ``True``)."""
     return _load()
+
+
+def instruction_set() -> str | None:
+    """The instruction set the kernels run with, ``"base"``, ``"avx2"`` or ``"avx512"`` (the best
+    this CPU supports, at most :data:`ISA_ENV`'s), or ``None`` when they are not available."""
+    if _load() is not None:
+        return None
+    return INSTRUCTION_SETS[_state["lib"].SnnjaxNativeIsa()]
 
 
 # --- the neurons the kernels implement ----------------------------------------------------------

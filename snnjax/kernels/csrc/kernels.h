@@ -96,12 +96,12 @@ enum Reset : int { kSoft = 0, kHard = 1, kNone = 2 };
 
 template <int OPT>
 struct LIF {
-  static constexpr int NS = 1, NP = 4, NOPT = 8;
+  static constexpr int NS = 1, NP = 4, NOPT = 8, NX = 0;
   static constexpr int reset = OPT & 3;
   static constexpr bool detach = (OPT & 4) != 0;
   static constexpr bool valid = reset != 3;  // the option ids that name something (instantiated)
 
-  static inline float step(const float* p, float* st, float x) {
+  static inline float step(const float* p, float* st, float x, float* = nullptr) {
     float u = p[0] * st[0] + x;
     float s = heaviside(u - p[1]);
     float m = u;
@@ -112,7 +112,7 @@ struct LIF {
   }
 
   template <int S>
-  static inline float vjp(const float* p, const float* st, float x, float* dst, float dy, float* dp) {
+  static inline float vjp(const float* p, const float* st, float x, const float*, float* dst, float dy, float* dp) {
     float lam = p[0], vth = p[1], vr = p[2];
     float u = lam * st[0] + x;
     float v = u - vth;
@@ -144,9 +144,10 @@ template <int OPT>
 struct ILIF {
   static constexpr int NS = 3, NP = 5, NOPT = 8;
   static constexpr bool use_mpiu = (OPT & 1) != 0, use_ciu = (OPT & 2) != 0, ciu_input = (OPT & 4) != 0;
+  static constexpr int NX = use_mpiu ? 1 : 0;  // saved for the vjp: sigmoid(Iu)
   static constexpr bool valid = use_ciu || !ciu_input;  // the CIU source matters only with the CIU
 
-  static inline float step(const float* p, float* st, float x) {
+  static inline float step(const float* p, float* st, float x, float* sv = nullptr) {
     float ii = st[1], iu = st[2];
     float cur = use_ciu ? x - (ii >= 0.0f ? ii : 0.0f) : x;
     float u = p[0] * st[0] + cur;
@@ -155,7 +156,9 @@ struct ILIF {
     float m = mb;
     if constexpr (use_mpiu) {
       iu = p[2] * (iu + gate(s, mb));
-      m = mb - gate(s, sigmoid(iu));
+      float sg = sigmoid(iu);
+      if (sv) sv[0] = sg;
+      m = mb - gate(s, sg);
     }
     if constexpr (use_ciu) ii = p[3] * (ii + gate(s, ciu_input ? x : cur));
     st[0] = m;
@@ -165,7 +168,8 @@ struct ILIF {
   }
 
   template <int S>
-  static inline float vjp(const float* p, const float* st, float x, float* dst, float dy, float* dp) {
+  static inline float vjp(const float* p, const float* st, float x, const float* sv, float* dst, float dy,
+                          float* dp) {
     float lam = p[0], vth = p[1], lu = p[2], li = p[3];
     float m0 = st[0], ii = st[1], iu = st[2];
     // forward again
@@ -186,8 +190,7 @@ struct ILIF {
     }
     float dmb = dm;
     if constexpr (use_mpiu) {
-      float iu1 = lu * (iu + gate(s, mb));
-      float sg = sigmoid(iu1);
+      float sg = sv[0];
       ds += -dm * sg;
       float dz = diu + (-dm * s) * (sg * (1.0f - sg));
       dp[2] += dz * (iu + gate(s, mb));
@@ -226,32 +229,37 @@ struct ILIF {
 // No options (nothing is detached).
 template <int OPT>
 struct CLIF {
-  static constexpr int NS = 2, NP = 4, NOPT = 1;
+  static constexpr int NS = 2, NP = 4, NOPT = 1, NX = 2;  // saved for the vjp: the two sigmoids
   static constexpr bool valid = true;
 
-  static inline float step(const float* p, float* st, float x) {
+  static inline float step(const float* p, float* st, float x, float* sv = nullptr) {
     float u = p[0] * st[0] + x;
-    float c = st[1] * sigmoid(u / p[2]);
+    float g1 = sigmoid(u / p[2]);
+    float c = st[1] * g1;
     float s = heaviside(u - p[1]);
     c = c + s;
-    st[0] = u - s * (p[1] + sigmoid(c));
+    float g2 = sigmoid(c);
+    st[0] = u - s * (p[1] + g2);
     st[1] = c;
+    if (sv) {
+      sv[0] = g1;
+      sv[1] = g2;
+    }
     return s;
   }
 
   template <int S>
-  static inline float vjp(const float* p, const float* st, float x, float* dst, float dy, float* dp) {
+  static inline float vjp(const float* p, const float* st, float x, const float* sv, float* dst, float dy,
+                          float* dp) {
     float lam = p[0], vth = p[1], tau = p[2];
     float m0 = st[0], c0 = st[1];
-    // forward again
+    // forward again, but for the saved sigmoids
     float u = lam * m0 + x;
     float z = u / tau;
-    float g1 = sigmoid(z);
-    float c1 = c0 * g1;
+    float g1 = sv[0];
     float v = u - vth;
     float s = heaviside(v);
-    float c2 = c1 + s;
-    float g2 = sigmoid(c2);
+    float g2 = sv[1];
     // backward
     float dm = dst[0], dc = dst[1];
     float du = dm;
@@ -342,17 +350,18 @@ void forward(Dims d, const Args<N::NS, N::NP>& a) {
 
 template <class N, int S>
 void backward(Dims d, const Args<N::NS, N::NP>& a) {
-  constexpr int NS = N::NS, NP = N::NP;
-  int64_t bk = kBufferFloats / (NS * std::max<int64_t>(d.t, 1));
+  constexpr int NS = N::NS, NP = N::NP, NX = N::NX, NV = NS + NX, NXA = NX > 0 ? NX : 1;
+  int64_t bk = kBufferFloats / (NV * std::max<int64_t>(d.t, 1));
   bk = std::max<int64_t>(8, std::min<int64_t>(kFwdBlock, bk - bk % 8));
   int64_t nb = (d.e + bk - 1) / bk;
   std::vector<double> partial(d.v * nb * NP, 0.0);  // per block: the sums for scalar parameters
   parallel_for(d.v * nb, d.t * std::min(d.e, bk), [&](int64_t item, std::vector<float>& scratch) {
     int64_t v = item / nb, e0 = (item % nb) * bk, n = std::min(bk, d.e - e0);
     int64_t off = v * d.e + e0;
-    scratch.assign((d.t * NS + 2 * NP + 2 * NS) * bk, 0.0f);
-    float* __restrict saved = scratch.data();  // the state entering each step, [T][NS][bk]
-    float* __restrict p = saved + d.t * NS * bk;
+    scratch.assign((d.t * NV + 2 * NP + 2 * NS) * bk, 0.0f);
+    // per step the state entering it and the step's values the vjp would recompute: [T][NV][bk]
+    float* __restrict saved = scratch.data();
+    float* __restrict p = saved + d.t * NV * bk;
     float* __restrict dp = p + NP * bk;
     float* __restrict st = dp + NP * bk;
     float* __restrict ds = st + NS * bk;
@@ -360,14 +369,15 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
     const float* x = a.xs + v * d.t * d.e + e0;
     for (int64_t t = 0; t < d.t; ++t) {
       const float* __restrict xt = x + t * d.e;
-      float* __restrict sv = saved + t * NS * bk;
+      float* __restrict sv = saved + t * NV * bk;
 #pragma GCC ivdep
       for (int64_t i = 0; i < n; ++i) {
-        float s[NS], q[NP];
+        float s[NS], q[NP], w[NXA];
         for (int k = 0; k < NS; ++k) s[k] = sv[k * bk + i] = st[k * bk + i];
         for (int k = 0; k < NP; ++k) q[k] = p[k * bk + i];
-        N::step(q, s, xt[i]);
+        N::step(q, s, xt[i], w);
         for (int k = 0; k < NS; ++k) st[k * bk + i] = s[k];
+        for (int k = 0; k < NX; ++k) sv[(NS + k) * bk + i] = w[k];
       }
     }
     for (int k = 0; k < NS; ++k) std::memcpy(ds + k * bk, a.dstT[k] + off, n * sizeof(float));
@@ -377,15 +387,16 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
       const float* __restrict xt = x + t * d.e;
       const float* __restrict dyt = dy + t * d.e;
       float* __restrict dxt = dx + t * d.e;
-      const float* __restrict sv = saved + t * NS * bk;
+      const float* __restrict sv = saved + t * NV * bk;
 #pragma GCC ivdep
       for (int64_t i = 0; i < n; ++i) {
-        float s[NS], q[NP], g[NS], acc[NP];
+        float s[NS], q[NP], g[NS], acc[NP], w[NXA];
         for (int k = 0; k < NS; ++k) s[k] = sv[k * bk + i];
+        for (int k = 0; k < NX; ++k) w[k] = sv[(NS + k) * bk + i];
         for (int k = 0; k < NS; ++k) g[k] = ds[k * bk + i];
         for (int k = 0; k < NP; ++k) q[k] = p[k * bk + i];
         for (int k = 0; k < NP; ++k) acc[k] = dp[k * bk + i];
-        dxt[i] = N::template vjp<S>(q, s, xt[i], g, dyt[i], acc);
+        dxt[i] = N::template vjp<S>(q, s, xt[i], w, g, dyt[i], acc);
         for (int k = 0; k < NS; ++k) ds[k * bk + i] = g[k];
         for (int k = 0; k < NP; ++k) dp[k * bk + i] = acc[k];
       }
@@ -454,19 +465,25 @@ enum PolaraGrad : int { kExact = 0, kEq13 = 1, kMask = 2 };
 constexpr int kPolaraParams = 6, kPolaraOpts = 12;  // OPT = grad + 3 * binary + 6 * before_input
 enum PolaraParam : int { kLeak = 0, kB, kBeta, kGamma, kOmax, kAlphaMask };
 
+// amplify's values given e = e^{β min(δ, 0)} (the backward saves e from its forward pass)
 struct Amp {
   float delta, dc, e, amp, ua;
 };
 
-inline Amp amplify(float v, float th, float b, float beta) {
+inline Amp amplify_given(float v, float th, float b, float e) {
   Amp a;
   a.delta = v - th;
   bool below = a.delta <= 0.0f;
   a.dc = below ? a.delta : 0.0f;
-  a.e = vexp(beta * a.dc);
-  a.amp = b * a.e;
+  a.e = e;
+  a.amp = b * e;
   a.ua = below ? v * (1.0f + a.amp) : v;
   return a;
+}
+
+inline Amp amplify(float v, float th, float b, float beta) {
+  float delta = v - th;
+  return amplify_given(v, th, b, vexp(beta * (delta <= 0.0f ? delta : 0.0f)));
 }
 
 // ∂ua -> ∂v, accumulating ∂ϑ, ∂B, ∂β (JAX's graph: where(below, v (1 + B exp(β where(below, δ, 0))), v))
@@ -484,21 +501,30 @@ inline float amplify_vjp(const Amp& a, float v, float b, float beta, float dua, 
   return dv;
 }
 
+// the activation's values given e = e^{-γ d} and sig = sigmoid(ua O(Δ)) (saved, as above)
 struct Act {
   float delta, d, e, q, o, z, sig, s;
 };
 
-inline Act activation(float ua, float th, float gamma, float omax) {
+inline Act activation_given(float ua, float th, float omax, float e, float sig) {
   Act a;
   a.delta = ua - th;
   bool pos = a.delta >= 0.0f;
   a.d = pos ? a.delta : 0.0f;
-  a.e = vexp(-gamma * a.d);
-  a.q = a.d * (1.0f + a.d * a.e);
+  a.e = e;
+  a.q = a.d * (1.0f + a.d * e);
   a.o = std::min(a.q, omax);
   a.z = ua * a.o;
+  a.sig = sig;
+  a.s = pos ? sig : 0.0f;
+  return a;
+}
+
+inline Act activation(float ua, float th, float gamma, float omax) {
+  float delta = ua - th;
+  Act a = activation_given(ua, th, omax, vexp(-gamma * (delta >= 0.0f ? delta : 0.0f)), 0.0f);
   a.sig = sigmoid(a.z);
-  a.s = pos ? a.sig : 0.0f;
+  a.s = a.delta >= 0.0f ? a.sig : 0.0f;
   return a;
 }
 
@@ -507,35 +533,31 @@ struct Polara {
   static constexpr int grad = G % 3;
   static constexpr bool binary = (G / 3) % 2 != 0, before_input = G >= 6;
 
-  // ua of one step from u, ϑ, x and the parameters
-  static inline float integrate(const float* q, float u, float th, float x, Amp* amp, float* v) {
+  // ua of one step from u, ϑ, x and the parameters (given amplify's e where SAVED)
+  template <bool SAVED = false>
+  static inline float integrate(const float* q, float u, float th, float x, Amp* amp, float* v, float e = 0.0f) {
     float ud = q[kLeak] * u;
-    if constexpr (before_input) {
-      *v = ud;
-      *amp = amplify(ud, th, q[kB], q[kBeta]);
-      return amp->ua + x;
-    } else {
-      *v = ud + x;
-      *amp = amplify(*v, th, q[kB], q[kBeta]);
-      return amp->ua;
-    }
+    *v = before_input ? ud : ud + x;
+    *amp = SAVED ? amplify_given(*v, th, q[kB], e) : amplify(*v, th, q[kB], q[kBeta]);
+    return before_input ? amp->ua + x : amp->ua;
   }
 
-  static inline float output(float ua, float th, const float* q) {
-    Act a = activation(ua, th, q[kGamma], q[kOmax]);
-    if constexpr (binary) return a.s + ((a.delta >= 0.0f ? 1.0f : 0.0f) - a.s);
-    return a.s;
+  static inline float output(float ua, float th, const float* q, Act* act) {
+    *act = activation(ua, th, q[kGamma], q[kOmax]);
+    if constexpr (binary) return act->s + ((act->delta >= 0.0f ? 1.0f : 0.0f) - act->s);
+    return act->s;
   }
 
-  // ∂s -> ∂ua, ∂ϑ (added to dua, dth), accumulating ∂γ, ∂o_max ("exact" only)
+  // ∂s -> ∂ua, ∂ϑ (added to dua, dth), accumulating ∂γ, ∂o_max ("exact" only); e, sig: the
+  // activation's saved values
   static inline void activation_vjp(float ua, float th, const float* q, float ds, float& dua, float& dth,
-                                    float* dq) {
+                                    float* dq, float e, float sig) {
     if constexpr (grad == kMask) {
       float g = std::fabs(ua - th) < 1.0f ? ds * q[kAlphaMask] : 0.0f;
       dua += g;
       dth -= g;
     } else {
-      Act a = activation(ua, th, q[kGamma], q[kOmax]);
+      Act a = activation_given(ua, th, q[kOmax], e, sig);
       bool pos = a.delta >= 0.0f;
       float dsig = a.sig * (1.0f - a.sig);
       if constexpr (grad == kEq13) {
@@ -566,22 +588,24 @@ struct Polara {
 
 inline int64_t ring_slot(int64_t tau, int64_t k) { return ((tau % k) + k) % k; }
 
-// acc[i] = Σ_j w_j[i] s_{t-j}[i], j = 0..K-1, the outputs given by hist(j) -> float* [n]; w is
-// either K scalars (scalar) or K block arrays [K][bk].
-template <class H>
-inline void window_sum(int64_t k, int64_t n, int64_t bk, const float* w, bool scalar, H&& hist, float* __restrict acc) {
-  for (int64_t j = 0; j < k; ++j) {
+// acc[i] (+)= Σ_j w_j[i] s_{t-j}[i], j = j0..K-1, the outputs given by hist(j) -> float* [n]; w is
+// either K scalars (scalar) or K block arrays [K][bk]; ADD: accumulate onto acc.
+template <bool ADD = false, class H>
+inline void window_sum(int64_t j0, int64_t k, int64_t n, int64_t bk, const float* w, bool scalar, H&& hist,
+                       float* __restrict acc) {
+  for (int64_t j = j0; j < k; ++j) {
     const float* __restrict h = hist(j);
+    const bool first = !ADD && j == j0;
     if (scalar) {
       float c = w[j];
-      if (j == 0) {
+      if (first) {
         for (int64_t i = 0; i < n; ++i) acc[i] = c * h[i];
       } else {
         for (int64_t i = 0; i < n; ++i) acc[i] += c * h[i];
       }
     } else {
       const float* __restrict wj = w + j * bk;
-      if (j == 0) {
+      if (first) {
         for (int64_t i = 0; i < n; ++i) acc[i] = wj[i] * h[i];
       } else {
         for (int64_t i = 0; i < n; ++i) acc[i] += wj[i] * h[i];
@@ -616,30 +640,48 @@ inline void polara_load(const PolaraArgs& a, int64_t v, int64_t off, int64_t e0,
   }
 }
 
-// One forward step over a block: u, th updated in place, the output written to out (and ys_t when
-// given); hist(j) the outputs of steps t - j (hist(0) = out); ua, inh, rise: [bk] scratch (inh
-// and rise keep the window sums, which the backward saves).
-template <class P, class H>
+// What the backward's forward pass saves per step ([bk] each): the window sums and the values of
+// the three exps (amplify's e, the activation's e and sigmoid), so that its reverse pass
+// computes no exp.
+struct PolaraSaved {
+  float* inh;
+  float* rise;
+  float* e_amp;
+  float* e_act;
+  float* sig;
+};
+
+// One forward step over a block: u, th updated in place, the output written to out; hist(j) the
+// outputs of steps t - j (hist(0) = out); ua: [bk] scratch; sv: what is saved (the window sums
+// always: the forward passes [bk] scratch for them; the exps' values only where SAVE).
+template <class P, bool SAVE, class H>
 inline void polara_step(int64_t n, int64_t bk, const PolaraArgs& a, const PolaraBlock& b, const float* __restrict x,
                         float* __restrict u, float* __restrict th, float* __restrict out, float* __restrict ua,
-                        float* __restrict inh, float* __restrict rise, H&& hist) {
+                        const PolaraSaved& sv, H&& hist) {
   const float* __restrict p = b.p;
 #pragma GCC ivdep
   for (int64_t i = 0; i < n; ++i) {
     float q[kPolaraParams];
     for (int k = 0; k < kPolaraParams; ++k) q[k] = p[k * bk + i];
     Amp amp;
+    Act act;
     float vv;
     float a_ = P::integrate(q, u[i], th[i], x[i], &amp, &vv);
     ua[i] = a_;
-    out[i] = P::output(a_, th[i], q);
+    out[i] = P::output(a_, th[i], q, &act);
+    if constexpr (SAVE) {
+      sv.e_amp[i] = amp.e;
+      sv.e_act[i] = act.e;
+      sv.sig[i] = act.sig;
+    }
   }
-  window_sum(a.k, n, bk, b.win[0], a.win_scalar[0], hist, inh);
-  window_sum(a.k, n, bk, b.win[1], a.win_scalar[1], hist, rise);
+  // u = ua (1 + Σ_j h(j) ŝ_j), ϑ = ϑ (1 + Σ_j Θ(j) ŝ_j)
+  window_sum(0, a.k, n, bk, b.win[0], a.win_scalar[0], hist, sv.inh);
+  window_sum(0, a.k, n, bk, b.win[1], a.win_scalar[1], hist, sv.rise);
 #pragma GCC ivdep
   for (int64_t i = 0; i < n; ++i) {
-    u[i] = ua[i] * (1.0f + inh[i]);
-    th[i] = th[i] * (1.0f + rise[i]);
+    u[i] = ua[i] * (1.0f + sv.inh[i]);
+    th[i] = th[i] * (1.0f + sv.rise[i]);
   }
 }
 
@@ -658,9 +700,8 @@ void polara_forward(Dims d, const PolaraArgs& a) {
     float* u = b.win[1] + k * bk;
     float* th = u + bk;
     float* ua = th + bk;
-    float* inh = ua + bk;
-    float* rise = inh + bk;
-    float* ring = rise + bk + 2 * k;  // [K][bk]: s_τ in slot τ mod K
+    PolaraSaved sv{ua + bk, ua + 2 * bk};  // the window sums: scratch
+    float* ring = ua + 3 * bk + 2 * k;      // [K][bk]: s_τ in slot τ mod K
     polara_load(a, v, off, e0, n, bk, &b);
     std::memcpy(u, a.u0 + off, n * sizeof(float));
     std::memcpy(th, a.th0 + off, n * sizeof(float));
@@ -669,8 +710,8 @@ void polara_forward(Dims d, const PolaraArgs& a) {
     }
     for (int64_t t = 0; t < d.t; ++t) {
       float* out = ring + ring_slot(t, k) * bk;
-      polara_step<P>(n, bk, a, b, a.xs + (v * d.t + t) * d.e + e0, u, th, out, ua, inh, rise,
-                     [&](int64_t j) { return ring + ring_slot(t - j, k) * bk; });
+      polara_step<P, false>(n, bk, a, b, a.xs + (v * d.t + t) * d.e + e0, u, th, out, ua, sv,
+                            [&](int64_t j) { return ring + ring_slot(t - j, k) * bk; });
       std::memcpy(a.ys + (v * d.t + t) * d.e + e0, out, n * sizeof(float));
     }
     std::memcpy(a.uT + off, u, n * sizeof(float));
@@ -681,116 +722,117 @@ void polara_forward(Dims d, const PolaraArgs& a) {
   });
 }
 
+// The backward. Its forward pass saves, per step, u and ϑ entering it, the window sums and the
+// exps' values (PolaraSaved), and the outputs. The reverse pass overwrites each step's window
+// sums with their cotangents ∂inh_t, ∂rise_t, and gathers the cotangent of s_τ from the steps
+// whose windows hold it: ∂s_τ = ∂y_τ + Σ_j (∂inh_{τ+j} h(j) + ∂rise_{τ+j} Θ(j)) (+ the final
+// history's cotangent for the last K outputs), so no cotangent is scattered per step. The window
+// kernels' cotangents Σ_t ∂inh_t s_{t-j} are summed once at the end.
 template <int G>
 void polara_backward(Dims d, const PolaraArgs& a) {
   using P = Polara<G>;
-  const int64_t k = a.k;
-  // the block buffer: per step the u and ϑ entering it and the two window sums, and the outputs
-  // of steps -K..T-1 (the initial history first)
-  int64_t bk = kBufferFloats / (5 * d.t + k);
+  const int64_t k = a.k, T = d.t;
+  // per element: 5 values per step, the window sums (and then their cotangents) over K + T + K
+  // rows (zero rows either side: no window reaches past them), the outputs of steps -K..T-1
+  const int64_t rows = 5 * T + 2 * (T + 2 * k) + (T + k);
+  int64_t bk = kBufferFloats / rows;
   bk = std::max<int64_t>(8, std::min<int64_t>(kFwdBlock, bk - bk % 8));
   int64_t nb = (d.e + bk - 1) / bk;
   constexpr int NQ = kPolaraParams;
   std::vector<double> partial(d.v * nb * (NQ + 2 * k), 0.0);
-  parallel_for(d.v * nb, d.t * std::min(d.e, bk) * 16, [&](int64_t item, std::vector<float>& scratch) {
+  parallel_for(d.v * nb, T * std::min(d.e, bk) * 16, [&](int64_t item, std::vector<float>& scratch) {
     int64_t v = item / nb, e0 = (item % nb) * bk, n = std::min(bk, d.e - e0);
     int64_t off = v * d.e + e0;
-    scratch.assign(polara_scratch_floats(k, bk) + (5 * d.t + k) * bk + (NQ + 2 * k + k + 6) * bk, 0.0f);
+    scratch.assign(polara_scratch_floats(k, bk) + (rows + NQ + 3 * k + 5) * bk, 0.0f);
     PolaraBlock b{scratch.data(), {scratch.data() + NQ * bk, scratch.data() + (NQ + k) * bk}};
     float* u = b.win[1] + k * bk;
     float* th = u + bk;
     float* ua = th + bk;
-    float* inh = ua + bk;
-    float* rise = inh + bk;
-    float* saved_u = rise + bk + 2 * k;  // [T][bk]
-    float* saved_th = saved_u + d.t * bk;
-    float* saved_inh = saved_th + d.t * bk;
-    float* saved_rise = saved_inh + d.t * bk;
-    float* outs = saved_rise + d.t * bk;  // [T + K][bk]: s_τ at τ + K
-    float* dq = outs + (d.t + k) * bk;  // [6][bk] parameter cotangents
-    float* dwin = dq + NQ * bk;         // [2][K][bk] window-kernel cotangents
-    float* g = dwin + 2 * k * bk;       // [K][bk]: cotangent of s_τ in slot τ mod K
-    float* du = g + k * bk;
+    float* sv_u = ua + 3 * bk + 2 * k;  // [T][bk]
+    float* sv_th = sv_u + T * bk;
+    float* sv_eamp = sv_th + T * bk;
+    float* sv_eact = sv_eamp + T * bk;
+    float* sv_sig = sv_eact + T * bk;
+    float* inh = sv_sig + T * bk;       // [K + T + K][bk]: step t at row K + t
+    float* rise = inh + (T + 2 * k) * bk;
+    float* outs = rise + (T + 2 * k) * bk;  // [T + K][bk]: s_τ at τ + K
+    float* dq = outs + (T + k) * bk;        // [6][bk] parameter cotangents
+    float* dwin = dq + NQ * bk;             // [2][K][bk] window-kernel cotangents
+    float* gT = dwin + 2 * k * bk;          // [K][bk] the final history's cotangent
+    float* gs = gT + k * bk;                // [bk] ∂s_t from later steps' windows
+    float* du = gs + bk;
     float* dth = du + bk;
-    float* dua = dth + bk;
-    float* dthu = dua + bk;  // ∂ϑ from the threshold rise
-    float* dinh = dthu + bk;
-    float* drise = dinh + bk;
     polara_load(a, v, off, e0, n, bk, &b);
     std::memcpy(u, a.u0 + off, n * sizeof(float));
     std::memcpy(th, a.th0 + off, n * sizeof(float));
     for (int64_t j = 0; j < k; ++j) {
       std::memcpy(outs + (k - 1 - j) * bk, a.h0 + (v * k + j) * d.e + e0, n * sizeof(float));
     }
-    const float* x = a.xs + v * d.t * d.e + e0;
-    for (int64_t t = 0; t < d.t; ++t) {
-      std::memcpy(saved_u + t * bk, u, n * sizeof(float));
-      std::memcpy(saved_th + t * bk, th, n * sizeof(float));
-      polara_step<P>(n, bk, a, b, x + t * d.e, u, th, outs + (t + k) * bk, ua, saved_inh + t * bk,
-                     saved_rise + t * bk, [&](int64_t j) { return outs + (t - j + k) * bk; });
+    const float* x = a.xs + v * T * d.e + e0;
+    for (int64_t t = 0; t < T; ++t) {
+      std::memcpy(sv_u + t * bk, u, n * sizeof(float));
+      std::memcpy(sv_th + t * bk, th, n * sizeof(float));
+      PolaraSaved sv{inh + (t + k) * bk, rise + (t + k) * bk, sv_eamp + t * bk, sv_eact + t * bk, sv_sig + t * bk};
+      polara_step<P, true>(n, bk, a, b, x + t * d.e, u, th, outs + (t + k) * bk, ua, sv,
+                           [&](int64_t j) { return outs + (t - j + k) * bk; });
     }
-    // reverse time
+    // ∂s_τ from the windows of steps τ + j0 .. τ + K - 1 (their ∂inh, ∂rise already in place)
+    // and from the final history, into gs
+    auto gather = [&](int64_t tau, int64_t j0) {
+      if (T - 1 - tau < k) {
+        std::memcpy(gs, gT + (T - 1 - tau) * bk, n * sizeof(float));
+      } else {
+        std::fill(gs, gs + n, 0.0f);
+      }
+      window_sum<true>(j0, k, n, bk, b.win[0], a.win_scalar[0], [&](int64_t j) { return inh + (tau + j + k) * bk; }, gs);
+      window_sum<true>(j0, k, n, bk, b.win[1], a.win_scalar[1], [&](int64_t j) { return rise + (tau + j + k) * bk; }, gs);
+    };
+    // the first row of each window kernel, per element (scalar kernels expanded): the reverse
+    // step's own term, without a select in its loop
+    float* w0 = dth + bk;  // [2][bk]
+    for (int w = 0; w < 2; ++w) {
+      if (a.win_scalar[w]) {
+        std::fill(w0 + w * bk, w0 + w * bk + n, b.win[w][0]);
+      } else {
+        std::memcpy(w0 + w * bk, b.win[w], n * sizeof(float));
+      }
+    }
     std::memcpy(du, a.duT + off, n * sizeof(float));
     std::memcpy(dth, a.dthT + off, n * sizeof(float));
-    for (int64_t j = 0; j < k; ++j) {
-      std::memcpy(g + ring_slot(d.t - 1 - j, k) * bk, a.dhT + (v * k + j) * d.e + e0, n * sizeof(float));
-    }
+    for (int64_t j = 0; j < k; ++j) std::memcpy(gT + j * bk, a.dhT + (v * k + j) * d.e + e0, n * sizeof(float));
     const float* __restrict p = b.p;
-    const float* dy = a.dys + v * d.t * d.e + e0;
-    float* dx = a.dxs + v * d.t * d.e + e0;
-    for (int64_t t = d.t - 1; t >= 0; --t) {
+    const float* __restrict wh0 = w0;
+    const float* __restrict wt0 = w0 + bk;
+    const float* dy = a.dys + v * T * d.e + e0;
+    float* dx = a.dxs + v * T * d.e + e0;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      gather(t, 1);
       const float* __restrict xt = x + t * d.e;
-      const float* __restrict su = saved_u + t * bk;
-      const float* __restrict sth = saved_th + t * bk;
-      const float* __restrict si = saved_inh + t * bk;
-      const float* __restrict sr = saved_rise + t * bk;
-      // u' = ua (1 + inh), ϑ' = ϑ (1 + rise)
-#pragma GCC ivdep
-      for (int64_t i = 0; i < n; ++i) {
-        float q[kPolaraParams];
-        for (int c = 0; c < kPolaraParams; ++c) q[c] = p[c * bk + i];
-        Amp amp;
-        float vv;
-        float a_ = P::integrate(q, su[i], sth[i], xt[i], &amp, &vv);
-        dua[i] = du[i] * (1.0f + si[i]);
-        dinh[i] = du[i] * a_;
-        dthu[i] = dth[i] * (1.0f + sr[i]);
-        drise[i] = dth[i] * sth[i];
-      }
-      // the window sums: their kernels' cotangents and those of the outputs in the window
-      for (int64_t j = 0; j < k; ++j) {
-        const float* __restrict s = outs + (t - j + k) * bk;
-        float* __restrict gj = g + ring_slot(t - j, k) * bk;
-        float* __restrict dh = dwin + j * bk;
-        float* __restrict dt_ = dwin + (k + j) * bk;
-        const float* wh = b.win[0];
-        const float* wt = b.win[1];
-        bool sh = a.win_scalar[0], st = a.win_scalar[1];
-#pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) {
-          dh[i] += dinh[i] * s[i];
-          dt_[i] += drise[i] * s[i];
-          float hj = sh ? wh[j] : wh[j * bk + i];
-          float tj = st ? wt[j] : wt[j * bk + i];
-          gj[i] += dinh[i] * hj + drise[i] * tj;
-        }
-      }
-      float* __restrict gt = g + ring_slot(t, k) * bk;
       const float* __restrict dyt = dy + t * d.e;
       float* __restrict dxt = dx + t * d.e;
+      const float* __restrict su = sv_u + t * bk;
+      const float* __restrict sth = sv_th + t * bk;
+      const float* __restrict sea = sv_eamp + t * bk;
+      const float* __restrict sec = sv_eact + t * bk;
+      const float* __restrict ssg = sv_sig + t * bk;
+      float* __restrict it = inh + (t + k) * bk;
+      float* __restrict rt = rise + (t + k) * bk;
 #pragma GCC ivdep
       for (int64_t i = 0; i < n; ++i) {
         float q[kPolaraParams], acc[kPolaraParams];
         for (int c = 0; c < kPolaraParams; ++c) q[c] = p[c * bk + i];
         for (int c = 0; c < kPolaraParams; ++c) acc[c] = dq[c * bk + i];
-        float ds = dyt[i] + gt[i];
-        gt[i] = 0.0f;  // the slot of s_{t-K} from here on: out of this step's window
         Amp amp;
         float vv;
-        float a_ = P::integrate(q, su[i], sth[i], xt[i], &amp, &vv);
-        float dai = dua[i];
-        float dthi = dthu[i];
-        P::activation_vjp(a_, sth[i], q, ds, dai, dthi, acc);
+        float a_ = P::template integrate<true>(q, su[i], sth[i], xt[i], &amp, &vv, sea[i]);
+        // u' = ua (1 + inh), ϑ' = ϑ (1 + rise)
+        float dinh = du[i] * a_, drise = dth[i] * sth[i];
+        float dai = du[i] * (1.0f + it[i]);
+        float dthi = dth[i] * (1.0f + rt[i]);
+        it[i] = dinh;
+        rt[i] = drise;
+        float ds = dyt[i] + (gs[i] + (dinh * wh0[i] + drise * wt0[i]));
+        P::activation_vjp(a_, sth[i], q, ds, dai, dthi, acc, sec[i], ssg[i]);
         float dxi, dud;
         if constexpr (P::before_input) {
           dxi = dai;
@@ -808,8 +850,24 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     }
     std::memcpy(a.du0 + off, du, n * sizeof(float));
     std::memcpy(a.dth0 + off, dth, n * sizeof(float));
-    for (int64_t j = 0; j < k; ++j) {
-      std::memcpy(a.dh0 + (v * k + j) * d.e + e0, g + ring_slot(-1 - j, k) * bk, n * sizeof(float));
+    for (int64_t j = 0; j < k; ++j) {  // the initial history: s_{-1-j}
+      gather(-1 - j, 0);
+      std::memcpy(a.dh0 + (v * k + j) * d.e + e0, gs, n * sizeof(float));
+    }
+    // the window kernels' cotangents: Σ_t ∂inh_t s_{t-j}, Σ_t ∂rise_t s_{t-j}
+    for (int64_t t = 0; t < T; ++t) {
+      const float* __restrict di = inh + (t + k) * bk;
+      const float* __restrict dr = rise + (t + k) * bk;
+      for (int64_t j = 0; j < k; ++j) {
+        const float* __restrict s = outs + (t - j + k) * bk;
+        float* __restrict dh = dwin + j * bk;
+        float* __restrict dt_ = dwin + (k + j) * bk;
+#pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) {
+          dh[i] += di[i] * s[i];
+          dt_[i] += dr[i] * s[i];
+        }
+      }
     }
     // parameter cotangents: per element, or summed (in double) for a scalar
     double* part = partial.data() + item * (NQ + 2 * k);

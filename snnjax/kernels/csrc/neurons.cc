@@ -14,15 +14,17 @@
 // x and the output cotangent and writing the input cotangent once. Blocks are spread over
 // threads.
 //
-// The kernels (kernels.h) are compiled twice: for the baseline instruction set and, on x86-64, for
-// AVX2 (8 floats per instruction instead of 4; chosen at run time by what the CPU supports), so
-// that one build runs on any x86-64 machine and fast on a recent one.
+// The kernels (kernels.h) are compiled three times: for the baseline instruction set and, on
+// x86-64, for AVX2 and AVX-512 (4, 8 and 16 floats per instruction; chosen at run time by what
+// the CPU supports, isa_level), so that one build runs on any x86-64 machine and fast on a
+// recent one.
 
 #include <Python.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -117,33 +119,56 @@ namespace base {
 }  // namespace base
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#define SNNJAX_HAVE_AVX2 1
+#define SNNJAX_HAVE_X86 1
 #pragma GCC push_options
 #pragma GCC target("avx2")
 namespace avx2 {
 #include "kernels.h"
 }  // namespace avx2
 #pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,prefer-vector-width=512")
+namespace avx512 {
+#include "kernels.h"
+}  // namespace avx512
+#pragma GCC pop_options
 #endif
 
-bool use_avx2() {
-#ifdef SNNJAX_HAVE_AVX2
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-#else
-  return false;
+// The instruction set the kernels run with: 0 baseline, 1 AVX2, 2 AVX-512 (F, VL, BW, DQ), the
+// best the CPU supports, at most the level named by the environment variable SNNJAX_NATIVE_ISA
+// ("base", "avx2", "avx512"; snnjax/kernels/native.py checks its value), read once.
+int isa_level() {
+  static const int level = [] {
+    int best = 0;
+#ifdef SNNJAX_HAVE_X86
+    if (__builtin_cpu_supports("avx2")) best = 1;
+    if (best == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
+      best = 2;
+    }
 #endif
+    const char* cap = std::getenv("SNNJAX_NATIVE_ISA");
+    if (cap != nullptr && std::strcmp(cap, "base") == 0) return 0;
+    if (cap != nullptr && std::strcmp(cap, "avx2") == 0) return std::min(best, 1);
+    return best;
+  }();
+  return level;
 }
 
 // The instruction set's instantiation of a neuron's forward / backward.
-#ifdef SNNJAX_HAVE_AVX2
-#define SNNJAX_DISPATCH(NEURON, FN, ...)                         \
-  do {                                                                 \
-    if (use_avx2()) {                                                  \
-      avx2::FN<avx2::NEURON>(__VA_ARGS__);                       \
-    } else {                                                           \
-      base::FN<base::NEURON>(__VA_ARGS__);                       \
-    }                                                                  \
+#ifdef SNNJAX_HAVE_X86
+#define SNNJAX_DISPATCH(NEURON, FN, ...)           \
+  do {                                             \
+    switch (isa_level()) {                         \
+      case 2:                                      \
+        avx512::FN<avx512::NEURON>(__VA_ARGS__);   \
+        break;                                     \
+      case 1:                                      \
+        avx2::FN<avx2::NEURON>(__VA_ARGS__);       \
+        break;                                     \
+      default:                                     \
+        base::FN<base::NEURON>(__VA_ARGS__);       \
+    }                                              \
   } while (0)
 #else
 #define SNNJAX_DISPATCH(NEURON, FN, ...) base::FN<base::NEURON>(__VA_ARGS__)
@@ -321,8 +346,11 @@ ffi::Error polara_inputs(const Buf& xs, const Buf& u0, const Buf& th0, const Buf
   return ffi::Error::Success();
 }
 
-#ifdef SNNJAX_HAVE_AVX2
-#define SNNJAX_POLARA(...) (use_avx2() ? avx2::polara_dispatch(__VA_ARGS__) : base::polara_dispatch(__VA_ARGS__))
+#ifdef SNNJAX_HAVE_X86
+#define SNNJAX_POLARA(...)                                                                   \
+  (isa_level() == 2   ? avx512::polara_dispatch(__VA_ARGS__)                                 \
+   : isa_level() == 1 ? avx2::polara_dispatch(__VA_ARGS__)                                   \
+                      : base::polara_dispatch(__VA_ARGS__))
 #else
 #define SNNJAX_POLARA(...) base::polara_dispatch(__VA_ARGS__)
 #endif
@@ -546,6 +574,9 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxIlifBwd, IlifBwdImpl,
                                   .Attr<bool>("use_ciu")
                                   .Attr<bool>("ciu_input")
                                   .Attr<int32_t>("surrogate"));
+
+// The instruction set in use (isa_level), for snnjax.kernels.native.instruction_set().
+extern "C" int SnnjaxNativeIsa() { return isa_level(); }
 
 // A Python module so that setuptools can build and install this file as an extension; the
 // handlers are found by ctypes through its file (snnjax/kernels/native.py).
