@@ -267,6 +267,7 @@ def main(argv=None):
         "platform": dev,
         "jax": jax.__version__,
         "malloc": MALLOC,
+        "native_isa": native.instruction_set(),
         "python": platform.python_version(),
         "host": platform.node(),
         "repeats": args.repeats,

@@ -44,6 +44,7 @@ from flax import nnx
 
 import snnjax
 from snnjax import models, nn, train
+from snnjax.kernels import native
 
 NEURONS = {
     "spytorch-lif": lambda backend: lambda: nn.SpytorchLIF(backend=backend),
@@ -226,7 +227,7 @@ def main(argv=None):
         nargs="+",
         default=["scan", "fused"],
         choices=["scan", "fused", "pallas", "native", "auto"],
-        help="neuron backends (pallas: GPU/TPU only; native: CPU, LIF/ILIF; auto: the library's choice)",
+        help="neuron backends (pallas: GPU/TPU only; native: CPU, LIF/ILIF/CLIF/POLARA; auto: the library's choice)",
     )
     p.add_argument("--num-steps", type=int, default=128)
     p.add_argument("--batch", type=int, default=256)
@@ -245,6 +246,7 @@ def main(argv=None):
         "machine": f"{platform.machine()} {os.cpu_count()} cpus",
         "device": str(jax.devices()[0]),
         "jax": jax.__version__,
+        "native_isa": native.instruction_set(),
         "malloc": MALLOC,
     }
     configs = []
