@@ -1,5 +1,6 @@
 """What the benchmark scripts share: host memory settings (import before jax / torch), the
-timer (:func:`median_seconds`) and the JSON-lines record (:class:`JsonLines`).
+timers (:func:`median_seconds`, :func:`interleaved_times`) and the JSON-lines record
+(:class:`JsonLines`).
 
 On the virtual machines we measure on, a page fault costs ~2.5 µs: glibc serves every
 allocation of 32 MB or more with a fresh ``mmap`` and returns it on ``free``, so each
@@ -142,3 +143,21 @@ def median_seconds(fn, args, repeats: int, warmup: int = 2) -> float:
         jax.block_until_ready(fn(*args))
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def interleaved_times(run_fns, repeats: int, warmup: int = 2) -> list[list[float]]:
+    """Wall times of each zero-argument ``run_fns[i]()`` (which must block until its result is
+    ready): ``warmup`` runs each, then ``repeats`` rounds of every function once, so that drift of
+    a shared machine's speed hits all of them alike. ``times[i]`` lists function i's rounds."""
+    import time
+
+    for fn in run_fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in run_fns]
+    for _ in range(repeats):
+        for ts, fn in zip(times, run_fns):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return times

@@ -34,7 +34,6 @@ import argparse  # noqa: E402
 import datetime  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
-import time  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -233,15 +232,8 @@ def main(argv=None):
                 print(f"skipping native: {native.unavailable_reason()}", flush=True)
                 continue
             configs.append(snnjax_step(neuron, backend, args.T, args.batch))
-    for _, run_once in configs:  # compile and warm up
-        run_once()
-        run_once()
-    times = [[] for _ in configs]
-    for _ in range(args.repeats):
-        for ts, (_, run_once) in zip(times, configs):
-            t0 = time.perf_counter()
-            run_once()
-            ts.append(time.perf_counter() - t0)
+    # compile and warm up, then interleaved rounds (medians over rounds)
+    times = _host.interleaved_times([run_once for _, run_once in configs], args.repeats)
     record = _host.JsonLines(args.out, meta)
     med = [float(np.median(ts)) for ts in times]
     ref = {r["library"].split()[0]: m for (r, _), m in zip(configs, med) if not r["library"].startswith("snnjax")}

@@ -30,7 +30,6 @@ import datetime
 import json
 import os
 import platform
-import time
 
 import _host  # first: glibc malloc settings, before jax / torch allocate
 
@@ -262,17 +261,8 @@ def main(argv=None):
         for inp in args.inputs:
             for backend in args.backends:
                 configs.append(make_step(neuron, inp, backend, T=args.num_steps, batch=args.batch))
-    for _, run_once in configs:  # compile and warm up
-        run_once()
-        run_once()
-    # Interleaved rounds: every configuration once per round, so drift in the machine's
-    # speed (shared cores) affects all of them alike; medians over rounds.
-    times = [[] for _ in configs]
-    for _ in range(args.repeats):
-        for ts, (_, run_once) in zip(times, configs):
-            t0 = time.perf_counter()
-            run_once()
-            ts.append(time.perf_counter() - t0)
+    # compile and warm up, then interleaved rounds (medians over rounds)
+    times = _host.interleaved_times([run_once for _, run_once in configs], args.repeats)
     ref = next((np.median(ts) for ts, (r, _) in zip(times, configs) if r["library"].startswith("snntorch")), None)
     rows = []
     for ts, (row, _) in zip(times, configs):

@@ -36,8 +36,9 @@ and an explicit ``backend="native"`` raises a ``ValueError`` that says so.
 
 Instruction sets. The kernels are compiled three times, for the baseline x86-64 instruction set,
 AVX2 and AVX-512, and run with the best the CPU supports (:func:`instruction_set`); the
-environment variable ``SNNJAX_NATIVE_ISA`` (``base``, ``avx2``, ``avx512``) caps it, read once
-when the kernels first run (``tests/test_native.py`` runs every level this CPU has).
+environment variable ``SNNJAX_NATIVE_ISA`` (``base``, ``avx2``, ``avx512``) caps it, fixed when
+the extension is loaded (``tests/test_native.py`` runs the lower levels this CPU has in a
+subprocess: the kernels' checks by default, all of them in the ``slow`` set).
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ _state: dict[str, Any] = {}
 
 ISA_ENV = "SNNJAX_NATIVE_ISA"
 """Environment variable capping the kernels' instruction set: ``base``, ``avx2`` or ``avx512``
-(read once, when the extension first runs; unset: the best the CPU supports)."""
+(unset: the best the CPU supports). The level is fixed when the extension is loaded; its value
+is checked then and at every later use (a bad value is a ``ValueError``)."""
 INSTRUCTION_SETS = ("base", "avx2", "avx512")
 
 
@@ -132,6 +134,7 @@ def _load() -> str | None:
             for target, symbol in _TARGETS.items():
                 jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
             _state["lib"] = lib
+            lib.SnnjaxNativeIsa()  # fixes the instruction set now, under the value just checked
         except Exception as e:  # an ABI mismatch or a broken build: say so, keep the JAX backends
             reason = f"the extension {spec.origin} could not be registered with XLA: {type(e).__name__}: {e}"
     _state["reason"] = reason

@@ -1,5 +1,5 @@
-// The kernels' templates: included twice by neurons.cc, once for the baseline instruction set and
-// once for AVX2 (chosen at run time), each time inside its own namespace. No #include here: the
+// The kernels' templates: included three times by neurons.cc, for the baseline instruction set,
+// AVX2 and AVX-512 (chosen at run time), each time inside its own namespace. No #include here: the
 // headers come first, in neurons.cc; Dims and Args are neurons.cc's.
 
 // ---------------------------------------------------------------------------------------------
@@ -285,6 +285,19 @@ struct CLIF {
 // Blocks and threads.
 
 constexpr int64_t kFwdBlock = 1024;
+
+// The rows of the sequences kAhead time steps ahead (n floats each, one row every E floats) are
+// prefetched into L2 while a step is computed: the time loop reads one short row per step, at a
+// stride the hardware prefetchers do not follow, and without this it waits on those loads
+// (perf annotate: half the LIF backward's samples on two loads; 25-30 % faster with it,
+// benchmarks/RESULTS.md).
+constexpr int64_t kAhead = 2;
+
+template <class... P>
+inline void prefetch_rows(int64_t n, P*... rows) {
+  // read-only rows with the read hint, rows the step writes (y, dx) with the write hint
+  for (int64_t i = 0; i < n; i += 16) (__builtin_prefetch(rows + i, std::is_const_v<P> ? 0 : 1, 2), ...);
+}
 constexpr int64_t kBufferFloats = 256 * 1024;  // the backward's per-block buffer: 1 MiB (in L2)
 
 // fn(item, scratch) for every item, over up to hardware_concurrency threads (one where the work
@@ -333,6 +346,7 @@ void forward(Dims d, const Args<N::NS, N::NP>& a) {
     const float* x = a.xs + v * d.t * d.e + e0;
     float* y = a.ys + v * d.t * d.e + e0;
     for (int64_t t = 0; t < d.t; ++t) {
+      if (t + kAhead < d.t) prefetch_rows(n, x + (t + kAhead) * d.e, y + (t + kAhead) * d.e);
       const float* __restrict xt = x + t * d.e;
       float* __restrict yt = y + t * d.e;
 #pragma GCC ivdep
@@ -368,6 +382,7 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
     load_block(a, v, off, n, bk, st, p);
     const float* x = a.xs + v * d.t * d.e + e0;
     for (int64_t t = 0; t < d.t; ++t) {
+      if (t + kAhead < d.t) prefetch_rows(n, x + (t + kAhead) * d.e);
       const float* __restrict xt = x + t * d.e;
       float* __restrict sv = saved + t * NV * bk;
 #pragma GCC ivdep
@@ -384,6 +399,7 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
     const float* dy = a.dys + v * d.t * d.e + e0;
     float* dx = a.dxs + v * d.t * d.e + e0;
     for (int64_t t = d.t - 1; t >= 0; --t) {
+      if (t >= kAhead) prefetch_rows(n, x + (t - kAhead) * d.e, dy + (t - kAhead) * d.e, dx + (t - kAhead) * d.e);
       const float* __restrict xt = x + t * d.e;
       const float* __restrict dyt = dy + t * d.e;
       float* __restrict dxt = dx + t * d.e;
@@ -652,11 +668,11 @@ struct PolaraSaved {
 };
 
 // One forward step over a block: u, th updated in place, the output written to out; hist(j) the
-// outputs of steps t - j (hist(0) = out); ua: [bk] scratch; sv: what is saved (the window sums
+// outputs of steps t - j (hist(0) = out, hence no __restrict on out); ua: [bk] scratch; sv: what is saved (the window sums
 // always: the forward passes [bk] scratch for them; the exps' values only where SAVE).
 template <class P, bool SAVE, class H>
 inline void polara_step(int64_t n, int64_t bk, const PolaraArgs& a, const PolaraBlock& b, const float* __restrict x,
-                        float* __restrict u, float* __restrict th, float* __restrict out, float* __restrict ua,
+                        float* __restrict u, float* __restrict th, float* out, float* __restrict ua,
                         const PolaraSaved& sv, H&& hist) {
   const float* __restrict p = b.p;
 #pragma GCC ivdep
@@ -685,7 +701,8 @@ inline void polara_step(int64_t n, int64_t bk, const PolaraArgs& a, const Polara
   }
 }
 
-inline int64_t polara_scratch_floats(int64_t k, int64_t bk) { return (kPolaraParams + 2 * k + 5) * bk + 2 * k; }
+// p [6][bk], the windows [2][K][bk], u, ϑ, ua and the two window sums [bk] each
+inline int64_t polara_scratch_floats(int64_t k, int64_t bk) { return (kPolaraParams + 2 * k + 5) * bk; }
 
 template <int G>
 void polara_forward(Dims d, const PolaraArgs& a) {
@@ -701,7 +718,7 @@ void polara_forward(Dims d, const PolaraArgs& a) {
     float* th = u + bk;
     float* ua = th + bk;
     PolaraSaved sv{ua + bk, ua + 2 * bk};  // the window sums: scratch
-    float* ring = ua + 3 * bk + 2 * k;      // [K][bk]: s_τ in slot τ mod K
+    float* ring = ua + 3 * bk;              // [K][bk]: s_τ in slot τ mod K
     polara_load(a, v, off, e0, n, bk, &b);
     std::memcpy(u, a.u0 + off, n * sizeof(float));
     std::memcpy(th, a.th0 + off, n * sizeof(float));
@@ -709,6 +726,10 @@ void polara_forward(Dims d, const PolaraArgs& a) {
       std::memcpy(ring + ring_slot(-1 - j, k) * bk, a.h0 + (v * k + j) * d.e + e0, n * sizeof(float));
     }
     for (int64_t t = 0; t < d.t; ++t) {
+      if (t + kAhead < d.t) {
+        const int64_t r = (v * d.t + t + kAhead) * d.e + e0;
+        prefetch_rows(n, a.xs + r, a.ys + r);
+      }
       float* out = ring + ring_slot(t, k) * bk;
       polara_step<P, false>(n, bk, a, b, a.xs + (v * d.t + t) * d.e + e0, u, th, out, ua, sv,
                             [&](int64_t j) { return ring + ring_slot(t - j, k) * bk; });
@@ -748,7 +769,7 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     float* u = b.win[1] + k * bk;
     float* th = u + bk;
     float* ua = th + bk;
-    float* sv_u = ua + 3 * bk + 2 * k;  // [T][bk]
+    float* sv_u = ua + 3 * bk;  // [T][bk]
     float* sv_th = sv_u + T * bk;
     float* sv_eamp = sv_th + T * bk;
     float* sv_eact = sv_eamp + T * bk;
@@ -770,6 +791,7 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     }
     const float* x = a.xs + v * T * d.e + e0;
     for (int64_t t = 0; t < T; ++t) {
+      if (t + kAhead < T) prefetch_rows(n, x + (t + kAhead) * d.e);
       std::memcpy(sv_u + t * bk, u, n * sizeof(float));
       std::memcpy(sv_th + t * bk, th, n * sizeof(float));
       PolaraSaved sv{inh + (t + k) * bk, rise + (t + k) * bk, sv_eamp + t * bk, sv_eact + t * bk, sv_sig + t * bk};
@@ -806,6 +828,7 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     const float* dy = a.dys + v * T * d.e + e0;
     float* dx = a.dxs + v * T * d.e + e0;
     for (int64_t t = T - 1; t >= 0; --t) {
+      if (t >= kAhead) prefetch_rows(n, x + (t - kAhead) * d.e, dy + (t - kAhead) * d.e, dx + (t - kAhead) * d.e);
       gather(t, 1);
       const float* __restrict xt = x + t * d.e;
       const float* __restrict dyt = dy + t * d.e;

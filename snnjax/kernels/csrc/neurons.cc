@@ -2,17 +2,17 @@
 // FFI handlers (jax.ffi). Python side, equations' reference and dispatch: snnjax/kernels/native.py.
 //
 // The equations here transcribe the neurons' pure step functions (snnjax/neurons/lif.py,
-// ilif.py) and their reverse-mode derivatives; tests/test_native.py checks every output, final
-// state and gradient against lax.scan of those functions, for every option and surrogate.
+// ilif.py, clif.py, polara.py) and their reverse-mode derivatives; tests/test_native.py checks
+// every output, final state and gradient against lax.scan of those functions, for every option.
 //
 // Layout. Every sequence is [V, T, E] and every per-neuron array (state, parameter) [V, E],
 // float32, C order: V counts independent problems (the batch axes that vmap adds in front), E
 // the elements of one time step. The time loop runs inside each block of BK elements, with the
 // block's state in registers/L1, so the forward reads x and writes y once per element and step;
-// the backward recomputes the block's forward (saving the state entering each step in a block
-// buffer of T * NS * BK floats that stays in cache) and then runs the reverse-time pass, reading
-// x and the output cotangent and writing the input cotangent once. Blocks are spread over
-// threads.
+// the backward recomputes the block's forward (saving the state entering each step, and the
+// values its vjp would recompute, in a block buffer of T * (NS + NX) * BK floats, POLARA's
+// (8 T + 5 K) * BK, that stays in cache) and then runs the reverse-time pass, reading x and the
+// output cotangent and writing the input cotangent once. Blocks are spread over threads.
 //
 // The kernels (kernels.h) are compiled three times: for the baseline instruction set and, on
 // x86-64, for AVX2 and AVX-512 (4, 8 and 16 floats per instruction; chosen at run time by what
@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "xla/ffi/api/ffi.h"
@@ -118,7 +119,8 @@ namespace base {
 #include "kernels.h"
 }  // namespace base
 
-#if defined(__GNUC__) && defined(__x86_64__)
+// (GCC only: clang ignores #pragma GCC target, and its three copies would all be the baseline)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define SNNJAX_HAVE_X86 1
 #pragma GCC push_options
 #pragma GCC target("avx2")
@@ -136,7 +138,8 @@ namespace avx512 {
 
 // The instruction set the kernels run with: 0 baseline, 1 AVX2, 2 AVX-512 (F, VL, BW, DQ), the
 // best the CPU supports, at most the level named by the environment variable SNNJAX_NATIVE_ISA
-// ("base", "avx2", "avx512"; snnjax/kernels/native.py checks its value), read once.
+// ("base", "avx2", "avx512"; snnjax/kernels/native.py checks its value and fixes the level when
+// it loads the extension; any other value counts as "base"), read once.
 int isa_level() {
   static const int level = [] {
     int best = 0;
@@ -148,9 +151,9 @@ int isa_level() {
     }
 #endif
     const char* cap = std::getenv("SNNJAX_NATIVE_ISA");
-    if (cap != nullptr && std::strcmp(cap, "base") == 0) return 0;
-    if (cap != nullptr && std::strcmp(cap, "avx2") == 0) return std::min(best, 1);
-    return best;
+    if (cap == nullptr || std::strcmp(cap, "avx512") == 0) return best;
+    if (std::strcmp(cap, "avx2") == 0) return std::min(best, 1);
+    return 0;
   }();
   return level;
 }
