@@ -161,3 +161,24 @@ def interleaved_times(run_fns, repeats: int, warmup: int = 2) -> list[list[float
             fn()
             ts.append(time.perf_counter() - t0)
     return times
+
+
+def run_meta(malloc: str) -> dict:
+    """The fields every line of a training-step record shares: the date, the machine, JAX's
+    device and version, the native kernels' instruction set and the malloc mode."""
+    import datetime
+    import os
+    import platform
+
+    import jax
+
+    from snnjax.kernels import native
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "device": str(jax.devices()[0]),
+        "jax": jax.__version__,
+        "native_isa": native.instruction_set(),
+        "malloc": malloc,
+    }

@@ -31,11 +31,8 @@ import _host  # noqa: I001  (first: memory settings before jax / torch are impor
 MALLOC = _host.apply_from_argv()
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import os  # noqa: E402
-import platform  # noqa: E402
 
-import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
@@ -208,17 +205,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.T < 1 or args.batch < 1 or args.repeats < 1:
         p.error("--T, --batch and --repeats must be >= 1")
-    meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-        "device": str(jax.devices()[0]),
-        "jax": jax.__version__,
-        "native_isa": native.instruction_set(),
-        "malloc": MALLOC,
-        "T": args.T,
-        "batch": args.batch,
-        "repeats": args.repeats,
-    }
+    meta = {**_host.run_meta(MALLOC), "T": args.T, "batch": args.batch, "repeats": args.repeats}
     configs = []
     for lib in args.peers:
         peer = peer_step(lib, args.T, args.batch)

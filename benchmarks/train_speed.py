@@ -26,10 +26,8 @@ Writes JSON lines (one per configuration) to ``--out`` and prints a Markdown tab
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 
 import _host  # first: glibc malloc settings, before jax / torch allocate
 
@@ -43,7 +41,6 @@ from flax import nnx
 
 import snnjax
 from snnjax import models, nn, train
-from snnjax.kernels import native
 
 NEURONS = {
     "spytorch-lif": lambda backend: lambda: nn.SpytorchLIF(backend=backend),
@@ -240,14 +237,7 @@ def main(argv=None):
     )
     _host.add_argument(p)
     args = p.parse_args(argv)
-    meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-        "device": str(jax.devices()[0]),
-        "jax": jax.__version__,
-        "native_isa": native.instruction_set(),
-        "malloc": MALLOC,
-    }
+    meta = _host.run_meta(MALLOC)
     configs = []
     for lib in args.peers:
         try:

@@ -74,15 +74,14 @@ struct Args {
   bool scalar[NP];  // a parameter given once per problem ([V, 1]) instead of per element ([V, E])
 };
 
-// Which parameters are scalars: each must be [V..., 1] or [V..., E].
-template <int NS, int NP>
-ffi::Error scalars_of(const Dims& d, const ffi::AnyBuffer* const* prm, Args<NS, NP>* a) {
-  for (int k = 0; k < NP; ++k) {
+// Which of the np parameters are scalars (into scalar[np]): each must be [V..., 1] or [V..., E].
+ffi::Error scalars_of(const Dims& d, const ffi::AnyBuffer* const* prm, int np, bool* scalar) {
+  for (int k = 0; k < np; ++k) {
     auto n = static_cast<int64_t>(prm[k]->element_count());
     if (n != d.v && n != d.v * d.e) {
       return ffi::Error::InvalidArgument("snnjax native kernel: a parameter is neither [V, 1] nor [V, E]");
     }
-    a->scalar[k] = n == d.v;
+    scalar[k] = n == d.v;
   }
   return ffi::Error::Success();
 }
@@ -158,24 +157,38 @@ int isa_level() {
   return level;
 }
 
-// The instruction set's instantiation of a neuron's forward / backward.
+// CALL (written with the namespace alias isa::) in the instruction set's instantiation.
 #ifdef SNNJAX_HAVE_X86
-#define SNNJAX_DISPATCH(NEURON, FN, ...)           \
-  do {                                             \
-    switch (isa_level()) {                         \
-      case 2:                                      \
-        avx512::FN<avx512::NEURON>(__VA_ARGS__);   \
-        break;                                     \
-      case 1:                                      \
-        avx2::FN<avx2::NEURON>(__VA_ARGS__);       \
-        break;                                     \
-      default:                                     \
-        base::FN<base::NEURON>(__VA_ARGS__);       \
-    }                                              \
+#define SNNJAX_ON_ISA(CALL)        \
+  do {                             \
+    switch (isa_level()) {         \
+      case 2: {                    \
+        namespace isa = avx512;    \
+        CALL;                      \
+        break;                     \
+      }                            \
+      case 1: {                    \
+        namespace isa = avx2;      \
+        CALL;                      \
+        break;                     \
+      }                            \
+      default: {                   \
+        namespace isa = base;      \
+        CALL;                      \
+      }                            \
+    }                              \
   } while (0)
 #else
-#define SNNJAX_DISPATCH(NEURON, FN, ...) base::FN<base::NEURON>(__VA_ARGS__)
+#define SNNJAX_ON_ISA(CALL) \
+  do {                      \
+    namespace isa = base;   \
+    CALL;                   \
+  } while (0)
 #endif
+
+// A neuron's forward / backward (FN: forward_dispatch, backward_dispatch), POLARA's.
+#define SNNJAX_DISPATCH(NEURON, FN, ...) SNNJAX_ON_ISA(isa::FN<isa::NEURON>(__VA_ARGS__))
+#define SNNJAX_POLARA(...) SNNJAX_ON_ISA(isa::polara_dispatch(__VA_ARGS__))
 
 constexpr int kNumSurrogates = base::kNumSurrogates;
 constexpr int kSoft = base::kSoft, kNone = base::kNone;
@@ -213,7 +226,7 @@ ffi::Error inputs(const Buf& xs, const Buf* const (&st0)[NS], const Buf* const (
   a->xs = f32(xs);
   for (int k = 0; k < NS; ++k) a->st0[k] = f32(*st0[k]);
   for (int k = 0; k < NP; ++k) a->prm[k] = f32(*prm[k]);
-  return scalars_of(*d, prm, a);
+  return scalars_of(*d, prm, NP, a->scalar);
 }
 
 template <int NS, int NP>
@@ -332,12 +345,8 @@ ffi::Error polara_inputs(const Buf& xs, const Buf& u0, const Buf& th0, const Buf
   a->u0 = f32(u0);
   a->th0 = f32(th0);
   a->h0 = f32(h0);
-  for (int c = 0; c < 6; ++c) {
-    auto n = static_cast<int64_t>(prm[c]->element_count());
-    if (n != d->v && n != ve) return ffi::Error::InvalidArgument("snnjax native kernel: a parameter is neither [V, 1] nor [V, E]");
-    a->scalar[c] = n == d->v;
-    a->prm[c] = f32(*prm[c]);
-  }
+  for (int c = 0; c < 6; ++c) a->prm[c] = f32(*prm[c]);
+  if (auto err = scalars_of(*d, prm, 6, a->scalar); err.failure()) return err;
   for (int w = 0; w < 2; ++w) {
     auto n = static_cast<int64_t>(win[w]->element_count());
     if (n != d->v * a->k && n != ve * a->k) {
@@ -348,15 +357,6 @@ ffi::Error polara_inputs(const Buf& xs, const Buf& u0, const Buf& th0, const Buf
   }
   return ffi::Error::Success();
 }
-
-#ifdef SNNJAX_HAVE_X86
-#define SNNJAX_POLARA(...)                                                                   \
-  (isa_level() == 2   ? avx512::polara_dispatch(__VA_ARGS__)                                 \
-   : isa_level() == 1 ? avx2::polara_dispatch(__VA_ARGS__)                                   \
-                      : base::polara_dispatch(__VA_ARGS__))
-#else
-#define SNNJAX_POLARA(...) base::polara_dispatch(__VA_ARGS__)
-#endif
 
 ffi::Error PolaraFwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf beta, Buf gamma, Buf omax, Buf amask,
                          Buf wh, Buf wt, Ret ys, Ret uT, Ret thT, Ret hT, int32_t grad, bool binary,
