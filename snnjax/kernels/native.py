@@ -202,7 +202,7 @@ def _ilif_spec(step, params):
 
 
 def _clif_spec(step, params):
-    arrays = (decay_from_tau(params.tau), params.v_th, params.tau, params.surrogate.width)
+    arrays = (decay_from_tau(params.tau), params.v_th, 1.0 / params.tau, params.surrogate.width)
     return _plain("snnjax_clif", ("m", "c"), arrays, {})
 
 

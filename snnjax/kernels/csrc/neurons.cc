@@ -115,6 +115,7 @@ struct PolaraArgs {
 };
 
 namespace base {
+constexpr bool kFma = false;  // a * b + c rounded twice, as XLA's CPU code does without FMA
 #include "kernels.h"
 }  // namespace base
 
@@ -122,14 +123,16 @@ namespace base {
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define SNNJAX_HAVE_X86 1
 #pragma GCC push_options
-#pragma GCC target("avx2")
+#pragma GCC target("avx2,fma")
 namespace avx2 {
+constexpr bool kFma = true;
 #include "kernels.h"
 }  // namespace avx2
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,prefer-vector-width=512")
 namespace avx512 {
+constexpr bool kFma = true;
 #include "kernels.h"
 }  // namespace avx512
 #pragma GCC pop_options
@@ -143,7 +146,7 @@ int isa_level() {
   static const int level = [] {
     int best = 0;
 #ifdef SNNJAX_HAVE_X86
-    if (__builtin_cpu_supports("avx2")) best = 1;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = 1;
     if (best == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
       best = 2;
