@@ -17,12 +17,14 @@ inline float madd(float a, float b, float c) {
 // exp, vectorisable: the compiler cannot vectorise libm's expf without -ffast-math. Range
 // reduction x = n ln2 + r (|r| <= ln2 / 2, Cody-Waite split of ln2), degree-6 polynomial for
 // e^r, 2^n by exponent bits. Relative error < 2 ulp on [-87, 88]; below -87 it returns 0, above
-// 88 +inf; NaN propagates.
+// 88.7 +inf (2^128's bits are inf's: the upper clamp leaves n = 128 there); NaN propagates (through
+// the clamp and the polynomial, without a select).
 inline float vexp(float x) {
-  const float hi = 88.3762626647949f, lo = -87.3365447504f;
+  const float hi = 89.0f, lo = -87.3365447504f;
   float xc = std::min(std::max(x, lo), hi);
-  const float magic = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to nearest
-  float n = (xc * 1.44269504088896341f + magic) - magic;
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer, n, in the low bits
+  float t = madd(xc, 1.44269504088896341f, magic);
+  float n = t - magic;
   float r = madd(n, -0.693359375f, xc);
   r = madd(n, 2.12194440e-4f, r);
   float p = 1.9875691500e-4f;
@@ -32,19 +34,19 @@ inline float vexp(float x) {
   p = madd(p, r, 1.6666665459e-1f);
   p = madd(p, r, 5.0000001201e-1f);
   float e = madd(p, r * r, r) + 1.0f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  int32_t bits;
+  std::memcpy(&bits, &t, sizeof bits);
+  bits = (bits - 0x4B400000 + 127) << 23;  // t's bits minus magic's: n
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   float out = e * scale;
-  out = x < lo ? 0.0f : out;
-  out = x > hi ? INFINITY : out;
-  return x != x ? x : out;
+  return x < lo ? 0.0f : out;
 }
 
 // 1 / d for d >= 1 (a sigmoid's denominator). With FMA: three Newton steps y += y (1 - d y) from
 // the exponent-bits guess (relative error < 5.1 %), within 1 ulp of the division (equal in all
 // but ~0.02 % of cases), at a fraction of a vector division's cost; 0 for d >= 2^126 (the
-// quotient would be subnormal) and inf, NaN for NaN. Without FMA: the division.
+// quotient would be subnormal) and inf; NaN stays NaN through the steps. Without FMA: the division.
 inline float recip_ge1(float d) {
   if constexpr (kFma) {
     int32_t bits;
@@ -55,7 +57,7 @@ inline float recip_ge1(float d) {
     y = madd(y, madd(-d, y, 1.0f), y);  // (written out: a loop here stops the vectorisation)
     y = madd(y, madd(-d, y, 1.0f), y);
     y = madd(y, madd(-d, y, 1.0f), y);
-    return d < 0x1p126f ? y : (d != d ? d : 0.0f);
+    return d >= 0x1p126f ? 0.0f : y;
   } else {
     return 1.0f / d;
   }
