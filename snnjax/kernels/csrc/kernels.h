@@ -922,8 +922,8 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     }
     std::memcpy(a.du0 + off, du, n * sizeof(float));
     std::memcpy(a.dth0 + off, dth, n * sizeof(float));
-    for (int64_t j = 0; j < k; ++j) {  // the initial history: s_{-1-j}
-      gather(-1 - j, 0);
+    for (int64_t j = 0; j < k; ++j) {  // the initial history: s_{-1-j}, in the windows of steps 0 .. K - 2 - j
+      gather(-1 - j, 1 + j);
       std::memcpy(a.dh0 + (v * k + j) * d.e + e0, gs, n * sizeof(float));
     }
     // the window kernels' cotangents: Σ_t ∂inh_t s_{t-j}, Σ_t ∂rise_t s_{t-j}
