@@ -161,6 +161,24 @@ def test_nonfinite_inputs_propagate_as_in_scan():
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), f_n, f_s)
 
 
+def test_nonfinite_inputs_through_exp_and_sigmoid():
+    # the kernels' exp and sigmoid reciprocal have no NaN / overflow selects: NaN must pass through
+    # their arithmetic, ±inf saturate, as XLA's exp and logistic do in scan
+    xs = XS.at[4, 1, 2].set(jnp.nan).at[7, 0, 0].set(jnp.inf).at[9, 1, 5].set(-jnp.inf)
+    for step, params, exact in [
+        (neurons.clif.step, neurons.CLIFParams(), True),
+        (neurons.polara.step, neurons.PolaraParams(), False),
+    ]:
+        f_n, y_n = snnjax.run(step, params, xs, backend="native")
+        f_s, y_s = snnjax.run(step, params, xs, backend="scan")
+        if exact:
+            np.testing.assert_array_equal(y_n, y_s)
+        else:  # NaN where scan has NaN (assert_allclose compares NaN positions)
+            assert np.isnan(np.asarray(y_s)).any()
+            np.testing.assert_allclose(y_n, y_s, rtol=1e-5, atol=1e-6)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), f_n, f_s)
+
+
 def _lowered(step, params, xs, backend="auto"):
     return jax.jit(lambda xs: snnjax.run(step, params, xs, backend=backend)[1]).lower(xs).as_text()
 
