@@ -597,6 +597,12 @@ struct Polara {
   static constexpr int grad = G % 3;
   static constexpr bool binary = (G / 3) % 2 != 0, before_input = G >= 6;
 
+  // the parameters whose cotangents the vjp accumulates (the others stay 0: the reverse pass
+  // neither loads nor stores their accumulators)
+  static constexpr bool accumulates(int c) {
+    return c == kLeak || c == kB || c == kBeta || (grad == kExact && (c == kGamma || c == kOmax));
+  }
+
   // ua of one step from u, ϑ, x and the parameters (given amplify's e where SAVED)
   template <bool SAVED = false>
   static inline float integrate(const float* q, float u, float th, float x, Amp* amp, float* v, float e = 0.0f) {
@@ -650,36 +656,136 @@ struct Polara {
   }
 };
 
-// acc[i] (+)= Σ_j w_j[i] s_{t-j}[i], j = j0..K-1, the outputs given by hist(j) -> float* [n]; w is
-// either K scalars (scalar) or K block arrays [K][bk]; ADD: accumulate onto acc.
-template <bool ADD = false, class H>
-inline void window_sum(int64_t j0, int64_t k, int64_t n, int64_t bk, const float* w, bool scalar, H&& hist,
-                       float* __restrict acc) {
-  for (int64_t j = j0; j < k; ++j) {
-    const float* __restrict h = hist(j);
-    const bool first = !ADD && j == j0;
-    if (scalar) {
-      float c = w[j];
-      if (first) {
-        for (int64_t i = 0; i < n; ++i) acc[i] = c * h[i];
-      } else {
-        for (int64_t i = 0; i < n; ++i) acc[i] += c * h[i];
+// The window sums run chunk by chunk over the block: 16 lanes at a time (then 8, then 1 for the
+// rest), each chunk's sums held in registers across the window's K rows, so that a row is read
+// once per chunk and no partial sum goes through memory (K passes over the block, each loading
+// and storing the sums, were ~15 % of the POLARA backward at (128, 256, 100), perf). GCC's vector
+// types (V: V16, V8 or float) say so explicitly: written as loops over lanes, GCC assembled the
+// vectors lane by lane. The additions keep the order of one pass per row: j ascending, the first
+// term a product.
+typedef float V16 __attribute__((vector_size(64)));
+typedef float V8 __attribute__((vector_size(32)));
+
+template <class V>
+inline V vload(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <class V>
+inline void vstore(float* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+template <class F>
+inline void by_chunks(int64_t n, F&& chunk) {
+  int64_t i0 = 0;
+  for (; i0 + 16 <= n; i0 += 16) chunk(i0, V16{});
+  for (; i0 + 8 <= n; i0 += 8) chunk(i0, V8{});
+  for (; i0 < n; ++i0) chunk(i0, 0.0f);
+}
+
+// weight j of a window kernel at elements i.. (as a V): K scalars (SW) or K block rows [K][bk]
+template <bool SW, class V>
+inline V window_weight(const float* w, int64_t j, int64_t bk, int64_t i) {
+  if constexpr (SW) {
+    return V{} + w[j];
+  } else {
+    return vload<V>(w + j * bk + i);
+  }
+}
+
+// The end of a forward step: inh = Σ_j h(j) ŝ_j, rise = Σ_j Θ(j) ŝ_j over the outputs given by
+// hist(j) -> float* [n]; u = ua (1 + inh), ϑ = ϑ (1 + rise); the sums stored where SAVE.
+template <bool SW, bool SAVE, class H>
+inline void window_update(int64_t n, int64_t bk, int64_t k, const float* wh, const float* wt, H&& hist,
+                          const float* ua, float* u, float* th, float* inh, float* rise) {
+  by_chunks(n, [&](int64_t i0, auto zero) {
+    using V = decltype(zero);
+    V h = vload<V>(hist(0) + i0);
+    V si = window_weight<SW, V>(wh, 0, bk, i0) * h;
+    V sr = window_weight<SW, V>(wt, 0, bk, i0) * h;
+    for (int64_t j = 1; j < k; ++j) {
+      V hj = vload<V>(hist(j) + i0);
+      si += window_weight<SW, V>(wh, j, bk, i0) * hj;
+      sr += window_weight<SW, V>(wt, j, bk, i0) * hj;
+    }
+    vstore(u + i0, vload<V>(ua + i0) * (1.0f + si));
+    vstore(th + i0, vload<V>(th + i0) * (1.0f + sr));
+    if constexpr (SAVE) {
+      vstore(inh + i0, si);
+      vstore(rise + i0, sr);
+    }
+  });
+}
+
+// The cotangent of one output from the windows that hold it: gs = init + Σ_{j=j0}^{K-1} h(j)
+// ∂inh[j] + Σ_{j=j0}^{K-1} Θ(j) ∂rise[j], the rows ∂inh[j] = dinh + j bk (likewise ∂rise);
+// init null: 0.
+template <bool SW>
+inline void window_gather(int64_t n, int64_t bk, int64_t k, int64_t j0, const float* wh, const float* wt,
+                          const float* init, const float* dinh, const float* drise, float* gs) {
+  by_chunks(n, [&](int64_t i0, auto zero) {
+    using V = decltype(zero);
+    V g = init ? vload<V>(init + i0) : zero;
+    for (int64_t j = j0; j < k; ++j) g += window_weight<SW, V>(wh, j, bk, i0) * vload<V>(dinh + j * bk + i0);
+    for (int64_t j = j0; j < k; ++j) g += window_weight<SW, V>(wt, j, bk, i0) * vload<V>(drise + j * bk + i0);
+    vstore(gs + i0, g);
+  });
+}
+
+// The window kernels' cotangents, dwin[j] += Σ_t ∂inh_t s_{t-j}, dwin[K + j] += Σ_t ∂rise_t s_{t-j}
+// (rows ∂inh_t = dinh + t bk, s_τ = outs + τ bk, τ >= -K), in groups of up to 6 lags per chunk
+// with the 2 x 6 sums in registers over t (one pass per (t, j) loading and storing both sums
+// was ~10 % of the POLARA backward at (128, 256, 100), perf). Each sum adds over t ascending,
+// as that pass did.
+template <int G>
+inline void window_cotangents_group(int64_t n, int64_t bk, int64_t T, int64_t k, int64_t j0, const float* dinh,
+                                    const float* drise, const float* outs, float* dwin) {
+  by_chunks(n, [&](int64_t i0, auto zero) {
+    using V = decltype(zero);
+    V ah[G], at[G];
+    for (int g = 0; g < G; ++g) {
+      ah[g] = vload<V>(dwin + (j0 + g) * bk + i0);
+      at[g] = vload<V>(dwin + (k + j0 + g) * bk + i0);
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      V di = vload<V>(dinh + t * bk + i0);
+      V dr = vload<V>(drise + t * bk + i0);
+      for (int g = 0; g < G; ++g) {
+        V sv = vload<V>(outs + (t - j0 - g) * bk + i0);
+        ah[g] += di * sv;
+        at[g] += dr * sv;
       }
-    } else {
-      const float* __restrict wj = w + j * bk;
-      if (first) {
-        for (int64_t i = 0; i < n; ++i) acc[i] = wj[i] * h[i];
-      } else {
-        for (int64_t i = 0; i < n; ++i) acc[i] += wj[i] * h[i];
-      }
+    }
+    for (int g = 0; g < G; ++g) {
+      vstore(dwin + (j0 + g) * bk + i0, ah[g]);
+      vstore(dwin + (k + j0 + g) * bk + i0, at[g]);
+    }
+  });
+}
+
+inline void window_cotangents(int64_t n, int64_t bk, int64_t T, int64_t k, const float* dinh, const float* drise,
+                              const float* outs, float* dwin) {
+  for (int64_t j0 = 0; j0 < k; j0 += 6) {
+    switch (std::min<int64_t>(6, k - j0)) {
+      case 6: window_cotangents_group<6>(n, bk, T, k, j0, dinh, drise, outs, dwin); break;
+      case 5: window_cotangents_group<5>(n, bk, T, k, j0, dinh, drise, outs, dwin); break;
+      case 4: window_cotangents_group<4>(n, bk, T, k, j0, dinh, drise, outs, dwin); break;
+      case 3: window_cotangents_group<3>(n, bk, T, k, j0, dinh, drise, outs, dwin); break;
+      case 2: window_cotangents_group<2>(n, bk, T, k, j0, dinh, drise, outs, dwin); break;
+      default: window_cotangents_group<1>(n, bk, T, k, j0, dinh, drise, outs, dwin); break;
     }
   }
 }
 
-// A block's parameters (expanded to [6][bk]) and window kernels (K scalars or [K][bk] each).
+// A block's parameters (expanded to [6][bk]) and window kernels: K scalars each where both are
+// one value per lag (sw), else [K][bk] each (a scalar one expanded).
 struct PolaraBlock {
   float* p;       // [6][bk]
   float* win[2];  // h, Θ
+  bool sw;
 };
 
 inline void polara_load(const PolaraArgs& a, int64_t v, int64_t off, int64_t e0, int64_t n, int64_t bk,
@@ -691,9 +797,12 @@ inline void polara_load(const PolaraArgs& a, int64_t v, int64_t off, int64_t e0,
       std::memcpy(b->p + k * bk, a.prm[k] + off, n * sizeof(float));
     }
   }
+  b->sw = a.win_scalar[0] && a.win_scalar[1];
   for (int w = 0; w < 2; ++w) {
-    if (a.win_scalar[w]) {
+    if (b->sw) {
       std::memcpy(b->win[w], a.win[w] + v * a.k, a.k * sizeof(float));
+    } else if (a.win_scalar[w]) {
+      for (int64_t j = 0; j < a.k; ++j) std::fill(b->win[w] + j * bk, b->win[w] + j * bk + n, a.win[w][v * a.k + j]);
     } else {
       for (int64_t j = 0; j < a.k; ++j) {
         std::memcpy(b->win[w] + j * bk, a.win[w] + (v * a.k + j) * a.e + e0, n * sizeof(float));
@@ -738,12 +847,10 @@ inline void polara_step(int64_t n, int64_t bk, const PolaraArgs& a, const Polara
     }
   }
   // u = ua (1 + Σ_j h(j) ŝ_j), ϑ = ϑ (1 + Σ_j Θ(j) ŝ_j)
-  window_sum(0, a.k, n, bk, b.win[0], a.win_scalar[0], hist, sv.inh);
-  window_sum(0, a.k, n, bk, b.win[1], a.win_scalar[1], hist, sv.rise);
-#pragma GCC ivdep
-  for (int64_t i = 0; i < n; ++i) {
-    u[i] = ua[i] * (1.0f + sv.inh[i]);
-    th[i] = th[i] * (1.0f + sv.rise[i]);
+  if (b.sw) {
+    window_update<true, SAVE>(n, bk, a.k, b.win[0], b.win[1], hist, ua, u, th, sv.inh, sv.rise);
+  } else {
+    window_update<false, SAVE>(n, bk, a.k, b.win[0], b.win[1], hist, ua, u, th, sv.inh, sv.rise);
   }
 }
 
@@ -849,19 +956,20 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     // ∂s_τ from the windows of steps τ + j0 .. τ + K - 1 (their ∂inh, ∂rise already in place)
     // and from the final history, into gs
     auto gather = [&](int64_t tau, int64_t j0) {
-      if (T - 1 - tau < k) {
-        std::memcpy(gs, gT + (T - 1 - tau) * bk, n * sizeof(float));
+      const float* init = T - 1 - tau < k ? gT + (T - 1 - tau) * bk : nullptr;
+      const float* di = inh + (tau + k) * bk;
+      const float* dr = rise + (tau + k) * bk;
+      if (b.sw) {
+        window_gather<true>(n, bk, k, j0, b.win[0], b.win[1], init, di, dr, gs);
       } else {
-        std::fill(gs, gs + n, 0.0f);
+        window_gather<false>(n, bk, k, j0, b.win[0], b.win[1], init, di, dr, gs);
       }
-      window_sum<true>(j0, k, n, bk, b.win[0], a.win_scalar[0], [&](int64_t j) { return inh + (tau + j + k) * bk; }, gs);
-      window_sum<true>(j0, k, n, bk, b.win[1], a.win_scalar[1], [&](int64_t j) { return rise + (tau + j + k) * bk; }, gs);
     };
     // the first row of each window kernel, per element (scalar kernels expanded): the reverse
     // step's own term, without a select in its loop
     float* w0 = dth + bk;  // [2][bk]
     for (int w = 0; w < 2; ++w) {
-      if (a.win_scalar[w]) {
+      if (b.sw) {
         std::fill(w0 + w * bk, w0 + w * bk + n, b.win[w][0]);
       } else {
         std::memcpy(w0 + w * bk, b.win[w], n * sizeof(float));
@@ -892,7 +1000,7 @@ void polara_backward(Dims d, const PolaraArgs& a) {
       for (int64_t i = 0; i < n; ++i) {
         float q[kPolaraParams], acc[kPolaraParams];
         for (int c = 0; c < kPolaraParams; ++c) q[c] = p[c * bk + i];
-        for (int c = 0; c < kPolaraParams; ++c) acc[c] = dq[c * bk + i];
+        for (int c = 0; c < kPolaraParams; ++c) acc[c] = P::accumulates(c) ? dq[c * bk + i] : 0.0f;
         Amp amp;
         float vv;
         float a_ = P::template integrate<true>(q, su[i], sth[i], xt[i], &amp, &vv, sea[i]);
@@ -916,7 +1024,9 @@ void polara_backward(Dims d, const PolaraArgs& a) {
         du[i] = dud * q[kLeak];
         dth[i] = dthi;
         dxt[i] = dxi;
-        for (int c = 0; c < kPolaraParams; ++c) dq[c * bk + i] = acc[c];
+        for (int c = 0; c < kPolaraParams; ++c) {
+          if (P::accumulates(c)) dq[c * bk + i] = acc[c];
+        }
       }
     }
     std::memcpy(a.du0 + off, du, n * sizeof(float));
@@ -926,20 +1036,7 @@ void polara_backward(Dims d, const PolaraArgs& a) {
       std::memcpy(a.dh0 + (v * k + j) * d.e + e0, gs, n * sizeof(float));
     }
     // the window kernels' cotangents: Σ_t ∂inh_t s_{t-j}, Σ_t ∂rise_t s_{t-j}
-    for (int64_t t = 0; t < T; ++t) {
-      const float* __restrict di = inh + (t + k) * bk;
-      const float* __restrict dr = rise + (t + k) * bk;
-      for (int64_t j = 0; j < k; ++j) {
-        const float* __restrict s = outs + (t - j + k) * bk;
-        float* __restrict dh = dwin + j * bk;
-        float* __restrict dt_ = dwin + (k + j) * bk;
-#pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) {
-          dh[i] += di[i] * s[i];
-          dt_[i] += dr[i] * s[i];
-        }
-      }
-    }
+    window_cotangents(n, bk, T, k, inh + k * bk, rise + k * bk, outs + k * bk, dwin);
     // parameter cotangents: per element, or summed (in double) for a scalar
     double* part = partial.data() + item * (NQ + 2 * k);
     for (int c = 0; c < NQ; ++c) {
@@ -983,3 +1080,4 @@ void polara_dispatch(int opt, bool backward, Dims d, const PolaraArgs& a) {
     return polara_dispatch<G + 1>(opt, backward, d, a);
   }
 }
+
