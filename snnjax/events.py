@@ -146,28 +146,59 @@ def _check_events(events: Events) -> None:
 
 
 def _segments(events: Events) -> jax.Array:
-    """Flat output row ``t·B + b`` of every event; padding goes to the dump row ``T·B``."""
+    """Flat output row ``t·B + b`` of every event (int32); padding, and a step outside
+    ``[0, T)``, gets ``T·B``, one past the last row: the scatter drops it and the gather reads
+    zeros there (no dump row to slice off, and no negative row that a gather would wrap)."""
     b, e = events.times.shape
+    t = events.num_steps
     bi = jnp.arange(b, dtype=jnp.int32)[:, None]
-    return jnp.where(events.valid, events.times * b + bi, events.num_steps * b).reshape(-1)
+    ok = events.valid & (events.times >= 0) & (events.times < t)
+    return jnp.where(ok, events.times * b + bi, t * b).astype(jnp.int32).reshape(-1)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _event_matmul(num_segments, w, seg, channels):
+EVENT_BACKENDS = ("auto", "xla", "native")
+
+
+def _native_events(backend: str, w: jax.Array) -> bool:
+    """Whether :func:`event_matmul` runs the native CPU kernel (``backend`` checked)."""
+    from snnjax.kernels import native
+
+    if backend == "xla":
+        return False
+    why = None
+    if w.dtype != jnp.float32:
+        why = f"it is float32 only, w is {w.dtype}"
+    elif jax.default_backend() != "cpu" or jax.local_device_count() != 1:
+        why = "it runs on a single CPU device only"
+    elif not native.available():
+        why = native.unavailable_reason()
+    if backend == "native" and why is not None:
+        raise ValueError(f"event_matmul(backend='native') cannot run: {why}; use backend='xla' or 'auto'")
+    return why is None
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _event_matmul(num_segments, use_native, w, seg, channels):
+    if use_native:
+        out = jax.ShapeDtypeStruct((num_segments, w.shape[1]), jnp.float32)
+        return jax.ffi.ffi_call("snnjax_event_matmul", out, vmap_method="sequential")(w, seg, channels)
     rows = jnp.take(w, channels, axis=0)  # [B·E, H]: the weight row of each event
-    return jax.ops.segment_sum(rows, seg, num_segments=num_segments)
+    return jax.ops.segment_sum(rows, seg, num_segments=num_segments)  # padding (seg = num_segments) dropped
 
 
-def _event_matmul_fwd(num_segments, w, seg, channels):
-    return _event_matmul(num_segments, w, seg, channels), (w.shape[0], seg, channels)
+def _event_matmul_fwd(num_segments, use_native, w, seg, channels):
+    return _event_matmul(num_segments, use_native, w, seg, channels), (w.shape[0], seg, channels)
 
 
-def _event_matmul_bwd(num_segments, res, ct):
+def _event_matmul_bwd(num_segments, use_native, res, ct):
     n_in, seg, channels = res
+    if use_native:
+        dw = jax.ShapeDtypeStruct((n_in, ct.shape[1]), jnp.float32)
+        call = jax.ffi.ffi_call("snnjax_event_matmul_bwd", dw, vmap_method="sequential")
+        return call(ct.astype(jnp.float32), seg, channels), None, None
     # dL/dW[i] = Σ over events of channel i of dL/dI at the event's (t, b): a gather of
     # #events rows and a scatter-add into W — O(#events · H), never O(T · C · H).
-    g = jnp.take(ct, seg, axis=0)  # [B·E, H]
-    g = jnp.where((seg < num_segments - 1)[:, None], g, 0.0)  # padding read the dump row
+    g = jnp.take(ct, seg, axis=0, mode="fill", fill_value=0)  # [B·E, H]; padding (out of range) reads 0
     dw = jax.ops.segment_sum(g, channels, num_segments=n_in)
     return dw, None, None
 
@@ -175,7 +206,7 @@ def _event_matmul_bwd(num_segments, res, ct):
 _event_matmul.defvjp(_event_matmul_fwd, _event_matmul_bwd)
 
 
-def event_matmul(events: Events, w: jax.Array) -> jax.Array:
+def event_matmul(events: Events, w: jax.Array, *, backend: str = "auto") -> jax.Array:
     """Synaptic current ``I[t, b, :] = Σ_{events of b at step t} w[channel, :]``: ``[T, B, H]``.
 
     Equal to ``to_dense(events) @ w`` (forward and gradient w.r.t. ``w``) at a cost
@@ -185,7 +216,14 @@ def event_matmul(events: Events, w: jax.Array) -> jax.Array:
     Args:
       events: :class:`Events` with ``num_channels == w.shape[0]``.
       w: weights ``[C, H]`` (floating).
+      backend: ``"xla"`` (a gather and a scatter-add), ``"native"`` (the compiled CPU kernel
+        of :mod:`snnjax.kernels.native`: one pass that adds each event's weight row into its
+        output row, without materialising the ``[B·E, H]`` rows; float32, one CPU device) or
+        ``"auto"``: ``"native"`` where it can run, else ``"xla"``. Both give the same sums in
+        the same order.
     """
+    if backend not in EVENT_BACKENDS:
+        raise ValueError(f"backend must be one of {EVENT_BACKENDS}, got {backend!r}")
     _check_events(events)
     w = check_float_array("w", w, rank=2)
     if w.shape[0] != events.num_channels:
@@ -193,5 +231,6 @@ def event_matmul(events: Events, w: jax.Array) -> jax.Array:
     b = events.times.shape[0]
     t = events.num_steps
     seg = _segments(events)
-    out = _event_matmul(t * b + 1, w, seg, events.channels.reshape(-1))  # + 1: the padding dump row
-    return out[: t * b].reshape(t, b, w.shape[1])
+    channels = events.channels.reshape(-1).astype(jnp.int32)
+    out = _event_matmul(t * b, _native_events(backend, w), w, seg, channels)
+    return out.reshape(t, b, w.shape[1])

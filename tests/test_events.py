@@ -7,6 +7,7 @@ import pytest
 from flax import nnx
 
 from snnjax import encoding, events, models, nn, train
+from snnjax.kernels import native
 
 
 def _dense_spikes(seed=0, t=9, b=4, c=11, p=0.15):
@@ -39,6 +40,87 @@ def test_event_matmul_equals_dense(jit):
         f_ev = jax.jit(f_ev)
     np.testing.assert_allclose(events.event_matmul(ev, w), s @ w, atol=1e-5)
     np.testing.assert_allclose(jax.grad(f_ev)(w, ev), jax.grad(f_de)(w), atol=1e-5)
+
+
+needs_native = pytest.mark.skipif(
+    not native.available() or jax.default_backend() != "cpu", reason="the native CPU kernels are not built"
+)
+
+
+def _event_case(seed, t=13, b=6, c=29, h=70):
+    """Events from one spike time per channel (some past T: no spike; padding slots at the end),
+    weights and an output cotangent."""
+    rng = np.random.default_rng(seed)
+    times = rng.integers(0, t + 4, (b, c))
+    ev = events.from_times(jnp.asarray(times, jnp.int32), t, max_events=events.max_spike_count(times, t) + 3)
+    w = jnp.asarray(rng.normal(size=(c, h)), jnp.float32)
+    ct = jnp.asarray(rng.normal(size=(t, b, h)), jnp.float32)
+    dense = np.zeros((t, b, c), np.float32)
+    for bi in range(b):
+        for ci in range(c):
+            if times[bi, ci] < t:
+                dense[times[bi, ci], bi, ci] = 1.0
+    return ev, w, ct, dense
+
+
+@needs_native
+@pytest.mark.parametrize("seed", [0, 1])
+def test_event_matmul_native_equals_xla_bit_for_bit(seed):
+    # the kernel adds each row's events in event order, as XLA's scatter does: equal, not close
+    ev, w, ct, dense = _event_case(seed)
+    out = {}
+    for backend in ("xla", "native"):
+        f = jax.jit(lambda w, backend=backend: events.event_matmul(ev, w, backend=backend))
+        y, vjp = jax.vjp(f, w)
+        out[backend] = (np.asarray(y), np.asarray(vjp(ct)[0]))
+    np.testing.assert_array_equal(out["native"][0], out["xla"][0])
+    np.testing.assert_array_equal(out["native"][1], out["xla"][1])
+    # and both are the dense product and its gradient (an independent NumPy computation)
+    np.testing.assert_allclose(out["native"][0], dense @ np.asarray(w), atol=1e-5)
+    np.testing.assert_allclose(out["native"][1], np.einsum("tbc,tbh->ch", dense, np.asarray(ct)), atol=1e-4)
+
+
+@needs_native
+def test_event_matmul_native_under_vmap_and_auto_choice():
+    ev, w, ct, dense = _event_case(2, h=5)
+    ws = jnp.stack([w, -2.0 * w])
+    ys = jax.vmap(lambda w: events.event_matmul(ev, w, backend="native"))(ws)
+    np.testing.assert_allclose(ys[1], -2.0 * (dense @ np.asarray(w)), atol=1e-5)
+    # auto takes the kernel for float32 on one CPU device, XLA for other dtypes
+    hlo = jax.jit(lambda w: events.event_matmul(ev, w)).lower(w).as_text()
+    assert "snnjax_event_matmul" in hlo
+    hlo64 = jax.jit(lambda w: events.event_matmul(ev, w)).lower(w.astype(jnp.bfloat16)).as_text()
+    assert "snnjax_event_matmul" not in hlo64
+
+
+@needs_native
+def test_event_matmul_native_steps_out_of_range_and_bad_channels():
+    # a valid event whose step is outside [0, T) is dropped by both backends (never wrapped to
+    # another row); a channel outside [0, C) gives NaN rows in both, as jnp.take's fill does
+    ev, w, ct, dense = _event_case(3, t=5, b=3, c=7, h=4)
+    times = ev.times.at[0, 0].set(-1).at[1, 0].set(5)
+    valid = ev.valid.at[0, 0].set(True).at[1, 0].set(True)
+    bad = events.Events(times, ev.channels, valid, ev.num_steps, ev.num_channels)
+    res = {}
+    for backend in ("xla", "native"):
+        y, vjp = jax.vjp(lambda w, backend=backend: events.event_matmul(bad, w, backend=backend), w)
+        res[backend] = (np.asarray(y), np.asarray(vjp(ct)[0]))
+    np.testing.assert_array_equal(res["native"][0], res["xla"][0])
+    np.testing.assert_array_equal(res["native"][1], res["xla"][1])
+    chans = ev.channels.at[2, 0].set(99)
+    nan_ev = events.Events(ev.times, chans, ev.valid.at[2, 0].set(True), ev.num_steps, ev.num_channels)
+    y_x = np.asarray(events.event_matmul(nan_ev, w, backend="xla"))
+    y_n = np.asarray(events.event_matmul(nan_ev, w, backend="native"))
+    np.testing.assert_array_equal(np.isnan(y_n), np.isnan(y_x))
+    assert np.isnan(y_n).any()
+
+
+def test_event_matmul_backend_option_is_checked():
+    ev = events.from_dense(_dense_spikes(), 40)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        events.event_matmul(ev, jnp.ones((11, 3)), backend="dense")
+    with pytest.raises(ValueError, match="float32 only"):
+        events.event_matmul(ev, jnp.ones((11, 3), jnp.bfloat16), backend="native")
 
 
 def test_event_matmul_checks_weight_shape():

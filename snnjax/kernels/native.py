@@ -82,6 +82,8 @@ _TARGETS = {
     "snnjax_clif_bwd": "SnnjaxClifBwd",
     "snnjax_polara_fwd": "SnnjaxPolaraFwd",
     "snnjax_polara_bwd": "SnnjaxPolaraBwd",
+    "snnjax_event_matmul": "SnnjaxEventMatmul",
+    "snnjax_event_matmul_bwd": "SnnjaxEventMatmulBwd",
 }
 
 SURROGATES = (

@@ -1081,3 +1081,59 @@ void polara_dispatch(int opt, bool backward, Dims d, const PolaraArgs& a) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The event-driven synaptic product (snnjax/events.py, event_matmul) of N events: event n adds
+// the weight row w[ch[n]] ([C, H]) to the output row out[seg[n]] ([S, H]); a row seg[n] outside
+// [0, S) is padding, dropped. A channel outside [0, C) adds NaN (jnp.take's fill). Its gradient:
+// dw[ch[n]] += ct[seg[n]] (0 where seg[n] is outside [0, S); a channel outside [0, C) dropped,
+// as segment_sum drops it). Each thread owns a range of output rows (forward) or of channels
+// (backward) and goes through all events in their order, so every row sums its events in the
+// order XLA's scatter does; no row is shared between threads, and the zeros are written by the
+// thread that then adds to them.
+template <class F>
+void by_row_ranges(int64_t rows, int64_t work, F&& fn) {
+  int64_t parts = std::max(1u, std::thread::hardware_concurrency());
+  parallel_for(parts, work / parts, [&](int64_t part, std::vector<float>&) {
+    fn(rows * part / parts, rows * (part + 1) / parts);
+  });
+}
+
+inline void add_row(float* __restrict dst, const float* __restrict src, int64_t h) {
+  for (int64_t i = 0; i < h; ++i) dst[i] += src[i];
+}
+
+inline void add_constant(float* __restrict dst, float c, int64_t h) {
+  for (int64_t i = 0; i < h; ++i) dst[i] += c;
+}
+
+inline void event_matmul_forward(const float* w, int64_t C, int64_t H, const int32_t* seg, const int32_t* ch,
+                                 int64_t N, float* out, int64_t S) {
+  by_row_ranges(S, (S + N) * H, [&](int64_t lo, int64_t hi) {
+    std::fill(out + lo * H, out + hi * H, 0.0f);
+    for (int64_t n = 0; n < N; ++n) {
+      int64_t s = seg[n], c = ch[n];
+      if (s < lo || s >= hi) continue;
+      if (c >= 0 && c < C) {
+        add_row(out + s * H, w + c * H, H);
+      } else {
+        add_constant(out + s * H, std::numeric_limits<float>::quiet_NaN(), H);
+      }
+    }
+  });
+}
+
+inline void event_matmul_backward(const float* ct, int64_t S, int64_t H, const int32_t* seg, const int32_t* ch,
+                                  int64_t N, float* dw, int64_t C) {
+  by_row_ranges(C, (C + N) * H, [&](int64_t lo, int64_t hi) {
+    std::fill(dw + lo * H, dw + hi * H, 0.0f);
+    for (int64_t n = 0; n < N; ++n) {
+      int64_t s = seg[n], c = ch[n];
+      if (c < lo || c >= hi) continue;
+      if (s >= 0 && s < S) {
+        add_row(dw + c * H, ct + s * H, H);
+      } else {
+        add_constant(dw + c * H, 0.0f, H);  // the gather's 0 (which turns a -0 sum into +0)
+      }
+    }
+  });
+}

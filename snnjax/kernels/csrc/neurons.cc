@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -409,7 +410,50 @@ ffi::Error PolaraBwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf b
   return ffi::Error::Success();
 }
 
+// The event-driven synaptic product: w [C, H], seg and ch [N] (int32), out [S, H]; its gradient:
+// ct [S, H], seg, ch, dw [C, H].
+ffi::Error event_inputs(const Buf& rows, const Buf& seg, const Buf& ch, const Buf& out_like, int64_t* h,
+                        int64_t* n) {
+  auto rd = rows.dimensions();
+  auto od = out_like.dimensions();
+  if (rows.element_type() != ffi::DataType::F32 || out_like.element_type() != ffi::DataType::F32 ||
+      seg.element_type() != ffi::DataType::S32 || ch.element_type() != ffi::DataType::S32 || rd.size() != 2 ||
+      od.size() != 2 || rd[1] != od[1] || seg.element_count() != ch.element_count()) {
+    return ffi::Error::InvalidArgument(
+        "snnjax native kernel: event_matmul takes float32 [C, H] / [S, H] rows and int32 [N] rows and channels");
+  }
+  *h = rd[1];
+  *n = static_cast<int64_t>(seg.element_count());
+  return ffi::Error::Success();
+}
+
+ffi::Error EventMatmulImpl(Buf w, Buf seg, Buf ch, Ret out) {
+  int64_t h, n;
+  if (auto err = event_inputs(w, seg, ch, *out, &h, &n); err.failure()) return err;
+  auto* sg = reinterpret_cast<const int32_t*>(seg.untyped_data());
+  auto* cc = reinterpret_cast<const int32_t*>(ch.untyped_data());
+  SNNJAX_ON_ISA(isa::event_matmul_forward(f32(w), w.dimensions()[0], h, sg, cc, n, f32_out(out),
+                                          out->dimensions()[0]));
+  return ffi::Error::Success();
+}
+
+ffi::Error EventMatmulBwdImpl(Buf ct, Buf seg, Buf ch, Ret dw) {
+  int64_t h, n;
+  if (auto err = event_inputs(ct, seg, ch, *dw, &h, &n); err.failure()) return err;
+  auto* sg = reinterpret_cast<const int32_t*>(seg.untyped_data());
+  auto* cc = reinterpret_cast<const int32_t*>(ch.untyped_data());
+  SNNJAX_ON_ISA(isa::event_matmul_backward(f32(ct), ct.dimensions()[0], h, sg, cc, n, f32_out(dw),
+                                           dw->dimensions()[0]));
+  return ffi::Error::Success();
+}
+
 }  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxEventMatmul, EventMatmulImpl,
+                              ffi::Ffi::Bind().Arg<Buf>().Arg<Buf>().Arg<Buf>().Ret<ffi::AnyBuffer>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxEventMatmulBwd, EventMatmulBwdImpl,
+                              ffi::Ffi::Bind().Arg<Buf>().Arg<Buf>().Arg<Buf>().Ret<ffi::AnyBuffer>());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxClifFwd, ClifFwdImpl,
                               ffi::Ffi::Bind()
