@@ -3,6 +3,7 @@ autodiff through ``lax.scan`` of the pure step functions: spikes and final state
 gradient (inputs, initial state, parameters) equal up to float32 reassociation, for every neuron,
 option and surrogate they cover; plus vmap, the choice ``auto`` makes, and what they refuse."""
 
+import dataclasses
 import functools
 import os
 import subprocess
@@ -335,6 +336,56 @@ def test_polara_windows_parameter_shapes_and_blocks():
     _assert_polara(p)
     xs = jnp.asarray(np.random.default_rng(6).standard_normal((70, 2, 1030)) + 0.8, jnp.float32)
     _assert_polara(neurons.PolaraParams(), xs)
+
+
+def _grad_of_one_part(step, params, xs, state, backend, part, field=None):
+    """The gradient with respect to one part only (``"xs"``, ``"state"`` or one parameter
+    ``field``), everything else closed over: the kernels then compute only what JAX asks for."""
+
+    def loss(v):
+        p, x, st = params, xs, state
+        if part == "xs":
+            x = v
+        elif part == "state":
+            st = v
+        else:
+            p = dataclasses.replace(params, **{field: v})
+        final, ys = snnjax.run(step, p, x, st, backend=backend)
+        w = jnp.cos(jnp.arange(ys.size, dtype=ys.dtype)).reshape(ys.shape)
+        return (ys * w).sum() + sum(jnp.sum(jnp.sin(leaf)) for leaf in jax.tree.leaves(final))
+
+    arg = {"xs": xs, "state": state}.get(part, getattr(params, field) if field else None)
+    return jax.jit(jax.grad(loss))(arg)
+
+
+@pytest.mark.parametrize(
+    "step, params, parts",
+    [
+        (neurons.lif.step, neurons.LIFParams(tau=2.5, v_th=0.8), [("xs",), ("state",), ("p", "tau"), ("p", "v_th")]),
+        (neurons.clif.step, neurons.CLIFParams(tau=1.8), [("xs",), ("state",), ("p", "tau")]),
+        (
+            neurons.polara.step,
+            neurons.PolaraParams(grad="exact"),
+            # B: a parameter (no window); E: the threshold kernel only (a window, no parameter);
+            # A: the leak and the refractory kernel (both)
+            [("xs",), ("state",), ("p", "B"), ("p", "E"), ("p", "A")],
+        ),
+    ],
+    ids=["lif", "clif", "polara"],
+)
+def test_gradients_of_one_part_only(step, params, parts):
+    # with symbolic zeros the backward kernels skip the cotangents nobody asked for (the
+    # parameters', the window kernels', the initial state's): each one asked for alone still
+    # equals lax.scan's
+    xs = XS
+    state = _polara_state(params, xs) if step is neurons.polara.step else _random_state(step, xs)
+    for part in parts:
+        g_n = _grad_of_one_part(step, params, xs, state, "native", *part)
+        g_s = _grad_of_one_part(step, params, xs, state, "scan", *part)
+        for gn, gs in zip(jax.tree.leaves(g_n), jax.tree.leaves(g_s), strict=True):
+            scale = max(1.0, float(np.max(np.abs(gs), initial=0.0)))
+            np.testing.assert_allclose(gn, gs, rtol=2e-4, atol=2e-5 * scale, err_msg=str(part))
+        assert any(np.any(np.asarray(gs) != 0) for gs in jax.tree.leaves(g_s)), part
 
 
 def test_polara_vmap_over_parameters():

@@ -336,30 +336,54 @@ def _forward(target, attrs, xs, states, prm):
     return ys, tuple(final)
 
 
+# The cotangents a backward kernel computes beyond the input's (GradBits in csrc/kernels.h): the
+# parameters', POLARA's window kernels' (its last two parameter arrays), the initial state's.
+_GRAD_PARAMS, _GRAD_WINDOWS, _GRAD_INITIAL = 1, 2, 4
+
+
 def _native_fwd(target, attrs, surrogate_id, xs, states, prm):
-    return _forward(target, attrs, xs, states, prm), (xs, states, prm)
+    # symbolic zeros: each argument comes with whether JAX differentiates it (perturbed); the
+    # backward kernel computes only the cotangents that are (the residual's structure carries
+    # which: () where perturbed, None where not)
+    need = (tuple(() if s.perturbed else None for s in states), tuple(() if p.perturbed else None for p in prm))
+    xs, states, prm = xs.value, tuple(s.value for s in states), tuple(p.value for p in prm)
+    return _forward(target, attrs, xs, states, prm), (xs, states, prm, need)
+
+
+def _zeros_where_symbolic(ct, like):
+    return jnp.zeros(like.shape, jnp.float32) if isinstance(ct, jax.custom_derivatives.SymbolicZero) else ct
 
 
 def _native_bwd(target, attrs, surrogate_id, res, ct):
-    xs, states, prm = res
+    xs, states, prm, (need_states, need_prm) = res
     d_ys, d_final = ct
+    d_ys = _zeros_where_symbolic(d_ys, xs)
+    d_final = tuple(_zeros_where_symbolic(c, s) for c, s in zip(d_final, states, strict=True))
+    windows = 2 if target == "snnjax_polara" else 0  # POLARA's last two arrays: the window kernels
+    grads = _GRAD_PARAMS if any(n is not None for n in need_prm[: len(prm) - windows]) else 0
+    grads |= _GRAD_WINDOWS if any(n is not None for n in need_prm[len(prm) - windows :]) else 0
+    grads |= _GRAD_INITIAL if any(n is not None for n in need_states) else 0
     f32 = jax.ShapeDtypeStruct
     results = (
         (f32(xs.shape, jnp.float32),)
         + tuple(f32(s.shape, jnp.float32) for s in states)
         + tuple(f32(p.shape, jnp.float32) for p in prm)
     )
+    attrs = dict(attrs, grads=np.int32(grads))
     out = _call(
         target + "_bwd",
         results,
         (xs, *states, *prm, d_ys, *d_final),
-        dict(attrs) if surrogate_id is None else dict(attrs, surrogate=np.int32(surrogate_id)),
+        attrs if surrogate_id is None else dict(attrs, surrogate=np.int32(surrogate_id)),
     )
     n = len(states)
-    return out[0], tuple(out[1 : 1 + n]), tuple(out[1 + n :])
+    # the cotangents not asked for are not written by the kernel: none (zero) is returned for them
+    d_states = tuple(o if need is not None else None for o, need in zip(out[1 : 1 + n], need_states, strict=True))
+    d_prm = tuple(o if need is not None else None for o, need in zip(out[1 + n :], need_prm, strict=True))
+    return out[0], d_states, d_prm
 
 
-_native.defvjp(_native_fwd, _native_bwd)
+_native.defvjp(_native_fwd, _native_bwd, symbolic_zeros=True)
 
 
 def _flat_parameter(a, lead, step_shape):

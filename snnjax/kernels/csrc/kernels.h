@@ -319,6 +319,15 @@ struct CLIF {
 
 constexpr int64_t kFwdBlock = 1024;
 
+// The cotangents a backward call computes beyond the input's (Args::grads, PolaraArgs::grads, set
+// by native.py from what JAX differentiates: custom_vjp's symbolic zeros): the parameters',
+// POLARA's window kernels', the initial state's (that of the history, for POLARA). The others'
+// outputs are not written (native.py returns no cotangent for them). The parameters' is a
+// template switch of the generic backward: without it the reverse pass neither loads nor stores
+// the per-element accumulators (a LIF step's vjp does as many memory operations for them as
+// for everything else).
+enum GradBits : int32_t { kGradParams = 1, kGradWindows = 2, kGradInitial = 4 };
+
 // The rows of the sequences kAhead time steps ahead (n floats each, one row every E floats) are
 // prefetched into L2 while a step is computed: the time loop reads one short row per step, at a
 // stride the hardware prefetchers do not follow, and without this it waits on those loads
@@ -410,7 +419,7 @@ void forward(Dims d, const Args<N::NS, N::NP>& a) {
   });
 }
 
-template <class N, int S>
+template <class N, int S, bool PG>
 void backward(Dims d, const Args<N::NS, N::NP>& a) {
   constexpr int NS = N::NS, NP = N::NP, NX = N::NX, NV = NS + NX, NXA = NX > 0 ? NX : 1;
   int64_t bk = kBufferFloats / (NV * std::max<int64_t>(d.t, 1));
@@ -427,7 +436,7 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
     float* __restrict dp = p + NP * bk;
     float* __restrict st = dp + NP * bk;
     float* __restrict ds = st + NS * bk;
-    std::fill(dp, dp + NP * bk, 0.0f);
+    if constexpr (PG) std::fill(dp, dp + NP * bk, 0.0f);
     load_block(a, v, off, n, bk, st, p);
     const float* x = a.xs + v * d.t * d.e + e0;
     for (int64_t t = 0; t < d.t; ++t) {
@@ -460,13 +469,16 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
         for (int k = 0; k < NX; ++k) w[k] = sv[(NS + k) * bk + i];
         for (int k = 0; k < NS; ++k) g[k] = ds[k * bk + i];
         for (int k = 0; k < NP; ++k) q[k] = p[k * bk + i];
-        for (int k = 0; k < NP; ++k) acc[k] = dp[k * bk + i];
+        for (int k = 0; k < NP; ++k) acc[k] = PG ? dp[k * bk + i] : 0.0f;
         dxt[i] = N::template vjp<S>(q, s, xt[i], w, g, dyt[i], acc);
         for (int k = 0; k < NS; ++k) ds[k * bk + i] = g[k];
-        for (int k = 0; k < NP; ++k) dp[k * bk + i] = acc[k];
+        if constexpr (PG) {
+          for (int k = 0; k < NP; ++k) dp[k * bk + i] = acc[k];
+        }
       }
     }
     for (int k = 0; k < NS; ++k) std::memcpy(a.dst0[k] + off, ds + k * bk, n * sizeof(float));
+    if constexpr (!PG) return;
     for (int k = 0; k < NP; ++k) {
       if (a.scalar[k]) {
         partial[item * NP + k] = sum_f64(dp + k * bk, n);
@@ -476,7 +488,7 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
     }
   });
   for (int k = 0; k < NP; ++k) {
-    if (!a.scalar[k]) continue;
+    if (!PG || !a.scalar[k]) continue;
     for (int64_t v = 0; v < d.v; ++v) {
       double sum = 0.0;
       for (int64_t b = 0; b < nb; ++b) sum += partial[(v * nb + b) * NP + k];
@@ -501,7 +513,10 @@ void backward_dispatch(int opt, int sur, Dims d, const Args<N<0>::NS, N<0>::NP>&
   if constexpr (OPT < N<0>::NOPT) {
     if constexpr (S < kNumSurrogates) {
       if constexpr (N<OPT>::valid) {
-        if (opt == OPT && sur == S) return backward<N<OPT>, S>(d, a);
+        if (opt == OPT && sur == S) {
+          if (a.grads & kGradParams) return backward<N<OPT>, S, true>(d, a);
+          return backward<N<OPT>, S, false>(d, a);
+        }
       }
       return backward_dispatch<N, OPT, S + 1>(opt, sur, d, a);
     } else {
@@ -823,8 +838,8 @@ struct PolaraSaved {
 };
 
 // One forward step over a block: u, th updated in place, the output written to out; hist(j) the
-// outputs of steps t - j (hist(0) = out, hence no __restrict on out); ua: [bk] scratch; sv: what is saved (the window sums
-// always: the forward passes [bk] scratch for them; the exps' values only where SAVE).
+// outputs of steps t - j (hist(0) = out, hence no __restrict on out); ua: [bk] scratch; sv: where
+// SAVE, where the window sums and the exps' values go (unused otherwise).
 template <class P, bool SAVE, class H>
 inline void polara_step(int64_t n, int64_t bk, const PolaraArgs& a, const PolaraBlock& b, const float* __restrict x,
                         float* __restrict u, float* __restrict th, float* out, float* __restrict ua,
@@ -854,8 +869,8 @@ inline void polara_step(int64_t n, int64_t bk, const PolaraArgs& a, const Polara
   }
 }
 
-// p [6][bk], the windows [2][K][bk], u, ϑ, ua and the two window sums [bk] each
-inline int64_t polara_scratch_floats(int64_t k, int64_t bk) { return (kPolaraParams + 2 * k + 5) * bk; }
+// p [6][bk], the windows [2][K][bk], u, ϑ and ua [bk] each
+inline int64_t polara_scratch_floats(int64_t k, int64_t bk) { return (kPolaraParams + 2 * k + 3) * bk; }
 
 template <int G>
 void polara_forward(Dims d, const PolaraArgs& a) {
@@ -870,7 +885,7 @@ void polara_forward(Dims d, const PolaraArgs& a) {
     float* u = b.win[1] + k * bk;
     float* th = u + bk;
     float* ua = th + bk;
-    PolaraSaved sv{ua + bk, ua + 2 * bk};  // the window sums: scratch
+    PolaraSaved sv{};  // nothing saved
     polara_load(a, v, off, e0, n, bk, &b);
     std::memcpy(u, a.u0 + off, n * sizeof(float));
     std::memcpy(th, a.th0 + off, n * sizeof(float));
@@ -919,7 +934,7 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     float* u = b.win[1] + k * bk;
     float* th = u + bk;
     float* ua = th + bk;
-    float* sv_u = ua + 3 * bk;  // [T][bk]
+    float* sv_u = ua + bk;  // [T][bk]
     float* sv_th = sv_u + T * bk;
     float* sv_eamp = sv_th + T * bk;
     float* sv_eact = sv_eamp + T * bk;
@@ -1031,22 +1046,23 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     }
     std::memcpy(a.du0 + off, du, n * sizeof(float));
     std::memcpy(a.dth0 + off, dth, n * sizeof(float));
-    for (int64_t j = 0; j < k; ++j) {  // the initial history: s_{-1-j}, in the windows of steps 0 .. K - 2 - j
+    for (int64_t j = 0; (a.grads & kGradInitial) && j < k; ++j) {
+      // the initial history: s_{-1-j}, in the windows of steps 0 .. K - 2 - j
       gather(-1 - j, 1 + j);
       std::memcpy(a.dh0 + (v * k + j) * d.e + e0, gs, n * sizeof(float));
     }
     // the window kernels' cotangents: Σ_t ∂inh_t s_{t-j}, Σ_t ∂rise_t s_{t-j}
-    window_cotangents(n, bk, T, k, inh + k * bk, rise + k * bk, outs + k * bk, dwin);
+    if (a.grads & kGradWindows) window_cotangents(n, bk, T, k, inh + k * bk, rise + k * bk, outs + k * bk, dwin);
     // parameter cotangents: per element, or summed (in double) for a scalar
     double* part = partial.data() + item * (NQ + 2 * k);
-    for (int c = 0; c < NQ; ++c) {
+    for (int c = 0; (a.grads & kGradParams) && c < NQ; ++c) {
       if (a.scalar[c]) {
         part[c] = sum_f64(dq + c * bk, n);
       } else {
         std::memcpy(a.dprm[c] + off, dq + c * bk, n * sizeof(float));
       }
     }
-    for (int w = 0; w < 2; ++w) {
+    for (int w = 0; (a.grads & kGradWindows) && w < 2; ++w) {
       for (int64_t j = 0; j < k; ++j) {
         const float* src = dwin + (w * k + j) * bk;
         if (a.win_scalar[w]) {
@@ -1060,7 +1076,8 @@ void polara_backward(Dims d, const PolaraArgs& a) {
   for (int64_t v = 0; v < d.v; ++v) {
     for (int64_t c = 0; c < NQ + 2 * k; ++c) {
       bool scalar = c < NQ ? a.scalar[c] : a.win_scalar[(c - NQ) / k];
-      if (!scalar) continue;
+      bool wanted = (a.grads & (c < NQ ? kGradParams : kGradWindows)) != 0;
+      if (!scalar || !wanted) continue;
       double sum = 0.0;
       for (int64_t bb = 0; bb < nb; ++bb) sum += partial[((v * nb + bb) * (NQ + 2 * k)) + c];
       float* dst = c < NQ ? a.dprm[c] + v : a.dwin[(c - NQ) / k] + v * k + (c - NQ) % k;

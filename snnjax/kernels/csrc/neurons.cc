@@ -74,6 +74,7 @@ struct Args {
   float* dst0[NS];
   float* dprm[NP];
   bool scalar[NP];  // a parameter given once per problem ([V, 1]) instead of per element ([V, E])
+  int32_t grads;    // backward: the cotangents JAX needs (kGradParams, ...; the others are not written)
 };
 
 // Which of the np parameters are scalars (into scalar[np]): each must be [V..., 1] or [V..., E].
@@ -114,6 +115,7 @@ struct PolaraArgs {
   float* dh0;
   float* dprm[6];
   float* dwin[2];
+  int32_t grads;  // backward: the cotangents JAX needs (kGradParams, ...; the others are not written)
 };
 
 namespace base {
@@ -242,7 +244,8 @@ void forward_outputs(Ret& ys, Ret* const (&stT)[NS], Args<NS, NP>* a) {
 
 template <int NS, int NP>
 void backward_io(const Buf& dys, const Buf* const (&dstT)[NS], Ret& dxs, Ret* const (&dst0)[NS],
-                 Ret* const (&dprm)[NP], Args<NS, NP>* a) {
+                 Ret* const (&dprm)[NP], int32_t grads, Args<NS, NP>* a) {
+  a->grads = grads;
   a->dys = f32(dys);
   a->dxs = f32_out(dxs);
   for (int k = 0; k < NS; ++k) {
@@ -276,13 +279,14 @@ ffi::Error LifFwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Ret ys, R
 }
 
 ffi::Error LifBwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Buf dys, Buf dmT, Ret dxs, Ret dm0,
-                      Ret dlam, Ret dvth, Ret dvr, Ret dw, int32_t reset, bool detach, int32_t sur) {
+                      Ret dlam, Ret dvth, Ret dvr, Ret dw, int32_t reset, bool detach, int32_t sur,
+                      int32_t grads) {
   Dims d;
   Args<1, 4> a{};
   int32_t opt;
   if (auto err = lif_opt(reset, detach, sur, &opt); err.failure()) return err;
   if (auto err = inputs<1, 4>(xs, {&m0}, {&lam, &vth, &vr, &w}, &d, &a); err.failure()) return err;
-  backward_io<1, 4>(dys, {&dmT}, dxs, {&dm0}, {&dlam, &dvth, &dvr, &dw}, &a);
+  backward_io<1, 4>(dys, {&dmT}, dxs, {&dm0}, {&dlam, &dvth, &dvr, &dw}, grads, &a);
   SNNJAX_DISPATCH(LIF, backward_dispatch, opt, sur, d, a);
   return ffi::Error::Success();
 }
@@ -300,13 +304,14 @@ ffi::Error IlifFwdImpl(Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf l
 
 ffi::Error IlifBwdImpl(Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf lu, Buf li, Buf w, Buf dys,
                        Buf dmT, Buf diiT, Buf diuT, Ret dxs, Ret dm0, Ret dii0, Ret diu0, Ret dlam, Ret dvth,
-                       Ret dlu, Ret dli, Ret dw, bool use_mpiu, bool use_ciu, bool ciu_input, int32_t sur) {
+                       Ret dlu, Ret dli, Ret dw, bool use_mpiu, bool use_ciu, bool ciu_input, int32_t sur,
+                       int32_t grads) {
   Dims d;
   Args<3, 5> a{};
   int32_t opt = ilif_opt(use_mpiu, use_ciu, ciu_input);
   if (auto err = check_ids(opt, base::ILIF<0>::NOPT, sur); err.failure()) return err;
   if (auto err = inputs<3, 5>(xs, {&m0, &ii0, &iu0}, {&lam, &vth, &lu, &li, &w}, &d, &a); err.failure()) return err;
-  backward_io<3, 5>(dys, {&dmT, &diiT, &diuT}, dxs, {&dm0, &dii0, &diu0}, {&dlam, &dvth, &dlu, &dli, &dw}, &a);
+  backward_io<3, 5>(dys, {&dmT, &diiT, &diuT}, dxs, {&dm0, &dii0, &diu0}, {&dlam, &dvth, &dlu, &dli, &dw}, grads, &a);
   SNNJAX_DISPATCH(ILIF, backward_dispatch, opt, sur, d, a);
   return ffi::Error::Success();
 }
@@ -321,12 +326,13 @@ ffi::Error ClifFwdImpl(Buf xs, Buf m0, Buf c0, Buf lam, Buf vth, Buf tau, Buf w,
 }
 
 ffi::Error ClifBwdImpl(Buf xs, Buf m0, Buf c0, Buf lam, Buf vth, Buf tau, Buf w, Buf dys, Buf dmT, Buf dcT,
-                       Ret dxs, Ret dm0, Ret dc0, Ret dlam, Ret dvth, Ret dtau, Ret dw, int32_t sur) {
+                       Ret dxs, Ret dm0, Ret dc0, Ret dlam, Ret dvth, Ret dtau, Ret dw, int32_t sur,
+                       int32_t grads) {
   Dims d;
   Args<2, 4> a{};
   if (auto err = check_ids(0, 1, sur); err.failure()) return err;
   if (auto err = inputs<2, 4>(xs, {&m0, &c0}, {&lam, &vth, &tau, &w}, &d, &a); err.failure()) return err;
-  backward_io<2, 4>(dys, {&dmT, &dcT}, dxs, {&dm0, &dc0}, {&dlam, &dvth, &dtau, &dw}, &a);
+  backward_io<2, 4>(dys, {&dmT, &dcT}, dxs, {&dm0, &dc0}, {&dlam, &dvth, &dtau, &dw}, grads, &a);
   SNNJAX_DISPATCH(CLIF, backward_dispatch, 0, sur, d, a);
   return ffi::Error::Success();
 }
@@ -385,7 +391,7 @@ ffi::Error PolaraFwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf b
 ffi::Error PolaraBwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf beta, Buf gamma, Buf omax, Buf amask,
                          Buf wh, Buf wt, Buf dys, Buf duT, Buf dthT, Buf dhT, Ret dxs, Ret du0, Ret dth0, Ret dh0,
                          Ret dleak, Ret db, Ret dbeta, Ret dgamma, Ret domax, Ret damask, Ret dwh, Ret dwt,
-                         int32_t grad, bool binary, bool before_input) {
+                         int32_t grad, bool binary, bool before_input, int32_t grads) {
   Dims d;
   PolaraArgs a{};
   int32_t opt;
@@ -406,6 +412,7 @@ ffi::Error PolaraBwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf b
   for (int c = 0; c < 6; ++c) a.dprm[c] = f32_out(*dprm[c]);
   a.dwin[0] = f32_out(dwh);
   a.dwin[1] = f32_out(dwt);
+  a.grads = grads;
   SNNJAX_POLARA(opt, true, d, a);
   return ffi::Error::Success();
 }
@@ -487,7 +494,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxClifBwd, ClifBwdImpl,
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
-                                  .Attr<int32_t>("surrogate"));
+                                  .Attr<int32_t>("surrogate")
+                                  .Attr<int32_t>("grads"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPolaraFwd, PolaraFwdImpl,
                               ffi::Ffi::Bind()
@@ -543,7 +551,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPolaraBwd, PolaraBwdImpl,
                                   .Ret<ffi::AnyBuffer>()
                                   .Attr<int32_t>("grad")
                                   .Attr<bool>("binary")
-                                  .Attr<bool>("before_input"));
+                                  .Attr<bool>("before_input")
+                                  .Attr<int32_t>("grads"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLifFwd, LifFwdImpl,
                               ffi::Ffi::Bind()
@@ -576,7 +585,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLifBwd, LifBwdImpl,
                                   .Ret<ffi::AnyBuffer>()
                                   .Attr<int32_t>("reset")
                                   .Attr<bool>("detach")
-                                  .Attr<int32_t>("surrogate"));
+                                  .Attr<int32_t>("surrogate")
+                                  .Attr<int32_t>("grads"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxIlifFwd, IlifFwdImpl,
                               ffi::Ffi::Bind()
@@ -624,7 +634,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxIlifBwd, IlifBwdImpl,
                                   .Attr<bool>("use_mpiu")
                                   .Attr<bool>("use_ciu")
                                   .Attr<bool>("ciu_input")
-                                  .Attr<int32_t>("surrogate"));
+                                  .Attr<int32_t>("surrogate")
+                                  .Attr<int32_t>("grads"));
 
 // The instruction set in use (isa_level), for snnjax.kernels.native.instruction_set().
 extern "C" int SnnjaxNativeIsa() { return isa_level(); }
