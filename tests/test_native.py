@@ -338,9 +338,10 @@ def test_polara_windows_parameter_shapes_and_blocks():
     _assert_polara(neurons.PolaraParams(), xs)
 
 
-def _grad_of_one_part(step, params, xs, state, backend, part, field=None):
+def _grad_of_one_part(step, params, xs, state, backend, part, field=None, use_final=True):
     """The gradient with respect to one part only (``"xs"``, ``"state"`` or one parameter
-    ``field``), everything else closed over: the kernels then compute only what JAX asks for."""
+    ``field``), everything else closed over: the kernels then compute only what JAX asks for
+    (and, without ``use_final``, read no final-state cotangent)."""
 
     def loss(v):
         p, x, st = params, xs, state
@@ -352,7 +353,10 @@ def _grad_of_one_part(step, params, xs, state, backend, part, field=None):
             p = dataclasses.replace(params, **{field: v})
         final, ys = snnjax.run(step, p, x, st, backend=backend)
         w = jnp.cos(jnp.arange(ys.size, dtype=ys.dtype)).reshape(ys.shape)
-        return (ys * w).sum() + sum(jnp.sum(jnp.sin(leaf)) for leaf in jax.tree.leaves(final))
+        value = (ys * w).sum()
+        if use_final:
+            value = value + sum(jnp.sum(jnp.sin(leaf)) for leaf in jax.tree.leaves(final))
+        return value
 
     arg = {"xs": xs, "state": state}.get(part, getattr(params, field) if field else None)
     return jax.jit(jax.grad(loss))(arg)
@@ -379,7 +383,7 @@ def test_gradients_of_one_part_only(step, params, parts):
     # equals lax.scan's
     xs = XS
     state = _polara_state(params, xs) if step is neurons.polara.step else _random_state(step, xs)
-    for part in parts:
+    for part in parts + [("xs", None, False), ("p", parts[-1][1], False)]:
         g_n = _grad_of_one_part(step, params, xs, state, "native", *part)
         g_s = _grad_of_one_part(step, params, xs, state, "scan", *part)
         for gn, gs in zip(jax.tree.leaves(g_n), jax.tree.leaves(g_s), strict=True):

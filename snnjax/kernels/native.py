@@ -337,8 +337,9 @@ def _forward(target, attrs, xs, states, prm):
 
 
 # The cotangents a backward kernel computes beyond the input's (GradBits in csrc/kernels.h): the
-# parameters', POLARA's window kernels' (its last two parameter arrays), the initial state's.
-_GRAD_PARAMS, _GRAD_WINDOWS, _GRAD_INITIAL = 1, 2, 4
+# parameters', POLARA's window kernels' (its last two parameter arrays), the initial state's; and
+# _ZERO_FINAL: the final state's cotangents are all zero and not passed.
+_GRAD_PARAMS, _GRAD_WINDOWS, _GRAD_INITIAL, _ZERO_FINAL = 1, 2, 4, 8
 
 
 def _native_fwd(target, attrs, surrogate_id, xs, states, prm):
@@ -358,11 +359,16 @@ def _native_bwd(target, attrs, surrogate_id, res, ct):
     xs, states, prm, (need_states, need_prm) = res
     d_ys, d_final = ct
     d_ys = _zeros_where_symbolic(d_ys, xs)
-    d_final = tuple(_zeros_where_symbolic(c, s) for c, s in zip(d_final, states, strict=True))
+    zero_final = all(isinstance(c, jax.custom_derivatives.SymbolicZero) for c in d_final)
+    if zero_final:  # the final state unused: one-float placeholders, never read (POLARA's history is [K, ...])
+        d_final = tuple(jnp.zeros((1,), jnp.float32) for _ in d_final)
+    else:
+        d_final = tuple(_zeros_where_symbolic(c, s) for c, s in zip(d_final, states, strict=True))
     windows = 2 if target == "snnjax_polara" else 0  # POLARA's last two arrays: the window kernels
     grads = _GRAD_PARAMS if any(n is not None for n in need_prm[: len(prm) - windows]) else 0
     grads |= _GRAD_WINDOWS if any(n is not None for n in need_prm[len(prm) - windows :]) else 0
     grads |= _GRAD_INITIAL if any(n is not None for n in need_states) else 0
+    grads |= _ZERO_FINAL if zero_final else 0
     f32 = jax.ShapeDtypeStruct
     results = (
         (f32(xs.shape, jnp.float32),)

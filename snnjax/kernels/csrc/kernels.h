@@ -325,8 +325,19 @@ constexpr int64_t kFwdBlock = 1024;
 // outputs are not written (native.py returns no cotangent for them). The parameters' is a
 // template switch of the generic backward: without it the reverse pass neither loads nor stores
 // the per-element accumulators (a LIF step's vjp does as many memory operations for them as
-// for everything else).
-enum GradBits : int32_t { kGradParams = 1, kGradWindows = 2, kGradInitial = 4 };
+// for everything else). kZeroFinal: the final state's cotangents are zero (JAX's symbolic zeros:
+// the final state is not used) and not passed (one-float placeholders): not read. POLARA's final
+// history is as large as its sequence at T = K.
+enum GradBits : int32_t { kGradParams = 1, kGradWindows = 2, kGradInitial = 4, kZeroFinal = 8 };
+
+// row j of a final state's cotangent into dst ([n] floats from src + off), or zeros (kZeroFinal)
+inline void final_cotangent(int32_t grads, const float* src, int64_t off, int64_t n, float* dst) {
+  if (grads & kZeroFinal) {
+    std::fill(dst, dst + n, 0.0f);
+  } else {
+    std::memcpy(dst, src + off, n * sizeof(float));
+  }
+}
 
 // The rows of the sequences kAhead time steps ahead (n floats each, one row every E floats) are
 // prefetched into L2 while a step is computed: the time loop reads one short row per step, at a
@@ -453,7 +464,7 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
         for (int k = 0; k < NX; ++k) sv[(NS + k) * bk + i] = w[k];
       }
     }
-    for (int k = 0; k < NS; ++k) std::memcpy(ds + k * bk, a.dstT[k] + off, n * sizeof(float));
+    for (int k = 0; k < NS; ++k) final_cotangent(a.grads, a.dstT[k], off, n, ds + k * bk);
     const float* dy = a.dys + v * d.t * d.e + e0;
     float* dx = a.dxs + v * d.t * d.e + e0;
     for (int64_t t = d.t - 1; t >= 0; --t) {
@@ -990,9 +1001,9 @@ void polara_backward(Dims d, const PolaraArgs& a) {
         std::memcpy(w0 + w * bk, b.win[w], n * sizeof(float));
       }
     }
-    std::memcpy(du, a.duT + off, n * sizeof(float));
-    std::memcpy(dth, a.dthT + off, n * sizeof(float));
-    for (int64_t j = 0; j < k; ++j) std::memcpy(gT + j * bk, a.dhT + (v * k + j) * d.e + e0, n * sizeof(float));
+    final_cotangent(a.grads, a.duT, off, n, du);
+    final_cotangent(a.grads, a.dthT, off, n, dth);
+    for (int64_t j = 0; j < k; ++j) final_cotangent(a.grads, a.dhT, (v * k + j) * d.e + e0, n, gT + j * bk);
     const float* __restrict p = b.p;
     const float* __restrict wh0 = w0;
     const float* __restrict wt0 = w0 + bk;
