@@ -430,7 +430,7 @@ def test_polara_auto_and_refusals():
 # the surrogates built on the vectorised exp); the slow set runs them all
 _ISA_SUBSET = (
     "lif_every_reset or ilif_every_unit_switch or clif_per_neuron or (test_clif and (erf or sigmoid or gaussian))"
-    " or polara_every or polara_windows or blocks_and or nonfinite"
+    " or polara_every or polara_windows or blocks_and or nonfinite or one_part_only or event_matmul_native"
 )
 
 
@@ -440,7 +440,8 @@ def _run_under_isa(isa, selection):
     env = {**os.environ, native.ISA_ENV: isa}
     check = f"import snnjax.kernels.native as n; assert n.instruction_set() == {isa!r}, n.instruction_set()"
     subprocess.run([sys.executable, "-c", check], env=env, check=True)
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", selection]
+    events_tests = os.path.join(os.path.dirname(__file__), "test_events.py")  # the event kernel's
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, events_tests, "-k", selection]
     r = subprocess.run(args, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert " passed" in r.stdout and " failed" not in r.stdout
