@@ -287,6 +287,30 @@ def test_clif_per_neuron_parameters_and_blocks():
     _assert_native_equals_scan(neurons.clif.step, neurons.CLIFParams(), xs)
 
 
+# --- LI (the readout) ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("synaptic", [True, False], ids=["synaptic", "membrane-only"])
+def test_li_readout(synaptic):
+    # a linear step without a surrogate: outputs (membranes, not spikes) and every gradient, per
+    # neuron time constants, and a shape that spreads over several blocks and threads
+    p = neurons.LIParams(tau_syn=jnp.linspace(2.0, 6.0, N), tau_mem=8.0, synaptic=synaptic)
+    xs_big = jnp.asarray(np.random.default_rng(8).standard_normal((40, 2, 1100)), jnp.float32)
+    for params, xs in ((p, XS), (neurons.LIParams(synaptic=synaptic), xs_big)):
+        state = _random_state(neurons.li.step, xs)
+        (f_n, y_n), g_n = _outputs_and_grads(neurons.li.step, params, xs, state, "native")
+        (f_s, y_s), g_s = _outputs_and_grads(neurons.li.step, params, xs, state, "scan")
+        np.testing.assert_allclose(y_n, y_s, rtol=1e-5, atol=1e-5)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), f_n, f_s)
+        for gn, gs in zip(jax.tree.leaves(g_n), jax.tree.leaves(g_s), strict=True):
+            scale = max(1.0, float(np.max(np.abs(gs), initial=0.0)))
+            np.testing.assert_allclose(gn, gs, rtol=1e-4, atol=1e-5 * scale)
+    assert float(jnp.max(jnp.abs(g_s[0].tau_mem))) > 0
+    # auto takes the kernel past the unrolled and the matmul lengths
+    hlo = _lowered(neurons.li.step, p, jnp.zeros((80, B, N), jnp.float32))
+    assert "snnjax_li_fwd" in hlo
+
+
 # --- POLARA -------------------------------------------------------------------------------------
 
 
@@ -431,6 +455,7 @@ def test_polara_auto_and_refusals():
 _ISA_SUBSET = (
     "lif_every_reset or ilif_every_unit_switch or clif_per_neuron or (test_clif and (erf or sigmoid or gaussian))"
     " or polara_every or polara_windows or blocks_and or nonfinite or one_part_only or event_matmul_native"
+    " or li_readout"
 )
 
 

@@ -11,7 +11,7 @@ reverse-time pass reading ``x`` and the output cotangent and writing the input c
 the 8 and 20 bytes per element of ``neuron_speed.py``'s memory floor.
 
 What. The leaky family (IF, LIF, PLIF: every reset mode, ``detach_reset``), ILIF/IPLIF (every
-unit switch and CIU source), CLIF, and POLARA (every gradient mode, both outputs, both
+unit switch and CIU source), CLIF, the LI readout (both forms), and POLARA (every gradient mode, both outputs, both
 amplification orders, any window k, the refractory and threshold ablations; not the static-leak,
 Heaviside, windowed-decay, ungated or threshold-recovery variants, which ``auto`` scans), float32,
 every registered surrogate, parameters of any shape that broadcasts to one time step's shape
@@ -19,7 +19,12 @@ every registered surrogate, parameters of any shape that broadcasts to one time 
 A, α, D, μ, σ, E, η by autodiff); the same ``custom_vjp`` contract as the fused backend
 (reverse mode only; gradients to the inputs, the initial state and every floating parameter; the
 surrogate width gets a zero cotangent, as the spike's own VJP gives it). Leading ``vmap`` axes
-are independent problems to the kernel.
+are independent problems to the kernel. The backward computes only the cotangents JAX asks for
+(``custom_vjp`` with symbolic zeros): without parameter gradients (constants, as in most training
+networks) its reverse pass keeps no per-parameter accumulators, and an unused final state's
+cotangent is neither materialised nor read. The same extension holds the event-driven synaptic
+product of :func:`snnjax.events.event_matmul` (``backend="native"``, its ``"auto"`` on one CPU
+device).
 
 The exception to "kernels call the pure step": the C++ transcribes the step's equations and
 their derivatives by hand. ``tests/test_native.py`` holds it to ``lax.scan`` of the pure step
@@ -82,6 +87,8 @@ _TARGETS = {
     "snnjax_clif_bwd": "SnnjaxClifBwd",
     "snnjax_polara_fwd": "SnnjaxPolaraFwd",
     "snnjax_polara_bwd": "SnnjaxPolaraBwd",
+    "snnjax_li_fwd": "SnnjaxLiFwd",
+    "snnjax_li_bwd": "SnnjaxLiBwd",
     "snnjax_event_matmul": "SnnjaxEventMatmul",
     "snnjax_event_matmul_bwd": "SnnjaxEventMatmulBwd",
 }
@@ -210,6 +217,10 @@ def _clif_spec(step, params):
     return _plain("snnjax_clif", ("m", "c"), arrays, {})
 
 
+def _li_spec(step, params):
+    return _plain("snnjax_li", ("i", "v"), (params.alpha, params.beta), {"synaptic": bool(params.synaptic)})
+
+
 _POLARA_GRAD_IDS = {"exact": 0, "eq13": 1, "mask": 2}
 
 
@@ -258,6 +269,9 @@ _SPECS: dict[Callable, _Kernel] = {
     _neurons.plif.step: _Kernel(_lif_spec, UNROLL_MAX_T + 1),
     _neurons.ilif.step: _Kernel(_ilif_spec, 1),
     _neurons.clif.step: _Kernel(_clif_spec, 1),
+    # the readout: a linear step (no surrogate), cheap as LIF's; auto takes the [T, T] matmul
+    # (backend "linear") up to scan.LINEAR_MAX_T first
+    _neurons.li.step: _Kernel(_li_spec, UNROLL_MAX_T + 1, surrogate=False),
     _neurons.polara.step: _Kernel(_polara_spec, 1, surrogate=False, unsupported=_polara_unsupported),
 }
 
@@ -282,9 +296,8 @@ def unsupported_reason(step: Callable, params: Any, xs: Any, state: Any) -> str 
     reason = kernel.unsupported(params)
     if reason is not None:
         return reason
-    sur = params.surrogate
-    if kernel.surrogate and _SURROGATE_IDS.get(sur.grad) is None:
-        return f"the surrogate {sur!r} has a custom derivative (native: the registered surrogates)"
+    if kernel.surrogate and _SURROGATE_IDS.get(params.surrogate.grad) is None:
+        return f"the surrogate {params.surrogate!r} has a custom derivative (native: the registered surrogates)"
     call = kernel.spec(step, params)
     step_shape = tuple(xs.shape[1:])
     for name, lead in call.fields:

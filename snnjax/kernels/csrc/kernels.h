@@ -133,6 +133,7 @@ struct LIF {
   static constexpr int reset = OPT & 3;
   static constexpr bool detach = (OPT & 4) != 0;
   static constexpr bool valid = reset != 3;  // the option ids that name something (instantiated)
+  static constexpr bool uses_surrogate = true;
 
   static inline float step(const float* p, float* st, float x, float* = nullptr) {
     float u = p[0] * st[0] + x;
@@ -179,6 +180,7 @@ struct ILIF {
   static constexpr bool use_mpiu = (OPT & 1) != 0, use_ciu = (OPT & 2) != 0, ciu_input = (OPT & 4) != 0;
   static constexpr int NX = use_mpiu ? 1 : 0;  // saved for the vjp: sigmoid(Iu)
   static constexpr bool valid = use_ciu || !ciu_input;  // the CIU source matters only with the CIU
+  static constexpr bool uses_surrogate = true;
 
   static inline float step(const float* p, float* st, float x, float* sv = nullptr) {
     float ii = st[1], iu = st[2];
@@ -265,6 +267,7 @@ template <int OPT>
 struct CLIF {
   static constexpr int NS = 2, NP = 4, NOPT = 1, NX = 2;  // saved for the vjp: the two sigmoids
   static constexpr bool valid = true;
+  static constexpr bool uses_surrogate = true;
 
   static inline float step(const float* p, float* st, float x, float* sv = nullptr) {
     float u = p[0] * st[0] + x;
@@ -311,6 +314,48 @@ struct CLIF {
     dst[0] = du * lam;
     dst[1] = dc2 * g1;
     return du;
+  }
+};
+
+// LI (snnjax/neurons/li.py), the non-spiking leaky-integrator readout: state i, v; params α, β
+// (exp(-1/τ), computed in Python). synaptic (OPT = 1): i = α i + x, v = β v + i_{t-1}; else
+// v = β v + x (i unchanged). The output is v. Linear: its vjp takes no surrogate.
+template <int OPT>
+struct LI {
+  static constexpr int NS = 2, NP = 2, NOPT = 2, NX = 0;
+  static constexpr bool synaptic = OPT == 1;
+  static constexpr bool valid = true;
+  static constexpr bool uses_surrogate = false;
+
+  static inline float step(const float* p, float* st, float x, float* = nullptr) {
+    float i = st[0], v;
+    if constexpr (synaptic) {
+      v = p[1] * st[1] + st[0];
+      i = p[0] * st[0] + x;
+    } else {
+      v = p[1] * st[1] + x;
+    }
+    st[0] = i;
+    st[1] = v;
+    return v;
+  }
+
+  template <int S>
+  static inline float vjp(const float* p, const float* st, float x, const float*, float* dst, float dy, float* dp) {
+    float dv = dst[1] + dy;  // v is the output and the next state
+    float di = dst[0];
+    dp[1] += dv * st[1];
+    float dx;
+    if constexpr (synaptic) {
+      dp[0] += di * st[0];
+      dx = di;
+      di = di * p[0] + dv;
+    } else {
+      dx = dv;
+    }
+    dst[0] = di;
+    dst[1] = dv * p[1];
+    return dx;
   }
 };
 
@@ -509,6 +554,7 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
 }
 
 // Runtime (option, surrogate) -> the instantiation for it.
+
 template <template <int> class N, int OPT = 0>
 void forward_dispatch(int opt, Dims d, const Args<N<0>::NS, N<0>::NP>& a) {
   if constexpr (OPT < N<0>::NOPT) {
@@ -522,7 +568,8 @@ void forward_dispatch(int opt, Dims d, const Args<N<0>::NS, N<0>::NP>& a) {
 template <template <int> class N, int OPT = 0, int S = 0>
 void backward_dispatch(int opt, int sur, Dims d, const Args<N<0>::NS, N<0>::NP>& a) {
   if constexpr (OPT < N<0>::NOPT) {
-    if constexpr (S < kNumSurrogates) {
+    // a neuron without a surrogate (LI) is instantiated for surrogate id 0 only
+    if constexpr (S < (N<OPT>::uses_surrogate ? kNumSurrogates : 1)) {
       if constexpr (N<OPT>::valid) {
         if (opt == OPT && sur == S) {
           if (a.grads & kGradParams) return backward<N<OPT>, S, true>(d, a);
@@ -1134,33 +1181,21 @@ inline void add_constant(float* __restrict dst, float c, int64_t h) {
   for (int64_t i = 0; i < h; ++i) dst[i] += c;
 }
 
-inline void event_matmul_forward(const float* w, int64_t C, int64_t H, const int32_t* seg, const int32_t* ch,
-                                 int64_t N, float* out, int64_t S) {
-  by_row_ranges(S, (S + N) * H, [&](int64_t lo, int64_t hi) {
-    std::fill(out + lo * H, out + hi * H, 0.0f);
+// dst[to[n]] += src[from[n]] ([rows_src, H] into [rows_dst, H]) for the events n in order: a row
+// to[n] outside [0, rows_dst) is dropped, a row from[n] outside [0, rows_src) adds `missing`. The
+// product is (src, from, to) = (w, ch, seg) with NaN missing (jnp.take's fill); its gradient
+// (ct, seg, ch) with 0 missing (the gather's fill, which turns a -0 sum into +0).
+inline void scatter_add_rows(const float* src, int64_t rows_src, const int32_t* from, const int32_t* to, int64_t N,
+                             int64_t H, float missing, float* dst, int64_t rows_dst) {
+  by_row_ranges(rows_dst, (rows_dst + N) * H, [&](int64_t lo, int64_t hi) {
+    std::fill(dst + lo * H, dst + hi * H, 0.0f);
     for (int64_t n = 0; n < N; ++n) {
-      int64_t s = seg[n], c = ch[n];
-      if (s < lo || s >= hi) continue;
-      if (c >= 0 && c < C) {
-        add_row(out + s * H, w + c * H, H);
+      int64_t r = to[n], q = from[n];
+      if (r < lo || r >= hi) continue;
+      if (q >= 0 && q < rows_src) {
+        add_row(dst + r * H, src + q * H, H);
       } else {
-        add_constant(out + s * H, std::numeric_limits<float>::quiet_NaN(), H);
-      }
-    }
-  });
-}
-
-inline void event_matmul_backward(const float* ct, int64_t S, int64_t H, const int32_t* seg, const int32_t* ch,
-                                  int64_t N, float* dw, int64_t C) {
-  by_row_ranges(C, (C + N) * H, [&](int64_t lo, int64_t hi) {
-    std::fill(dw + lo * H, dw + hi * H, 0.0f);
-    for (int64_t n = 0; n < N; ++n) {
-      int64_t s = seg[n], c = ch[n];
-      if (c < lo || c >= hi) continue;
-      if (s >= 0 && s < S) {
-        add_row(dw + c * H, ct + s * H, H);
-      } else {
-        add_constant(dw + c * H, 0.0f, H);  // the gather's 0 (which turns a -0 sum into +0)
+        add_constant(dst + r * H, missing, H);
       }
     }
   });

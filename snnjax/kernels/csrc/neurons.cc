@@ -1,5 +1,6 @@
-// snnjax's native CPU kernels: whole-sequence forward and backward of the seed neurons, as XLA
-// FFI handlers (jax.ffi). Python side, equations' reference and dispatch: snnjax/kernels/native.py.
+// snnjax's native CPU kernels: whole-sequence forward and backward of the seed neurons, and the
+// event-driven synaptic product and its gradient, as XLA FFI handlers (jax.ffi). Python side,
+// equations' reference and dispatch: snnjax/kernels/native.py, snnjax/events.py.
 //
 // The equations here transcribe the neurons' pure step functions (snnjax/neurons/lif.py,
 // ilif.py, clif.py, polara.py) and their reverse-mode derivatives; tests/test_native.py checks
@@ -337,6 +338,26 @@ ffi::Error ClifBwdImpl(Buf xs, Buf m0, Buf c0, Buf lam, Buf vth, Buf tau, Buf w,
   return ffi::Error::Success();
 }
 
+// LI: no surrogate (its backward is instantiated for id 0 only).
+ffi::Error LiFwdImpl(Buf xs, Buf i0, Buf v0, Buf alpha, Buf beta, Ret ys, Ret iT, Ret vT, bool synaptic) {
+  Dims d;
+  Args<2, 2> a{};
+  if (auto err = inputs<2, 2>(xs, {&i0, &v0}, {&alpha, &beta}, &d, &a); err.failure()) return err;
+  forward_outputs<2, 2>(ys, {&iT, &vT}, &a);
+  SNNJAX_DISPATCH(LI, forward_dispatch, synaptic ? 1 : 0, d, a);
+  return ffi::Error::Success();
+}
+
+ffi::Error LiBwdImpl(Buf xs, Buf i0, Buf v0, Buf alpha, Buf beta, Buf dys, Buf diT, Buf dvT, Ret dxs, Ret di0,
+                     Ret dv0, Ret dalpha, Ret dbeta, bool synaptic, int32_t grads) {
+  Dims d;
+  Args<2, 2> a{};
+  if (auto err = inputs<2, 2>(xs, {&i0, &v0}, {&alpha, &beta}, &d, &a); err.failure()) return err;
+  backward_io<2, 2>(dys, {&diT, &dvT}, dxs, {&di0, &dv0}, {&dalpha, &dbeta}, grads, &a);
+  SNNJAX_DISPATCH(LI, backward_dispatch, synaptic ? 1 : 0, 0, d, a);
+  return ffi::Error::Success();
+}
+
 // POLARA: the inputs of both directions (xs, u0, ϑ0, the history, the six parameters, the two
 // window kernels), checked against each other.
 ffi::Error polara_inputs(const Buf& xs, const Buf& u0, const Buf& th0, const Buf& h0, const Buf* const (&prm)[6],
@@ -417,42 +438,30 @@ ffi::Error PolaraBwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf b
   return ffi::Error::Success();
 }
 
-// The event-driven synaptic product: w [C, H], seg and ch [N] (int32), out [S, H]; its gradient:
-// ct [S, H], seg, ch, dw [C, H].
-ffi::Error event_inputs(const Buf& rows, const Buf& seg, const Buf& ch, const Buf& out_like, int64_t* h,
-                        int64_t* n) {
-  auto rd = rows.dimensions();
-  auto od = out_like.dimensions();
-  if (rows.element_type() != ffi::DataType::F32 || out_like.element_type() != ffi::DataType::F32 ||
-      seg.element_type() != ffi::DataType::S32 || ch.element_type() != ffi::DataType::S32 || rd.size() != 2 ||
-      od.size() != 2 || rd[1] != od[1] || seg.element_count() != ch.element_count()) {
+// The event-driven synaptic product, out [S, H] from w [C, H], seg and ch [N] (int32), and its
+// gradient, dw [C, H] from ct [S, H], seg, ch: both scatter_add_rows (kernels.h), src rows
+// from[n] into dst rows to[n].
+ffi::Error scatter_rows(const Buf& src, const Buf& from, const Buf& to, Ret& dst, float missing) {
+  auto sd = src.dimensions();
+  auto dd = dst->dimensions();
+  if (src.element_type() != ffi::DataType::F32 || dst->element_type() != ffi::DataType::F32 ||
+      from.element_type() != ffi::DataType::S32 || to.element_type() != ffi::DataType::S32 || sd.size() != 2 ||
+      dd.size() != 2 || sd[1] != dd[1] || from.element_count() != to.element_count()) {
     return ffi::Error::InvalidArgument(
         "snnjax native kernel: event_matmul takes float32 [C, H] / [S, H] rows and int32 [N] rows and channels");
   }
-  *h = rd[1];
-  *n = static_cast<int64_t>(seg.element_count());
+  auto n = static_cast<int64_t>(from.element_count());
+  auto* f = reinterpret_cast<const int32_t*>(from.untyped_data());
+  auto* t = reinterpret_cast<const int32_t*>(to.untyped_data());
+  SNNJAX_ON_ISA(isa::scatter_add_rows(f32(src), sd[0], f, t, n, sd[1], missing, f32_out(dst), dd[0]));
   return ffi::Error::Success();
 }
 
 ffi::Error EventMatmulImpl(Buf w, Buf seg, Buf ch, Ret out) {
-  int64_t h, n;
-  if (auto err = event_inputs(w, seg, ch, *out, &h, &n); err.failure()) return err;
-  auto* sg = reinterpret_cast<const int32_t*>(seg.untyped_data());
-  auto* cc = reinterpret_cast<const int32_t*>(ch.untyped_data());
-  SNNJAX_ON_ISA(isa::event_matmul_forward(f32(w), w.dimensions()[0], h, sg, cc, n, f32_out(out),
-                                          out->dimensions()[0]));
-  return ffi::Error::Success();
+  return scatter_rows(w, ch, seg, out, std::numeric_limits<float>::quiet_NaN());
 }
 
-ffi::Error EventMatmulBwdImpl(Buf ct, Buf seg, Buf ch, Ret dw) {
-  int64_t h, n;
-  if (auto err = event_inputs(ct, seg, ch, *dw, &h, &n); err.failure()) return err;
-  auto* sg = reinterpret_cast<const int32_t*>(seg.untyped_data());
-  auto* cc = reinterpret_cast<const int32_t*>(ch.untyped_data());
-  SNNJAX_ON_ISA(isa::event_matmul_backward(f32(ct), ct.dimensions()[0], h, sg, cc, n, f32_out(dw),
-                                           dw->dimensions()[0]));
-  return ffi::Error::Success();
-}
+ffi::Error EventMatmulBwdImpl(Buf ct, Buf seg, Buf ch, Ret dw) { return scatter_rows(ct, seg, ch, dw, 0.0f); }
 
 }  // namespace
 
@@ -461,6 +470,36 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxEventMatmul, EventMatmulImpl,
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxEventMatmulBwd, EventMatmulBwdImpl,
                               ffi::Ffi::Bind().Arg<Buf>().Arg<Buf>().Arg<Buf>().Ret<ffi::AnyBuffer>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLiFwd, LiFwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<bool>("synaptic"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLiBwd, LiBwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<bool>("synaptic")
+                                  .Attr<int32_t>("grads"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxClifFwd, ClifFwdImpl,
                               ffi::Ffi::Bind()
