@@ -231,6 +231,10 @@ def event_matmul(events: Events, w: jax.Array, *, backend: str = "auto") -> jax.
     b = events.times.shape[0]
     t = events.num_steps
     seg = _segments(events)
+    # a channel outside [0, C) (only in hand-built Events) becomes C in both paths: a NaN row
+    # forward (jnp.take's fill; a negative index would wrap), dropped from the gradient
+    c = events.num_channels
     channels = events.channels.reshape(-1).astype(jnp.int32)
+    channels = jnp.where((channels >= 0) & (channels < c), channels, c)
     out = _event_matmul(t * b, _native_events(backend, w), w, seg, channels)
     return out.reshape(t, b, w.shape[1])

@@ -241,10 +241,10 @@ def run(
         the transform).
         ``"native"``: the compiled C++ CPU kernels through ``jax.ffi`` (:mod:`snnjax.kernels.native`:
         IF, LIF, PLIF, ILIF/IPLIF, CLIF and POLARA (the options that module lists) in float32
-        with a registered surrogate; built at install where
+        with a registered surrogate, and the LI readout (no surrogate); built at install where
         a C++17 compiler exists); ``"auto"`` takes it on the CPU (one local device) wherever it
-        applies, before ``"fused"`` (for IF/LIF/PLIF only from ``T > UNROLL_MAX_T`` on: below,
-        the unrolled fused backend is faster).
+        applies, before ``"fused"`` (for IF/LIF/PLIF and LI only from ``T > UNROLL_MAX_T`` on:
+        below, the unrolled fused backend is faster; LI up to ``LINEAR_MAX_T`` takes ``"linear"``).
         ``"linear"``: for neurons whose record says ``linear`` (the leaky-integrator
         readout), one matmul with the Toeplitz matrix of the step's impulse response
         (:mod:`snnjax.kernels.linear`); ``"auto"`` takes it for such neurons when

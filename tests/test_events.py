@@ -107,12 +107,14 @@ def test_event_matmul_native_steps_out_of_range_and_bad_channels():
         res[backend] = (np.asarray(y), np.asarray(vjp(ct)[0]))
     np.testing.assert_array_equal(res["native"][0], res["xla"][0])
     np.testing.assert_array_equal(res["native"][1], res["xla"][1])
-    chans = ev.channels.at[2, 0].set(99)
-    nan_ev = events.Events(ev.times, chans, ev.valid.at[2, 0].set(True), ev.num_steps, ev.num_channels)
-    y_x = np.asarray(events.event_matmul(nan_ev, w, backend="xla"))
-    y_n = np.asarray(events.event_matmul(nan_ev, w, backend="native"))
-    np.testing.assert_array_equal(np.isnan(y_n), np.isnan(y_x))
-    assert np.isnan(y_n).any()
+    for bad_channel in (99, -1):  # past the end, or negative (which a gather would wrap to C - 1)
+        chans = ev.channels.at[2, 0].set(bad_channel)
+        nan_ev = events.Events(ev.times, chans, ev.valid.at[2, 0].set(True), ev.num_steps, ev.num_channels)
+        y_x, vjp_x = jax.vjp(lambda w, e=nan_ev: events.event_matmul(e, w, backend="xla"), w)
+        y_n, vjp_n = jax.vjp(lambda w, e=nan_ev: events.event_matmul(e, w, backend="native"), w)
+        np.testing.assert_array_equal(np.asarray(y_n), np.asarray(y_x))
+        assert np.isnan(np.asarray(y_n)).sum() == w.shape[1]  # one NaN row: that event's
+        np.testing.assert_array_equal(np.asarray(vjp_n(ct)[0]), np.asarray(vjp_x(ct)[0]))
 
 
 def test_event_matmul_backend_option_is_checked():

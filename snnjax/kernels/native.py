@@ -21,10 +21,11 @@ A, α, D, μ, σ, E, η by autodiff); the same ``custom_vjp`` contract as the fu
 surrogate width gets a zero cotangent, as the spike's own VJP gives it). Leading ``vmap`` axes
 are independent problems to the kernel. The backward computes only the cotangents JAX asks for
 (``custom_vjp`` with symbolic zeros): without parameter gradients (constants, as in most training
-networks) its reverse pass keeps no per-parameter accumulators, and an unused final state's
-cotangent is neither materialised nor read. The same extension holds the event-driven synaptic
-product of :func:`snnjax.events.event_matmul` (``backend="native"``, its ``"auto"`` on one CPU
-device).
+networks) the leaky family's, ILIF's, CLIF's and LI's reverse pass keeps no per-parameter
+accumulators (POLARA's still does, and skips its window kernels' and initial history's
+cotangents), and an unused final state's cotangent is neither materialised nor read. The same
+extension holds the event-driven synaptic product of :func:`snnjax.events.event_matmul`
+(``backend="native"``, its ``"auto"`` on one CPU device).
 
 The exception to "kernels call the pure step": the C++ transcribes the step's equations and
 their derivatives by hand. ``tests/test_native.py`` holds it to ``lax.scan`` of the pure step

@@ -366,8 +366,9 @@ constexpr int64_t kFwdBlock = 1024;
 
 // The cotangents a backward call computes beyond the input's (Args::grads, PolaraArgs::grads, set
 // by native.py from what JAX differentiates: custom_vjp's symbolic zeros): the parameters',
-// POLARA's window kernels', the initial state's (that of the history, for POLARA). The others'
-// outputs are not written (native.py returns no cotangent for them). The parameters' is a
+// POLARA's window kernels', the initial state's (only POLARA's history acts on it: the other
+// initial-state cotangents are always written). Outputs not asked for may be left unwritten
+// (native.py returns no cotangent for them). The parameters' is a
 // template switch of the generic backward: without it the reverse pass neither loads nor stores
 // the per-element accumulators (a LIF step's vjp does as many memory operations for them as
 // for everything else). kZeroFinal: the final state's cotangents are zero (JAX's symbolic zeros:
@@ -1159,7 +1160,8 @@ void polara_dispatch(int opt, bool backward, Dims d, const PolaraArgs& a) {
 // ---------------------------------------------------------------------------------------------
 // The event-driven synaptic product (snnjax/events.py, event_matmul) of N events: event n adds
 // the weight row w[ch[n]] ([C, H]) to the output row out[seg[n]] ([S, H]); a row seg[n] outside
-// [0, S) is padding, dropped. A channel outside [0, C) adds NaN (jnp.take's fill). Its gradient:
+// [0, S) is padding, dropped. A channel outside [0, C) adds NaN (events.py maps such channels to
+// C in both paths: jnp.take's fill). Its gradient:
 // dw[ch[n]] += ct[seg[n]] (0 where seg[n] is outside [0, S); a channel outside [0, C) dropped,
 // as segment_sum drops it). Each thread owns a range of output rows (forward) or of channels
 // (backward) and goes through all events in their order, so every row sums its events in the
@@ -1167,7 +1169,9 @@ void polara_dispatch(int opt, bool backward, Dims d, const PolaraArgs& a) {
 // thread that then adds to them.
 template <class F>
 void by_row_ranges(int64_t rows, int64_t work, F&& fn) {
-  int64_t parts = std::max(1u, std::thread::hardware_concurrency());
+  // as many parts as parallel_for runs threads for this work: each part goes through all events
+  int64_t hw = std::max(1u, std::thread::hardware_concurrency());
+  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(hw, work / (1 << 16)));
   parallel_for(parts, work / parts, [&](int64_t part, std::vector<float>&) {
     fn(rows * part / parts, rows * (part + 1) / parts);
   });
