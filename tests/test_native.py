@@ -35,12 +35,19 @@ def _random_state(step, xs, seed=3):
     return jax.tree.map(lambda a: jnp.asarray(0.3 * rng.standard_normal(a.shape), a.dtype), state)
 
 
+def _weighted_loss(ys, final, use_final=True):
+    """A loss that weighs every output differently (and, with ``use_final``, every final state)."""
+    w = jnp.cos(jnp.arange(ys.size, dtype=ys.dtype)).reshape(ys.shape)
+    value = (ys * w).sum()
+    if use_final:
+        value = value + sum(jnp.sum(jnp.sin(leaf)) for leaf in jax.tree.leaves(final))
+    return value
+
+
 def _outputs_and_grads(step, params, xs, state, backend):
     def loss(params, xs, state):
         final, ys = snnjax.run(step, params, xs, state, backend=backend)
-        w = jnp.cos(jnp.arange(ys.size, dtype=ys.dtype)).reshape(ys.shape)
-        value = (ys * w).sum() + sum(jnp.sum(jnp.sin(leaf)) for leaf in jax.tree.leaves(final))
-        return value, (final, ys)
+        return _weighted_loss(ys, final), (final, ys)
 
     (_, aux), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))(params, xs, state)
     return aux, grads
@@ -376,11 +383,7 @@ def _grad_of_one_part(step, params, xs, state, backend, part, field=None, use_fi
         else:
             p = dataclasses.replace(params, **{field: v})
         final, ys = snnjax.run(step, p, x, st, backend=backend)
-        w = jnp.cos(jnp.arange(ys.size, dtype=ys.dtype)).reshape(ys.shape)
-        value = (ys * w).sum()
-        if use_final:
-            value = value + sum(jnp.sum(jnp.sin(leaf)) for leaf in jax.tree.leaves(final))
-        return value
+        return _weighted_loss(ys, final, use_final)
 
     arg = {"xs": xs, "state": state}.get(part, getattr(params, field) if field else None)
     return jax.jit(jax.grad(loss))(arg)

@@ -11,9 +11,10 @@ reverse-time pass reading ``x`` and the output cotangent and writing the input c
 the 8 and 20 bytes per element of ``neuron_speed.py``'s memory floor.
 
 What. The leaky family (IF, LIF, PLIF: every reset mode, ``detach_reset``), ILIF/IPLIF (every
-unit switch and CIU source), CLIF, the LI readout (both forms), and POLARA (every gradient mode, both outputs, both
-amplification orders, any window k, the refractory and threshold ablations; not the static-leak,
-Heaviside, windowed-decay, ungated or threshold-recovery variants, which ``auto`` scans), float32,
+unit switch and CIU source), CLIF, the LI readout (both forms), and POLARA (every gradient mode,
+both outputs, both amplification orders, any window k, the refractory and threshold ablations;
+not the static-leak, Heaviside, windowed-decay, ungated or threshold-recovery variants, which
+``auto`` scans), float32,
 every registered surrogate, parameters of any shape that broadcasts to one time step's shape
 (POLARA's window kernels ``h``, ``Θ`` are computed by JAX and passed in, so their gradients reach
 A, α, D, μ, σ, E, η by autodiff); the same ``custom_vjp`` contract as the fused backend
@@ -337,9 +338,9 @@ def _call(target, results, args, attrs):
     return jax.ffi.ffi_call(target, results, vmap_method="broadcast_all")(*args, **attrs)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _native(target, attrs, surrogate_id, xs, states, prm):
-    del surrogate_id
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
+def _native(target, attrs, surrogate_id, n_windows, xs, states, prm):
+    del surrogate_id, n_windows
     return _forward(target, attrs, xs, states, prm)
 
 
@@ -351,12 +352,13 @@ def _forward(target, attrs, xs, states, prm):
 
 
 # The cotangents a backward kernel computes beyond the input's (GradBits in csrc/kernels.h): the
-# parameters', POLARA's window kernels' (its last two parameter arrays), the initial state's; and
-# _ZERO_FINAL: the final state's cotangents are all zero and not passed.
+# parameters', the window kernels' (the last n_windows parameter arrays, those with a leading
+# window axis: POLARA's h and Θ), the initial state's; and _ZERO_FINAL: the final state's
+# cotangents are all zero and not passed.
 _GRAD_PARAMS, _GRAD_WINDOWS, _GRAD_INITIAL, _ZERO_FINAL = 1, 2, 4, 8
 
 
-def _native_fwd(target, attrs, surrogate_id, xs, states, prm):
+def _native_fwd(target, attrs, surrogate_id, n_windows, xs, states, prm):
     # symbolic zeros: each argument comes with whether JAX differentiates it (perturbed); the
     # backward kernel computes only the cotangents that are (the residual's structure carries
     # which: () where perturbed, None where not)
@@ -369,7 +371,7 @@ def _zeros_where_symbolic(ct, like):
     return jnp.zeros(like.shape, jnp.float32) if isinstance(ct, jax.custom_derivatives.SymbolicZero) else ct
 
 
-def _native_bwd(target, attrs, surrogate_id, res, ct):
+def _native_bwd(target, attrs, surrogate_id, n_windows, res, ct):
     xs, states, prm, (need_states, need_prm) = res
     d_ys, d_final = ct
     d_ys = _zeros_where_symbolic(d_ys, xs)
@@ -378,9 +380,9 @@ def _native_bwd(target, attrs, surrogate_id, res, ct):
         d_final = tuple(jnp.zeros((1,), jnp.float32) for _ in d_final)
     else:
         d_final = tuple(_zeros_where_symbolic(c, s) for c, s in zip(d_final, states, strict=True))
-    windows = 2 if target == "snnjax_polara" else 0  # POLARA's last two arrays: the window kernels
-    grads = _GRAD_PARAMS if any(n is not None for n in need_prm[: len(prm) - windows]) else 0
-    grads |= _GRAD_WINDOWS if any(n is not None for n in need_prm[len(prm) - windows :]) else 0
+    n_plain = len(prm) - n_windows
+    grads = _GRAD_PARAMS if any(n is not None for n in need_prm[:n_plain]) else 0
+    grads |= _GRAD_WINDOWS if any(n is not None for n in need_prm[n_plain:]) else 0
     grads |= _GRAD_INITIAL if any(n is not None for n in need_states) else 0
     grads |= _ZERO_FINAL if zero_final else 0
     f32 = jax.ShapeDtypeStruct
@@ -435,7 +437,9 @@ def native_run(step: Callable, params: Any, xs: jax.Array, state: Any) -> tuple[
     flat_states = tuple(getattr(state, name).reshape(lead + (e,)) for name, lead in call.fields)
     flat_prm = tuple(_flat_parameter(a, lead, step_shape) for a, lead in call.arrays)
     surrogate_id = _SURROGATE_IDS[params.surrogate.grad] if kernel.surrogate else None
-    ys, final = _native(call.target, tuple(sorted(call.attrs.items())), surrogate_id, flat_xs, flat_states, flat_prm)
+    n_windows = sum(1 for _, lead in call.arrays if lead)  # the arrays with a leading window axis
+    attrs = tuple(sorted(call.attrs.items()))
+    ys, final = _native(call.target, attrs, surrogate_id, n_windows, flat_xs, flat_states, flat_prm)
     final_state = state._replace(
         **{name: f.reshape(lead + step_shape) for (name, lead), f in zip(call.fields, final, strict=True)}
     )

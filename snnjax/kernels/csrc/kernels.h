@@ -368,10 +368,9 @@ constexpr int64_t kFwdBlock = 1024;
 // by native.py from what JAX differentiates: custom_vjp's symbolic zeros): the parameters',
 // POLARA's window kernels', the initial state's (only POLARA's history acts on it: the other
 // initial-state cotangents are always written). Outputs not asked for may be left unwritten
-// (native.py returns no cotangent for them). The parameters' is a
-// template switch of the generic backward: without it the reverse pass neither loads nor stores
-// the per-element accumulators (a LIF step's vjp does as many memory operations for them as
-// for everything else). kZeroFinal: the final state's cotangents are zero (JAX's symbolic zeros:
+// (native.py returns no cotangent for them). The parameters' is a template switch of the generic
+// backward: without it the reverse pass neither loads nor stores the per-element accumulators (a
+// LIF step's vjp does as many memory operations for them as for everything else). kZeroFinal: the final state's cotangents are zero (JAX's symbolic zeros:
 // the final state is not used) and not passed (one-float placeholders): not read. POLARA's final
 // history is as large as its sequence at T = K.
 enum GradBits : int32_t { kGradParams = 1, kGradWindows = 2, kGradInitial = 4, kZeroFinal = 8 };
@@ -401,11 +400,15 @@ constexpr int64_t kBufferFloats = 256 * 1024;  // the backward's per-block buffe
 
 // fn(item, scratch) for every item, over up to hardware_concurrency threads (one where the work
 // is small); scratch is one float vector per thread, reused across its items.
+// The threads for `work` (element-steps): up to hardware_concurrency, one per 2^16.
+inline int64_t threads_for(int64_t work) {
+  int64_t hw = std::max(1u, std::thread::hardware_concurrency());
+  return std::min(hw, std::max<int64_t>(1, work / (1 << 16)));
+}
+
 template <class F>
 void parallel_for(int64_t n_items, int64_t work_per_item, F&& fn) {
-  int64_t hw = std::max(1u, std::thread::hardware_concurrency());
-  int64_t by_work = std::max<int64_t>(1, n_items * work_per_item / (1 << 16));
-  int64_t n_threads = std::min({hw, n_items, by_work});
+  int64_t n_threads = std::min(n_items, threads_for(n_items * work_per_item));
   auto worker = [&](int64_t k) {
     std::vector<float> scratch;
     for (int64_t i = k; i < n_items; i += n_threads) fn(i, scratch);
@@ -555,7 +558,6 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
 }
 
 // Runtime (option, surrogate) -> the instantiation for it.
-
 template <template <int> class N, int OPT = 0>
 void forward_dispatch(int opt, Dims d, const Args<N<0>::NS, N<0>::NP>& a) {
   if constexpr (OPT < N<0>::NOPT) {
@@ -1169,9 +1171,8 @@ void polara_dispatch(int opt, bool backward, Dims d, const PolaraArgs& a) {
 // thread that then adds to them.
 template <class F>
 void by_row_ranges(int64_t rows, int64_t work, F&& fn) {
-  // as many parts as parallel_for runs threads for this work: each part goes through all events
-  int64_t hw = std::max(1u, std::thread::hardware_concurrency());
-  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(hw, work / (1 << 16)));
+  // one part per thread parallel_for runs for this work: each part goes through all events
+  int64_t parts = threads_for(work);
   parallel_for(parts, work / parts, [&](int64_t part, std::vector<float>&) {
     fn(rows * part / parts, rows * (part + 1) / parts);
   });
