@@ -12,7 +12,10 @@ The memory-bandwidth floor is measured in the same run on the same device: a jit
 pass (read + write) over a float32 array moving the same number of bytes — 8 bytes per element for
 the forward (read x, write y), 20 bytes per element for forward+backward (x, y; x again, ct, dx) —
 so ``floor / time`` is the fraction of the achievable bandwidth the neuron reaches. Every timing is
-the median of ``--repeats`` (>= 20) runs after warm-up, each ended with ``block_until_ready``.
+the median of ``--repeats`` (>= 20) runs after warm-up, each ended with ``block_until_ready``. The
+snnjax configurations are timed interleaved with their two floors (memory floor, compute floor,
+neuron; ``--repeats`` rounds), so that a shared machine's drift hits the ratios' both sides alike
+(timed apart, a floor measured in a fast moment put a neuron 1.6x further from it).
 
 The compute floor beside it (the roofline's other side): XLA's cost analysis of the neuron's
 *step* (one time step on ``[E]`` arrays, divided by ``E``) gives its operation count per element —
@@ -70,11 +73,21 @@ NEURONS = {
 }
 
 
-def floor_time(n_elements: int, bytes_per_element: int, repeats: int) -> float:
-    """Time of one element-wise read+write pass moving ``n_elements · bytes_per_element`` bytes."""
+def _blocking(fn, *args):
+    """A zero-argument run of ``fn(*args)`` that blocks until its result is ready."""
+    return lambda: jax.block_until_ready(fn(*args))
+
+
+def floor_runner(n_elements: int, bytes_per_element: int):
+    """One element-wise read+write pass moving ``n_elements · bytes_per_element`` bytes (a run)."""
     n = max(1, n_elements * bytes_per_element // 8)  # a float32 pass moves 8 bytes per element
     a = jnp.zeros((n,), jnp.float32)
-    return _host.median_seconds(jax.jit(lambda v: v + 1.0), (a,), repeats)
+    return _blocking(jax.jit(lambda v: v + 1.0).lower(a).compile(), a)
+
+
+def floor_time(n_elements: int, bytes_per_element: int, repeats: int) -> float:
+    """Time of one element-wise read+write pass moving ``n_elements · bytes_per_element`` bytes."""
+    return statistics.median(_host.interleaved_times([floor_runner(n_elements, bytes_per_element)], repeats)[0])
 
 
 def _spec(neuron):
@@ -105,29 +118,29 @@ def step_ops(name, e: int = 4096) -> dict[str, tuple[float, float]]:
     return {"fwd": cost(fwd), "fwd+bwd": cost(fwd_bwd)}
 
 
-_COMPUTE_FLOORS: dict = {}
+def compute_runner(n_elements: int, flops: float, transcendentals: float):
+    """An element-wise pass over ``n_elements`` float32 values doing ``flops`` flops (multiply-adds
+    in four independent chains) and ``transcendentals`` ``exp``s per element (a run)."""
+    fmas, exps = max(0, round(flops) // 2), round(transcendentals)
+
+    def chain(v):
+        ys = [v + 0.1 * i for i in range(4)]
+        for j in range(max(fmas, exps)):
+            i = j % 4
+            if j < fmas:
+                ys[i] = ys[i] * 0.999 + 0.0005
+            if j < exps:
+                ys[i] = jnp.exp(-ys[i])
+        return ys[0] + ys[1] + ys[2] + ys[3]
+
+    a = jnp.full((n_elements,), 0.5, jnp.float32)
+    return _blocking(jax.jit(chain).lower(a).compile(), a)
 
 
 def compute_floor_time(n_elements: int, flops: float, transcendentals: float, repeats: int) -> float:
-    """Time of an element-wise pass over ``n_elements`` float32 values doing ``flops`` flops
-    (multiply-adds in four independent chains) and ``transcendentals`` ``exp``s per element."""
-    key = (n_elements, round(flops), round(transcendentals))
-    if key not in _COMPUTE_FLOORS:
-        fmas, exps = max(0, round(flops) // 2), round(transcendentals)
-
-        def chain(v):
-            ys = [v + 0.1 * i for i in range(4)]
-            for j in range(max(fmas, exps)):
-                i = j % 4
-                if j < fmas:
-                    ys[i] = ys[i] * 0.999 + 0.0005
-                if j < exps:
-                    ys[i] = jnp.exp(-ys[i])
-            return ys[0] + ys[1] + ys[2] + ys[3]
-
-        a = jnp.full((n_elements,), 0.5, jnp.float32)
-        _COMPUTE_FLOORS[key] = _host.median_seconds(jax.jit(chain), (a,), repeats)
-    return _COMPUTE_FLOORS[key]
+    """Time of :func:`compute_runner`'s pass."""
+    run = compute_runner(n_elements, flops, transcendentals)
+    return statistics.median(_host.interleaved_times([run], repeats)[0])
 
 
 def neuron_fns(name: str, backend: str):
@@ -152,17 +165,20 @@ def _memory(compiled) -> dict:
     return {"peak_bytes": int(m["peak"]), "temp_bytes": int(m["temp"])}
 
 
-def time_snnjax(name, backend, shape, repeats) -> dict:
-    """``{"fwd": (seconds, memory), "fwd+bwd": (seconds, memory)}``."""
+def time_snnjax(name, backend, shape, repeats, floors=None) -> dict:
+    """``{mode: (seconds, memory, floor seconds...)}`` for ``fwd`` and ``fwd+bwd``; ``floors``:
+    ``{mode: [runs]}``, timed interleaved with the neuron, their medians after its seconds."""
     rng = np.random.default_rng(0)
     xs = jnp.asarray(rng.normal(0.6, 0.8, shape).astype(np.float32))
     ct = jnp.asarray(rng.normal(size=shape).astype(np.float32))
     fwd, fwd_bwd = neuron_fns(name, backend)
     fwd, fwd_bwd = fwd.lower(xs).compile(), fwd_bwd.lower(xs, ct).compile()
-    return {
-        "fwd": (_host.median_seconds(fwd, (xs,), repeats), _memory(fwd)),
-        "fwd+bwd": (_host.median_seconds(fwd_bwd, (xs, ct), repeats), _memory(fwd_bwd)),
-    }
+    out = {}
+    for mode, fn, run in (("fwd", fwd, _blocking(fwd, xs)), ("fwd+bwd", fwd_bwd, _blocking(fwd_bwd, xs, ct))):
+        extra = (floors or {}).get(mode, [])
+        times = _host.interleaved_times([run, *extra], repeats)
+        out[mode] = (statistics.median(times[0]), _memory(fn), *(statistics.median(t) for t in times[1:]))
+    return out
 
 
 def time_peer(lib: str, shape, repeats) -> dict | None:
@@ -278,16 +294,18 @@ def main(argv=None):
     ops = {name: step_ops(name) for name in args.neurons}  # per element: the same at every shape
     for shape in shapes:
         n = int(np.prod(shape))
-        floors = {k: floor_time(n, b, args.repeats) for k, b in FLOOR_BYTES.items()}
+        memory_runs = {k: floor_runner(n, b) for k, b in FLOOR_BYTES.items()}
+        floors = {}  # the peers' memory floor: the last configuration's
         for name in args.neurons:
-            compute = {m: compute_floor_time(n, *ops[name][m], args.repeats) for m in ops[name]}
+            compute_runs = {m: compute_runner(n, *ops[name][m]) for m in ops[name]}
             for backend in backends:
                 if backend == "native" and _spec(name)[0] not in native.NEURON_STEPS:
                     continue  # no native kernel for this neuron (yet)
-                t = time_snnjax(name, backend, shape, args.repeats)
+                runs = {m: [memory_runs[m], compute_runs[m]] for m in FLOOR_BYTES}
+                t = time_snnjax(name, backend, shape, args.repeats, runs)
                 for mode in ("fwd", "fwd+bwd"):
-                    sec, mem = t[mode]
-                    roof = max(floors[mode], compute[mode])
+                    sec, mem, floors[mode], compute = t[mode]
+                    roof = max(floors[mode], compute)
                     emit(
                         dict(
                             library="snnjax",
@@ -300,7 +318,7 @@ def main(argv=None):
                             floor_fraction=floors[mode] / sec,
                             flops_per_element=ops[name][mode][0],
                             transcendentals_per_element=ops[name][mode][1],
-                            compute_floor_seconds=compute[mode],
+                            compute_floor_seconds=compute,
                             roofline_seconds=roof,
                             roofline_fraction=roof / sec,
                             elements=n,
@@ -308,6 +326,7 @@ def main(argv=None):
                         )
                     )
         if args.peers:
+            floors = floors or {k: floor_time(n, b, args.repeats) for k, b in FLOOR_BYTES.items()}
             for lib in ("snntorch", "spikingjelly"):
                 t = time_peer(lib, shape, args.repeats)
                 if t is None:

@@ -186,12 +186,17 @@ def _leaky_decay(step, params):
 class _Call(NamedTuple):
     """One kernel call's makings: the FFI target, the state fields it runs (name, leading shape
     before one time step's shape), the parameter arrays (value, leading shape: each is one value
-    per leading index, or broadcasts to one step's shape after it) and the attributes."""
+    per leading index, or broadcasts to one step's shape after it) and the attributes. ``history``:
+    the index in ``fields`` of a state field that holds the last K outputs (POLARA's ``hist``,
+    [K, ...], newest first), which the forward kernel does not return: :func:`_last_outputs`
+    takes it from the outputs, so that XLA drops it where the final state is unused (at T = K it is
+    as large as the outputs)."""
 
     target: str
     fields: tuple[tuple[str, tuple[int, ...]], ...]
     arrays: tuple[tuple[Any, tuple[int, ...]], ...]
     attrs: dict[str, Any]
+    history: int | None = None
 
 
 def _plain(target, fields, arrays, attrs):
@@ -251,7 +256,8 @@ def _polara_spec(step, params):
         "before_input": params.amplify == "before_input",
     }
     fields = (("u", ()), ("theta", ()), ("hist", (k,)))
-    return _Call("snnjax_polara", fields, tuple((a, ()) for a in scalars) + ((h, (k,)), (theta, (k,))), attrs)
+    arrays = tuple((a, ()) for a in scalars) + ((h, (k,)), (theta, (k,)))
+    return _Call("snnjax_polara", fields, arrays, attrs, history=2)
 
 
 class _Kernel(NamedTuple):
@@ -338,16 +344,27 @@ def _call(target, results, args, attrs):
     return jax.ffi.ffi_call(target, results, vmap_method="broadcast_all")(*args, **attrs)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
-def _native(target, attrs, surrogate_id, n_windows, xs, states, prm):
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3, 4))
+def _native(target, attrs, surrogate_id, n_windows, history, xs, states, prm):
     del surrogate_id, n_windows
-    return _forward(target, attrs, xs, states, prm)
+    return _forward(target, attrs, history, xs, states, prm)
 
 
-def _forward(target, attrs, xs, states, prm):
+def _last_outputs(ys, h0):
+    """The last K outputs, newest first, of ``ys [T, E]`` after the history ``h0 [K, E]``."""
+    k, t = h0.shape[0], ys.shape[0]
+    newest = ys[max(0, t - k) :][::-1]
+    return jnp.concatenate([newest, h0[: k - newest.shape[0]]]) if newest.shape[0] < k else newest
+
+
+def _forward(target, attrs, history, xs, states, prm):
     f32 = jax.ShapeDtypeStruct
-    results = (f32(xs.shape, jnp.float32),) + tuple(f32(s.shape, jnp.float32) for s in states)
+    results = (f32(xs.shape, jnp.float32),) + tuple(
+        f32(s.shape, jnp.float32) for i, s in enumerate(states) if i != history
+    )
     ys, *final = _call(target + "_fwd", results, (xs, *states, *prm), dict(attrs))
+    if history is not None:
+        final.insert(history, _last_outputs(ys, states[history]))
     return ys, tuple(final)
 
 
@@ -358,20 +375,21 @@ def _forward(target, attrs, xs, states, prm):
 _GRAD_PARAMS, _GRAD_WINDOWS, _GRAD_INITIAL, _ZERO_FINAL = 1, 2, 4, 8
 
 
-def _native_fwd(target, attrs, surrogate_id, n_windows, xs, states, prm):
+def _native_fwd(target, attrs, surrogate_id, n_windows, history, xs, states, prm):
     # symbolic zeros: each argument comes with whether JAX differentiates it (perturbed); the
     # backward kernel computes only the cotangents that are (the residual's structure carries
     # which: () where perturbed, None where not)
     need = (tuple(() if s.perturbed else None for s in states), tuple(() if p.perturbed else None for p in prm))
     xs, states, prm = xs.value, tuple(s.value for s in states), tuple(p.value for p in prm)
-    return _forward(target, attrs, xs, states, prm), (xs, states, prm, need)
+    return _forward(target, attrs, history, xs, states, prm), (xs, states, prm, need)
 
 
 def _zeros_where_symbolic(ct, like):
     return jnp.zeros(like.shape, jnp.float32) if isinstance(ct, jax.custom_derivatives.SymbolicZero) else ct
 
 
-def _native_bwd(target, attrs, surrogate_id, n_windows, res, ct):
+def _native_bwd(target, attrs, surrogate_id, n_windows, history, res, ct):
+    del history  # the backward kernel takes the history's final cotangent like any other
     xs, states, prm, (need_states, need_prm) = res
     d_ys, d_final = ct
     d_ys = _zeros_where_symbolic(d_ys, xs)
@@ -439,7 +457,7 @@ def native_run(step: Callable, params: Any, xs: jax.Array, state: Any) -> tuple[
     surrogate_id = _SURROGATE_IDS[params.surrogate.grad] if kernel.surrogate else None
     n_windows = sum(1 for _, lead in call.arrays if lead)  # the arrays with a leading window axis
     attrs = tuple(sorted(call.attrs.items()))
-    ys, final = _native(call.target, attrs, surrogate_id, n_windows, flat_xs, flat_states, flat_prm)
+    ys, final = _native(call.target, attrs, surrogate_id, n_windows, call.history, flat_xs, flat_states, flat_prm)
     final_state = state._replace(
         **{name: f.reshape(lead + step_shape) for (name, lead), f in zip(call.fields, final, strict=True)}
     )

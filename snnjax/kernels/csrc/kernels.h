@@ -398,26 +398,45 @@ inline void prefetch_rows(int64_t n, P*... rows) {
 }
 constexpr int64_t kBufferFloats = 256 * 1024;  // the backward's per-block buffer: 1 MiB (in L2)
 
-// fn(item, scratch) for every item, over up to hardware_concurrency threads (one where the work
-// is small); scratch is one float vector per thread, reused across its items.
-// The threads for `work` (element-steps): up to hardware_concurrency, one per 2^16.
-inline int64_t threads_for(int64_t work) {
-  int64_t hw = std::max(1u, std::thread::hardware_concurrency());
-  return std::min(hw, std::max<int64_t>(1, work / (1 << 16)));
+// The threads for `work` (element-steps): up to the pool's, one per 2^16.
+inline int64_t threads_for(const Workers& workers, int64_t work) {
+  return std::min(workers.size(), std::max<int64_t>(1, work / (1 << 16)));
 }
 
+// fn(item, scratch) for every item in [0, n_items), on the calling thread and up to
+// threads_for - 1 tasks on the pool; scratch is one float vector per thread, reused across its
+// items. The threads claim items from a shared counter, so a task the pool starts late (its
+// workers busy elsewhere) finds nothing left and the caller never waits on a task that has not
+// started: it waits only for items already being computed. Such a late task touches only the
+// shared counters (kept alive by its own reference), never fn.
 template <class F>
-void parallel_for(int64_t n_items, int64_t work_per_item, F&& fn) {
-  int64_t n_threads = std::min(n_items, threads_for(n_items * work_per_item));
-  auto worker = [&](int64_t k) {
+void parallel_for(const Workers& workers, int64_t n_items, int64_t work_per_item, F&& fn) {
+  int64_t n_threads = std::min(n_items, threads_for(workers, n_items * work_per_item));
+  if (n_threads <= 1) {
     std::vector<float> scratch;
-    for (int64_t i = k; i < n_items; i += n_threads) fn(i, scratch);
+    for (int64_t i = 0; i < n_items; ++i) fn(i, scratch);
+    return;
+  }
+  struct Claims {
+    std::atomic<int64_t> next{0}, done{0};
+    std::mutex m;
+    std::condition_variable all_done;
   };
-  std::vector<std::thread> pool;
-  pool.reserve(n_threads - 1);
-  for (int64_t k = 1; k < n_threads; ++k) pool.emplace_back(worker, k);
-  worker(0);
-  for (auto& th : pool) th.join();
+  auto claims = std::make_shared<Claims>();
+  auto work = [n_items, &fn](Claims& c) {
+    std::vector<float> scratch;
+    for (int64_t i = c.next.fetch_add(1); i < n_items; i = c.next.fetch_add(1)) {
+      fn(i, scratch);
+      if (c.done.fetch_add(1) + 1 == n_items) {
+        std::lock_guard<std::mutex> lock(c.m);
+        c.all_done.notify_all();
+      }
+    }
+  };
+  for (int64_t k = 1; k < n_threads; ++k) workers.schedule([claims, work] { work(*claims); });
+  work(*claims);
+  std::unique_lock<std::mutex> lock(claims->m);
+  claims->all_done.wait(lock, [&] { return claims->done.load() == n_items; });
 }
 
 // Σ x[i] in double, over kLanes interleaved partial sums so that the loop vectorises (one running
@@ -453,7 +472,7 @@ void forward(Dims d, const Args<N::NS, N::NP>& a) {
   constexpr int NS = N::NS, NP = N::NP;
   constexpr int64_t bk = kFwdBlock;
   int64_t nb = (d.e + bk - 1) / bk;
-  parallel_for(d.v * nb, d.t * std::min(d.e, bk), [&](int64_t item, std::vector<float>& scratch) {
+  parallel_for(a.workers, d.v * nb, d.t * std::min(d.e, bk), [&](int64_t item, std::vector<float>& scratch) {
     int64_t v = item / nb, e0 = (item % nb) * bk, n = std::min(bk, d.e - e0);
     int64_t off = v * d.e + e0;
     scratch.resize((NS + NP) * bk);
@@ -486,7 +505,7 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
   bk = std::max<int64_t>(8, std::min<int64_t>(kFwdBlock, bk - bk % 8));
   int64_t nb = (d.e + bk - 1) / bk;
   std::vector<double> partial(d.v * nb * NP, 0.0);  // per block: the sums for scalar parameters
-  parallel_for(d.v * nb, d.t * std::min(d.e, bk), [&](int64_t item, std::vector<float>& scratch) {
+  parallel_for(a.workers, d.v * nb, d.t * std::min(d.e, bk), [&](int64_t item, std::vector<float>& scratch) {
     int64_t v = item / nb, e0 = (item % nb) * bk, n = std::min(bk, d.e - e0);
     int64_t off = v * d.e + e0;
     scratch.resize((d.t * NV + 2 * NP + 2 * NS) * bk);  // not zeroed: only dp is read before written
@@ -773,10 +792,11 @@ inline V window_weight(const float* w, int64_t j, int64_t bk, int64_t i) {
 }
 
 // The end of a forward step: inh = Σ_j h(j) ŝ_j, rise = Σ_j Θ(j) ŝ_j over the outputs given by
-// hist(j) -> float* [n]; u = ua (1 + inh), ϑ = ϑ (1 + rise); the sums stored where SAVE.
+// hist(j) -> float* [n]; u_out = ua (1 + inh), th_out = th (1 + rise) (th_out may be th); the
+// sums stored where SAVE.
 template <bool SW, bool SAVE, class H>
 inline void window_update(int64_t n, int64_t bk, int64_t k, const float* wh, const float* wt, H&& hist,
-                          const float* ua, float* u, float* th, float* inh, float* rise) {
+                          const float* ua, const float* th, float* u_out, float* th_out, float* inh, float* rise) {
   by_chunks(n, [&](int64_t i0, auto zero) {
     using V = decltype(zero);
     V h = vload<V>(hist(0) + i0);
@@ -787,8 +807,8 @@ inline void window_update(int64_t n, int64_t bk, int64_t k, const float* wh, con
       si += window_weight<SW, V>(wh, j, bk, i0) * hj;
       sr += window_weight<SW, V>(wt, j, bk, i0) * hj;
     }
-    vstore(u + i0, vload<V>(ua + i0) * (1.0f + si));
-    vstore(th + i0, vload<V>(th + i0) * (1.0f + sr));
+    vstore(u_out + i0, vload<V>(ua + i0) * (1.0f + si));
+    vstore(th_out + i0, vload<V>(th + i0) * (1.0f + sr));
     if constexpr (SAVE) {
       vstore(inh + i0, si);
       vstore(rise + i0, sr);
@@ -796,17 +816,17 @@ inline void window_update(int64_t n, int64_t bk, int64_t k, const float* wh, con
   });
 }
 
-// The cotangent of one output from the windows that hold it: gs = init + Σ_{j=j0}^{K-1} h(j)
-// ∂inh[j] + Σ_{j=j0}^{K-1} Θ(j) ∂rise[j], the rows ∂inh[j] = dinh + j bk (likewise ∂rise);
-// init null: 0.
+// The cotangent of one output from the windows that hold it: gs = init + Σ_{j=j0}^{j1-1} h(j)
+// ∂inh[j] + Σ_{j=j0}^{j1-1} Θ(j) ∂rise[j], the rows ∂inh[j] = dinh + j bk (likewise ∂rise;
+// j1 <= K: the windows of steps up to T - 1 only); init null: 0.
 template <bool SW>
-inline void window_gather(int64_t n, int64_t bk, int64_t k, int64_t j0, const float* wh, const float* wt,
+inline void window_gather(int64_t n, int64_t bk, int64_t j0, int64_t j1, const float* wh, const float* wt,
                           const float* init, const float* dinh, const float* drise, float* gs) {
   by_chunks(n, [&](int64_t i0, auto zero) {
     using V = decltype(zero);
     V g = init ? vload<V>(init + i0) : zero;
-    for (int64_t j = j0; j < k; ++j) g += window_weight<SW, V>(wh, j, bk, i0) * vload<V>(dinh + j * bk + i0);
-    for (int64_t j = j0; j < k; ++j) g += window_weight<SW, V>(wt, j, bk, i0) * vload<V>(drise + j * bk + i0);
+    for (int64_t j = j0; j < j1; ++j) g += window_weight<SW, V>(wh, j, bk, i0) * vload<V>(dinh + j * bk + i0);
+    for (int64_t j = j0; j < j1; ++j) g += window_weight<SW, V>(wt, j, bk, i0) * vload<V>(drise + j * bk + i0);
     vstore(gs + i0, g);
   });
 }
@@ -898,13 +918,14 @@ struct PolaraSaved {
   float* sig;
 };
 
-// One forward step over a block: u, th updated in place, the output written to out; hist(j) the
+// One forward step over a block: from u, th to u_out, th_out (the same arrays in the forward, the
+// next rows of the saved ones in the backward's forward pass), the output written to out; hist(j) the
 // outputs of steps t - j (hist(0) = out, hence no __restrict on out); ua: [bk] scratch; sv: where
 // SAVE, where the window sums and the exps' values go (unused otherwise).
 template <class P, bool SAVE, class H>
 inline void polara_step(int64_t n, int64_t bk, const PolaraArgs& a, const PolaraBlock& b, const float* __restrict x,
-                        float* __restrict u, float* __restrict th, float* out, float* __restrict ua,
-                        const PolaraSaved& sv, H&& hist) {
+                        const float* u, const float* th, float* u_out, float* th_out, float* out,
+                        float* __restrict ua, const PolaraSaved& sv, H&& hist) {
   const float* __restrict p = b.p;
 #pragma GCC ivdep
   for (int64_t i = 0; i < n; ++i) {
@@ -924,9 +945,9 @@ inline void polara_step(int64_t n, int64_t bk, const PolaraArgs& a, const Polara
   }
   // u = ua (1 + Σ_j h(j) ŝ_j), ϑ = ϑ (1 + Σ_j Θ(j) ŝ_j)
   if (b.sw) {
-    window_update<true, SAVE>(n, bk, a.k, b.win[0], b.win[1], hist, ua, u, th, sv.inh, sv.rise);
+    window_update<true, SAVE>(n, bk, a.k, b.win[0], b.win[1], hist, ua, th, u_out, th_out, sv.inh, sv.rise);
   } else {
-    window_update<false, SAVE>(n, bk, a.k, b.win[0], b.win[1], hist, ua, u, th, sv.inh, sv.rise);
+    window_update<false, SAVE>(n, bk, a.k, b.win[0], b.win[1], hist, ua, th, u_out, th_out, sv.inh, sv.rise);
   }
 }
 
@@ -938,7 +959,7 @@ void polara_forward(Dims d, const PolaraArgs& a) {
   using P = Polara<G>;
   const int64_t k = a.k, bk = kFwdBlock;
   int64_t nb = (d.e + bk - 1) / bk;
-  parallel_for(d.v * nb, d.t * std::min(d.e, bk) * 8, [&](int64_t item, std::vector<float>& scratch) {
+  parallel_for(a.workers, d.v * nb, d.t * std::min(d.e, bk) * 8, [&](int64_t item, std::vector<float>& scratch) {
     int64_t v = item / nb, e0 = (item % nb) * bk, n = std::min(bk, d.e - e0);
     int64_t off = v * d.e + e0;
     scratch.resize(polara_scratch_floats(k, bk));  // every value is written before it is read
@@ -958,12 +979,11 @@ void polara_forward(Dims d, const PolaraArgs& a) {
     auto output = [&](int64_t tau) -> const float* { return tau >= 0 ? ys + tau * d.e : h0 + (-1 - tau) * d.e; };
     for (int64_t t = 0; t < d.t; ++t) {
       if (t + kAhead < d.t) prefetch_rows(n, xs + (t + kAhead) * d.e, ys + (t + kAhead) * d.e);
-      polara_step<P, false>(n, bk, a, b, xs + t * d.e, u, th, ys + t * d.e, ua, sv,
+      polara_step<P, false>(n, bk, a, b, xs + t * d.e, u, th, u, th, ys + t * d.e, ua, sv,
                             [&](int64_t j) { return output(t - j); });
     }
     std::memcpy(a.uT + off, u, n * sizeof(float));
     std::memcpy(a.thT + off, th, n * sizeof(float));
-    for (int64_t j = 0; j < k; ++j) std::memcpy(a.hT + (v * k + j) * d.e + e0, output(d.t - 1 - j), n * sizeof(float));
   });
 }
 
@@ -973,31 +993,29 @@ void polara_forward(Dims d, const PolaraArgs& a) {
 // whose windows hold it: ∂s_τ = ∂y_τ + Σ_j (∂inh_{τ+j} h(j) + ∂rise_{τ+j} Θ(j)) (+ the final
 // history's cotangent for the last K outputs), so no cotangent is scattered per step. The window
 // kernels' cotangents Σ_t ∂inh_t s_{t-j} are summed once at the end.
-template <int G>
+template <int G, bool PG>
 void polara_backward(Dims d, const PolaraArgs& a) {
   using P = Polara<G>;
   const int64_t k = a.k, T = d.t;
-  // per element: 5 values per step, the window sums (and then their cotangents) over K + T + K
-  // rows (zero rows either side: no window reaches past them), the outputs of steps -K..T-1
-  const int64_t rows = 5 * T + 2 * (T + 2 * k) + (T + k);
+  // per element: 5 values per step (u and ϑ: T + 1 rows, the last one the final state), the window
+  // sums (and then their cotangents) over K + T + K rows (only the middle T are written and read:
+  // the gathers stop at step T - 1), the outputs of steps -K..T-1
+  const int64_t rows = 5 * T + 2 + 2 * (T + 2 * k) + (T + k);
   int64_t bk = kBufferFloats / rows;
   bk = std::max<int64_t>(8, std::min<int64_t>(kFwdBlock, bk - bk % 8));
   int64_t nb = (d.e + bk - 1) / bk;
   constexpr int NQ = kPolaraParams;
   std::vector<double> partial(d.v * nb * (NQ + 2 * k), 0.0);
-  parallel_for(d.v * nb, T * std::min(d.e, bk) * 16, [&](int64_t item, std::vector<float>& scratch) {
+  parallel_for(a.workers, d.v * nb, T * std::min(d.e, bk) * 16, [&](int64_t item, std::vector<float>& scratch) {
     int64_t v = item / nb, e0 = (item % nb) * bk, n = std::min(bk, d.e - e0);
     int64_t off = v * d.e + e0;
-    // not zeroed as a whole (a memset of the whole buffer per block): the zero rows either side of
-    // the window sums and the cotangent sums are zeroed below
+    // not zeroed (a memset of the whole buffer per block): only the accumulators are, below
     scratch.resize(polara_scratch_floats(k, bk) + (rows + NQ + 3 * k + 5) * bk);
     PolaraBlock b{scratch.data(), {scratch.data() + NQ * bk, scratch.data() + (NQ + k) * bk}};
-    float* u = b.win[1] + k * bk;
-    float* th = u + bk;
-    float* ua = th + bk;
-    float* sv_u = ua + bk;  // [T][bk]
-    float* sv_th = sv_u + T * bk;
-    float* sv_eamp = sv_th + T * bk;
+    float* ua = b.win[1] + (k + 2) * bk;
+    float* sv_u = ua + bk;  // [T + 1][bk]: the state entering step t in row t
+    float* sv_th = sv_u + (T + 1) * bk;
+    float* sv_eamp = sv_th + (T + 1) * bk;
     float* sv_eact = sv_eamp + T * bk;
     float* sv_sig = sv_eact + T * bk;
     float* inh = sv_sig + T * bk;       // [K + T + K][bk]: step t at row K + t
@@ -1009,36 +1027,34 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     float* gs = gT + k * bk;                // [bk] ∂s_t from later steps' windows
     float* du = gs + bk;
     float* dth = du + bk;
-    for (float* sums : {inh, rise}) {
-      std::fill(sums, sums + k * bk, 0.0f);
-      std::fill(sums + (T + k) * bk, sums + (T + 2 * k) * bk, 0.0f);
-    }
-    std::fill(dq, dq + (NQ + 2 * k) * bk, 0.0f);  // dq and dwin
+    if constexpr (PG) std::fill(dq, dq + NQ * bk, 0.0f);
+    if (a.grads & kGradWindows) std::fill(dwin, dwin + 2 * k * bk, 0.0f);
     polara_load(a, v, off, e0, n, bk, &b);
-    std::memcpy(u, a.u0 + off, n * sizeof(float));
-    std::memcpy(th, a.th0 + off, n * sizeof(float));
+    std::memcpy(sv_u, a.u0 + off, n * sizeof(float));
+    std::memcpy(sv_th, a.th0 + off, n * sizeof(float));
     for (int64_t j = 0; j < k; ++j) {
       std::memcpy(outs + (k - 1 - j) * bk, a.h0 + (v * k + j) * d.e + e0, n * sizeof(float));
     }
     const float* x = a.xs + v * T * d.e + e0;
     for (int64_t t = 0; t < T; ++t) {
       if (t + kAhead < T) prefetch_rows(n, x + (t + kAhead) * d.e);
-      std::memcpy(sv_u + t * bk, u, n * sizeof(float));
-      std::memcpy(sv_th + t * bk, th, n * sizeof(float));
       PolaraSaved sv{inh + (t + k) * bk, rise + (t + k) * bk, sv_eamp + t * bk, sv_eact + t * bk, sv_sig + t * bk};
-      polara_step<P, true>(n, bk, a, b, x + t * d.e, u, th, outs + (t + k) * bk, ua, sv,
+      float *ut = sv_u + t * bk, *tht = sv_th + t * bk;
+      polara_step<P, true>(n, bk, a, b, x + t * d.e, ut, tht, ut + bk, tht + bk, outs + (t + k) * bk, ua, sv,
                            [&](int64_t j) { return outs + (t - j + k) * bk; });
     }
-    // ∂s_τ from the windows of steps τ + j0 .. τ + K - 1 (their ∂inh, ∂rise already in place)
-    // and from the final history, into gs
+    // ∂s_τ from the windows of steps τ + j0 .. min(τ + K, T) - 1 (their ∂inh, ∂rise already in
+    // place) and from the final history (unless its cotangent is zero), into gs
+    const bool zero_final = (a.grads & kZeroFinal) != 0;
     auto gather = [&](int64_t tau, int64_t j0) {
-      const float* init = T - 1 - tau < k ? gT + (T - 1 - tau) * bk : nullptr;
+      const float* init = !zero_final && T - 1 - tau < k ? gT + (T - 1 - tau) * bk : nullptr;
       const float* di = inh + (tau + k) * bk;
       const float* dr = rise + (tau + k) * bk;
+      int64_t j1 = std::min(k, T - tau);
       if (b.sw) {
-        window_gather<true>(n, bk, k, j0, b.win[0], b.win[1], init, di, dr, gs);
+        window_gather<true>(n, bk, j0, j1, b.win[0], b.win[1], init, di, dr, gs);
       } else {
-        window_gather<false>(n, bk, k, j0, b.win[0], b.win[1], init, di, dr, gs);
+        window_gather<false>(n, bk, j0, j1, b.win[0], b.win[1], init, di, dr, gs);
       }
     };
     // the first row of each window kernel, per element (scalar kernels expanded): the reverse
@@ -1053,7 +1069,7 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     }
     final_cotangent(a.grads, a.duT, off, n, du);
     final_cotangent(a.grads, a.dthT, off, n, dth);
-    for (int64_t j = 0; j < k; ++j) final_cotangent(a.grads, a.dhT, (v * k + j) * d.e + e0, n, gT + j * bk);
+    for (int64_t j = 0; !zero_final && j < k; ++j) std::memcpy(gT + j * bk, a.dhT + (v * k + j) * d.e + e0, n * sizeof(float));
     const float* __restrict p = b.p;
     const float* __restrict wh0 = w0;
     const float* __restrict wt0 = w0 + bk;
@@ -1076,7 +1092,7 @@ void polara_backward(Dims d, const PolaraArgs& a) {
       for (int64_t i = 0; i < n; ++i) {
         float q[kPolaraParams], acc[kPolaraParams];
         for (int c = 0; c < kPolaraParams; ++c) q[c] = p[c * bk + i];
-        for (int c = 0; c < kPolaraParams; ++c) acc[c] = P::accumulates(c) ? dq[c * bk + i] : 0.0f;
+        for (int c = 0; c < kPolaraParams; ++c) acc[c] = PG && P::accumulates(c) ? dq[c * bk + i] : 0.0f;
         Amp amp;
         float vv;
         float a_ = P::template integrate<true>(q, su[i], sth[i], xt[i], &amp, &vv, sea[i]);
@@ -1101,7 +1117,7 @@ void polara_backward(Dims d, const PolaraArgs& a) {
         dth[i] = dthi;
         dxt[i] = dxi;
         for (int c = 0; c < kPolaraParams; ++c) {
-          if (P::accumulates(c)) dq[c * bk + i] = acc[c];
+          if (PG && P::accumulates(c)) dq[c * bk + i] = acc[c];
         }
       }
     }
@@ -1116,7 +1132,7 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     if (a.grads & kGradWindows) window_cotangents(n, bk, T, k, inh + k * bk, rise + k * bk, outs + k * bk, dwin);
     // parameter cotangents: per element, or summed (in double) for a scalar
     double* part = partial.data() + item * (NQ + 2 * k);
-    for (int c = 0; (a.grads & kGradParams) && c < NQ; ++c) {
+    for (int c = 0; PG && c < NQ; ++c) {
       if (a.scalar[c]) {
         part[c] = sum_f64(dq + c * bk, n);
       } else {
@@ -1151,7 +1167,10 @@ void polara_backward(Dims d, const PolaraArgs& a) {
 template <int G = 0>
 void polara_dispatch(int opt, bool backward, Dims d, const PolaraArgs& a) {
   if constexpr (G < kPolaraOpts) {
-    if (backward && opt == G) return polara_backward<G>(d, a);
+    if (backward && opt == G) {
+      if (a.grads & kGradParams) return polara_backward<G, true>(d, a);
+      return polara_backward<G, false>(d, a);
+    }
     if constexpr (G % 3 == 0) {
       if (!backward && opt - opt % 3 == G) return polara_forward<G>(d, a);
     }
@@ -1170,10 +1189,10 @@ void polara_dispatch(int opt, bool backward, Dims d, const PolaraArgs& a) {
 // order XLA's scatter does; no row is shared between threads, and the zeros are written by the
 // thread that then adds to them.
 template <class F>
-void by_row_ranges(int64_t rows, int64_t work, F&& fn) {
+void by_row_ranges(const Workers& workers, int64_t rows, int64_t work, F&& fn) {
   // one part per thread parallel_for runs for this work: each part goes through all events
-  int64_t parts = threads_for(work);
-  parallel_for(parts, work / parts, [&](int64_t part, std::vector<float>&) {
+  int64_t parts = threads_for(workers, work);
+  parallel_for(workers, parts, work / parts, [&](int64_t part, std::vector<float>&) {
     fn(rows * part / parts, rows * (part + 1) / parts);
   });
 }
@@ -1190,9 +1209,9 @@ inline void add_constant(float* __restrict dst, float c, int64_t h) {
 // to[n] outside [0, rows_dst) is dropped, a row from[n] outside [0, rows_src) adds `missing`. The
 // product is (src, from, to) = (w, ch, seg) with NaN missing (jnp.take's fill); its gradient
 // (ct, seg, ch) with 0 missing (the gather's fill, which turns a -0 sum into +0).
-inline void scatter_add_rows(const float* src, int64_t rows_src, const int32_t* from, const int32_t* to, int64_t N,
+inline void scatter_add_rows(const Workers& workers, const float* src, int64_t rows_src, const int32_t* from, const int32_t* to, int64_t N,
                              int64_t H, float missing, float* dst, int64_t rows_dst) {
-  by_row_ranges(rows_dst, (rows_dst + N) * H, [&](int64_t lo, int64_t hi) {
+  by_row_ranges(workers, rows_dst, (rows_dst + N) * H, [&](int64_t lo, int64_t hi) {
     std::fill(dst + lo * H, dst + hi * H, 0.0f);
     for (int64_t n = 0; n < N; ++n) {
       int64_t r = to[n], q = from[n];

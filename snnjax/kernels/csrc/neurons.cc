@@ -24,12 +24,15 @@
 #include <Python.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
-#include <thread>
+#include <memory>
+#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -41,6 +44,24 @@ namespace {
 
 struct Dims {
   int64_t v, t, e;
+};
+
+// The threads a call's kernels run on: XLA's intra-op thread pool, which the FFI hands to every
+// handler (the pool XLA's own CPU code runs on). Threads started per call, as before, competed for
+// the cores with that pool's workers, which spin a while after their last task before they sleep:
+// on 2 cores the kernels' median time was up to 1.6x their best time, and one thread alone was
+// often faster than two (benchmarks/RESULTS.md). Without a pool (null), the calling thread only.
+class Workers {
+ public:
+  explicit Workers(ffi::ThreadPool* pool = nullptr) : pool_(pool) {}
+  int64_t size() const { return pool_ == nullptr ? 1 : std::max<int64_t>(1, pool_->num_threads()); }
+  template <class F>
+  void schedule(F&& task) const {
+    pool_->Schedule(std::forward<F>(task));  // (runs the task here if the pool refuses it)
+  }
+
+ private:
+  ffi::ThreadPool* pool_;
 };
 
 // [V, T, E] of xs from the rank and sizes of xs and of a per-neuron array [V..., E].
@@ -76,6 +97,7 @@ struct Args {
   float* dprm[NP];
   bool scalar[NP];  // a parameter given once per problem ([V, 1]) instead of per element ([V, E])
   int32_t grads;    // backward: the cotangents JAX needs (kGradParams, ...; the others are not written)
+  Workers workers;
 };
 
 // Which of the np parameters are scalars (into scalar[np]): each must be [V..., 1] or [V..., E].
@@ -90,8 +112,9 @@ ffi::Error scalars_of(const Dims& d, const ffi::AnyBuffer* const* prm, int np, b
   return ffi::Error::Success();
 }
 
-// POLARA's call: the history h0 / hT (and its cotangents) is [V, K, E]; the window kernels win
-// (h, Θ) are [V, K] (one value per window position) or [V, K, E].
+// POLARA's call: the history h0 (and the final history's cotangent) is [V, K, E]; the final
+// history itself is not an output of the forward (native.py takes it from ys and h0); the window
+// kernels win (h, Θ) are [V, K] (one value per window position) or [V, K, E].
 struct PolaraArgs {
   int64_t k, e;
   const float* xs;
@@ -104,8 +127,7 @@ struct PolaraArgs {
   bool win_scalar[2];
   float* ys;  // forward
   float* uT;
-  float* thT;
-  float* hT;
+  float* thT;  // (the final history is not written: native.py takes it from ys and h0)
   const float* dys;  // backward
   const float* duT;
   const float* dthT;
@@ -117,6 +139,7 @@ struct PolaraArgs {
   float* dprm[6];
   float* dwin[2];
   int32_t grads;  // backward: the cotangents JAX needs (kGradParams, ...; the others are not written)
+  Workers workers;
 };
 
 namespace base {
@@ -267,10 +290,11 @@ int32_t ilif_opt(bool use_mpiu, bool use_ciu, bool ciu_input) {
   return use_mpiu + 2 * use_ciu + 4 * (use_ciu && ciu_input);
 }
 
-ffi::Error LifFwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Ret ys, Ret mT, int32_t reset,
+ffi::Error LifFwdImpl(ffi::ThreadPool pool, Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Ret ys, Ret mT, int32_t reset,
                       bool detach) {
   Dims d;
   Args<1, 4> a{};
+  a.workers = Workers(&pool);
   int32_t opt;
   if (auto err = lif_opt(reset, detach, 0, &opt); err.failure()) return err;
   if (auto err = inputs<1, 4>(xs, {&m0}, {&lam, &vth, &vr, &w}, &d, &a); err.failure()) return err;
@@ -279,11 +303,12 @@ ffi::Error LifFwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Ret ys, R
   return ffi::Error::Success();
 }
 
-ffi::Error LifBwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Buf dys, Buf dmT, Ret dxs, Ret dm0,
+ffi::Error LifBwdImpl(ffi::ThreadPool pool, Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Buf dys, Buf dmT, Ret dxs, Ret dm0,
                       Ret dlam, Ret dvth, Ret dvr, Ret dw, int32_t reset, bool detach, int32_t sur,
                       int32_t grads) {
   Dims d;
   Args<1, 4> a{};
+  a.workers = Workers(&pool);
   int32_t opt;
   if (auto err = lif_opt(reset, detach, sur, &opt); err.failure()) return err;
   if (auto err = inputs<1, 4>(xs, {&m0}, {&lam, &vth, &vr, &w}, &d, &a); err.failure()) return err;
@@ -292,10 +317,11 @@ ffi::Error LifBwdImpl(Buf xs, Buf m0, Buf lam, Buf vth, Buf vr, Buf w, Buf dys, 
   return ffi::Error::Success();
 }
 
-ffi::Error IlifFwdImpl(Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf lu, Buf li, Buf w, Ret ys, Ret mT,
+ffi::Error IlifFwdImpl(ffi::ThreadPool pool, Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf lu, Buf li, Buf w, Ret ys, Ret mT,
                        Ret iiT, Ret iuT, bool use_mpiu, bool use_ciu, bool ciu_input) {
   Dims d;
   Args<3, 5> a{};
+  a.workers = Workers(&pool);
   int32_t opt = ilif_opt(use_mpiu, use_ciu, ciu_input);
   if (auto err = inputs<3, 5>(xs, {&m0, &ii0, &iu0}, {&lam, &vth, &lu, &li, &w}, &d, &a); err.failure()) return err;
   forward_outputs<3, 5>(ys, {&mT, &iiT, &iuT}, &a);
@@ -303,12 +329,13 @@ ffi::Error IlifFwdImpl(Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf l
   return ffi::Error::Success();
 }
 
-ffi::Error IlifBwdImpl(Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf lu, Buf li, Buf w, Buf dys,
+ffi::Error IlifBwdImpl(ffi::ThreadPool pool, Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf lu, Buf li, Buf w, Buf dys,
                        Buf dmT, Buf diiT, Buf diuT, Ret dxs, Ret dm0, Ret dii0, Ret diu0, Ret dlam, Ret dvth,
                        Ret dlu, Ret dli, Ret dw, bool use_mpiu, bool use_ciu, bool ciu_input, int32_t sur,
                        int32_t grads) {
   Dims d;
   Args<3, 5> a{};
+  a.workers = Workers(&pool);
   int32_t opt = ilif_opt(use_mpiu, use_ciu, ciu_input);
   if (auto err = check_ids(opt, base::ILIF<0>::NOPT, sur); err.failure()) return err;
   if (auto err = inputs<3, 5>(xs, {&m0, &ii0, &iu0}, {&lam, &vth, &lu, &li, &w}, &d, &a); err.failure()) return err;
@@ -317,20 +344,22 @@ ffi::Error IlifBwdImpl(Buf xs, Buf m0, Buf ii0, Buf iu0, Buf lam, Buf vth, Buf l
   return ffi::Error::Success();
 }
 
-ffi::Error ClifFwdImpl(Buf xs, Buf m0, Buf c0, Buf lam, Buf vth, Buf tau, Buf w, Ret ys, Ret mT, Ret cT) {
+ffi::Error ClifFwdImpl(ffi::ThreadPool pool, Buf xs, Buf m0, Buf c0, Buf lam, Buf vth, Buf tau, Buf w, Ret ys, Ret mT, Ret cT) {
   Dims d;
   Args<2, 4> a{};
+  a.workers = Workers(&pool);
   if (auto err = inputs<2, 4>(xs, {&m0, &c0}, {&lam, &vth, &tau, &w}, &d, &a); err.failure()) return err;
   forward_outputs<2, 4>(ys, {&mT, &cT}, &a);
   SNNJAX_DISPATCH(CLIF, forward_dispatch, 0, d, a);
   return ffi::Error::Success();
 }
 
-ffi::Error ClifBwdImpl(Buf xs, Buf m0, Buf c0, Buf lam, Buf vth, Buf tau, Buf w, Buf dys, Buf dmT, Buf dcT,
+ffi::Error ClifBwdImpl(ffi::ThreadPool pool, Buf xs, Buf m0, Buf c0, Buf lam, Buf vth, Buf tau, Buf w, Buf dys, Buf dmT, Buf dcT,
                        Ret dxs, Ret dm0, Ret dc0, Ret dlam, Ret dvth, Ret dtau, Ret dw, int32_t sur,
                        int32_t grads) {
   Dims d;
   Args<2, 4> a{};
+  a.workers = Workers(&pool);
   if (auto err = check_ids(0, 1, sur); err.failure()) return err;
   if (auto err = inputs<2, 4>(xs, {&m0, &c0}, {&lam, &vth, &tau, &w}, &d, &a); err.failure()) return err;
   backward_io<2, 4>(dys, {&dmT, &dcT}, dxs, {&dm0, &dc0}, {&dlam, &dvth, &dtau, &dw}, grads, &a);
@@ -339,19 +368,21 @@ ffi::Error ClifBwdImpl(Buf xs, Buf m0, Buf c0, Buf lam, Buf vth, Buf tau, Buf w,
 }
 
 // LI: no surrogate (its backward is instantiated for id 0 only).
-ffi::Error LiFwdImpl(Buf xs, Buf i0, Buf v0, Buf alpha, Buf beta, Ret ys, Ret iT, Ret vT, bool synaptic) {
+ffi::Error LiFwdImpl(ffi::ThreadPool pool, Buf xs, Buf i0, Buf v0, Buf alpha, Buf beta, Ret ys, Ret iT, Ret vT, bool synaptic) {
   Dims d;
   Args<2, 2> a{};
+  a.workers = Workers(&pool);
   if (auto err = inputs<2, 2>(xs, {&i0, &v0}, {&alpha, &beta}, &d, &a); err.failure()) return err;
   forward_outputs<2, 2>(ys, {&iT, &vT}, &a);
   SNNJAX_DISPATCH(LI, forward_dispatch, synaptic ? 1 : 0, d, a);
   return ffi::Error::Success();
 }
 
-ffi::Error LiBwdImpl(Buf xs, Buf i0, Buf v0, Buf alpha, Buf beta, Buf dys, Buf diT, Buf dvT, Ret dxs, Ret di0,
+ffi::Error LiBwdImpl(ffi::ThreadPool pool, Buf xs, Buf i0, Buf v0, Buf alpha, Buf beta, Buf dys, Buf diT, Buf dvT, Ret dxs, Ret di0,
                      Ret dv0, Ret dalpha, Ret dbeta, bool synaptic, int32_t grads) {
   Dims d;
   Args<2, 2> a{};
+  a.workers = Workers(&pool);
   if (auto err = inputs<2, 2>(xs, {&i0, &v0}, {&alpha, &beta}, &d, &a); err.failure()) return err;
   backward_io<2, 2>(dys, {&diT, &dvT}, dxs, {&di0, &dv0}, {&dalpha, &dbeta}, grads, &a);
   SNNJAX_DISPATCH(LI, backward_dispatch, synaptic ? 1 : 0, 0, d, a);
@@ -390,11 +421,12 @@ ffi::Error polara_inputs(const Buf& xs, const Buf& u0, const Buf& th0, const Buf
   return ffi::Error::Success();
 }
 
-ffi::Error PolaraFwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf beta, Buf gamma, Buf omax, Buf amask,
-                         Buf wh, Buf wt, Ret ys, Ret uT, Ret thT, Ret hT, int32_t grad, bool binary,
+ffi::Error PolaraFwdImpl(ffi::ThreadPool pool, Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf beta, Buf gamma, Buf omax, Buf amask,
+                         Buf wh, Buf wt, Ret ys, Ret uT, Ret thT, int32_t grad, bool binary,
                          bool before_input) {
   Dims d;
   PolaraArgs a{};
+  a.workers = Workers(&pool);
   int32_t opt;
   if (auto err = polara_inputs(xs, u0, th0, h0, {&leak, &b, &beta, &gamma, &omax, &amask}, {&wh, &wt}, grad, binary,
                                before_input, &d, &a, &opt);
@@ -404,17 +436,17 @@ ffi::Error PolaraFwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf b
   a.ys = f32_out(ys);
   a.uT = f32_out(uT);
   a.thT = f32_out(thT);
-  a.hT = f32_out(hT);
   SNNJAX_POLARA(opt, false, d, a);
   return ffi::Error::Success();
 }
 
-ffi::Error PolaraBwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf beta, Buf gamma, Buf omax, Buf amask,
+ffi::Error PolaraBwdImpl(ffi::ThreadPool pool, Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf beta, Buf gamma, Buf omax, Buf amask,
                          Buf wh, Buf wt, Buf dys, Buf duT, Buf dthT, Buf dhT, Ret dxs, Ret du0, Ret dth0, Ret dh0,
                          Ret dleak, Ret db, Ret dbeta, Ret dgamma, Ret domax, Ret damask, Ret dwh, Ret dwt,
                          int32_t grad, bool binary, bool before_input, int32_t grads) {
   Dims d;
   PolaraArgs a{};
+  a.workers = Workers(&pool);
   int32_t opt;
   if (auto err = polara_inputs(xs, u0, th0, h0, {&leak, &b, &beta, &gamma, &omax, &amask}, {&wh, &wt}, grad, binary,
                                before_input, &d, &a, &opt);
@@ -441,7 +473,7 @@ ffi::Error PolaraBwdImpl(Buf xs, Buf u0, Buf th0, Buf h0, Buf leak, Buf b, Buf b
 // The event-driven synaptic product, out [S, H] from w [C, H], seg and ch [N] (int32), and its
 // gradient, dw [C, H] from ct [S, H], seg, ch: both scatter_add_rows (kernels.h), src rows
 // from[n] into dst rows to[n].
-ffi::Error scatter_rows(const Buf& src, const Buf& from, const Buf& to, Ret& dst, float missing) {
+ffi::Error scatter_rows(const Workers& workers, const Buf& src, const Buf& from, const Buf& to, Ret& dst, float missing) {
   auto sd = src.dimensions();
   auto dd = dst->dimensions();
   if (src.element_type() != ffi::DataType::F32 || dst->element_type() != ffi::DataType::F32 ||
@@ -453,26 +485,28 @@ ffi::Error scatter_rows(const Buf& src, const Buf& from, const Buf& to, Ret& dst
   auto n = static_cast<int64_t>(from.element_count());
   auto* f = reinterpret_cast<const int32_t*>(from.untyped_data());
   auto* t = reinterpret_cast<const int32_t*>(to.untyped_data());
-  SNNJAX_ON_ISA(isa::scatter_add_rows(f32(src), sd[0], f, t, n, sd[1], missing, f32_out(dst), dd[0]));
+  SNNJAX_ON_ISA(isa::scatter_add_rows(workers, f32(src), sd[0], f, t, n, sd[1], missing, f32_out(dst), dd[0]));
   return ffi::Error::Success();
 }
 
-ffi::Error EventMatmulImpl(Buf w, Buf seg, Buf ch, Ret out) {
-  return scatter_rows(w, ch, seg, out, std::numeric_limits<float>::quiet_NaN());
+ffi::Error EventMatmulImpl(ffi::ThreadPool pool, Buf w, Buf seg, Buf ch, Ret out) {
+  return scatter_rows(Workers(&pool), w, ch, seg, out, std::numeric_limits<float>::quiet_NaN());
 }
 
-ffi::Error EventMatmulBwdImpl(Buf ct, Buf seg, Buf ch, Ret dw) { return scatter_rows(ct, seg, ch, dw, 0.0f); }
+ffi::Error EventMatmulBwdImpl(ffi::ThreadPool pool, Buf ct, Buf seg, Buf ch, Ret dw) {
+  return scatter_rows(Workers(&pool), ct, seg, ch, dw, 0.0f);
+}
 
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxEventMatmul, EventMatmulImpl,
-                              ffi::Ffi::Bind().Arg<Buf>().Arg<Buf>().Arg<Buf>().Ret<ffi::AnyBuffer>());
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<Buf>().Arg<Buf>().Arg<Buf>().Ret<ffi::AnyBuffer>());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxEventMatmulBwd, EventMatmulBwdImpl,
-                              ffi::Ffi::Bind().Arg<Buf>().Arg<Buf>().Arg<Buf>().Ret<ffi::AnyBuffer>());
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<Buf>().Arg<Buf>().Arg<Buf>().Ret<ffi::AnyBuffer>());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLiFwd, LiFwdImpl,
-                              ffi::Ffi::Bind()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
@@ -484,7 +518,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLiFwd, LiFwdImpl,
                                   .Attr<bool>("synaptic"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLiBwd, LiBwdImpl,
-                              ffi::Ffi::Bind()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
@@ -502,7 +536,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLiBwd, LiBwdImpl,
                                   .Attr<int32_t>("grads"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxClifFwd, ClifFwdImpl,
-                              ffi::Ffi::Bind()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
@@ -515,7 +549,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxClifFwd, ClifFwdImpl,
                                   .Ret<ffi::AnyBuffer>());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxClifBwd, ClifBwdImpl,
-                              ffi::Ffi::Bind()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
@@ -537,7 +571,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxClifBwd, ClifBwdImpl,
                                   .Attr<int32_t>("grads"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPolaraFwd, PolaraFwdImpl,
-                              ffi::Ffi::Bind()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
@@ -550,7 +584,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPolaraFwd, PolaraFwdImpl,
                                   .Arg<Buf>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
-                                  .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
@@ -559,7 +592,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPolaraFwd, PolaraFwdImpl,
                                   .Attr<bool>("before_input"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPolaraBwd, PolaraBwdImpl,
-                              ffi::Ffi::Bind()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
@@ -594,7 +627,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxPolaraBwd, PolaraBwdImpl,
                                   .Attr<int32_t>("grads"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLifFwd, LifFwdImpl,
-                              ffi::Ffi::Bind()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
@@ -607,7 +640,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLifFwd, LifFwdImpl,
                                   .Attr<bool>("detach"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLifBwd, LifBwdImpl,
-                              ffi::Ffi::Bind()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
@@ -628,7 +661,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxLifBwd, LifBwdImpl,
                                   .Attr<int32_t>("grads"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxIlifFwd, IlifFwdImpl,
-                              ffi::Ffi::Bind()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
@@ -647,7 +680,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxIlifFwd, IlifFwdImpl,
                                   .Attr<bool>("ciu_input"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SnnjaxIlifBwd, IlifBwdImpl,
-                              ffi::Ffi::Bind()
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
                                   .Arg<Buf>()
