@@ -22,9 +22,11 @@ A, α, D, μ, σ, E, η by autodiff); the same ``custom_vjp`` contract as the fu
 surrogate width gets a zero cotangent, as the spike's own VJP gives it). Leading ``vmap`` axes
 are independent problems to the kernel. The backward computes only the cotangents JAX asks for
 (``custom_vjp`` with symbolic zeros): without parameter gradients (constants, as in most training
-networks) the leaky family's, ILIF's, CLIF's and LI's reverse pass keeps no per-parameter
-accumulators (POLARA's still does, and skips its window kernels' and initial history's
-cotangents), and an unused final state's cotangent is neither materialised nor read. The same
+networks) the reverse pass keeps no per-parameter accumulators (POLARA's also skips its window
+kernels' and initial history's cotangents), and an unused final state's cotangent is neither
+materialised nor read. POLARA's final history (its last K outputs) is taken from the outputs by
+JAX, not written by the kernel, so that XLA drops it where it is unused. The kernels run on XLA's
+own intra-op thread pool (the FFI hands it to them), not on threads of their own. The same
 extension holds the event-driven synaptic product of :func:`snnjax.events.event_matmul`
 (``backend="native"``, its ``"auto"`` on one CPU device).
 

@@ -18,7 +18,10 @@ inline float madd(float a, float b, float c) {
 // reduction x = n ln2 + r (|r| <= ln2 / 2, Cody-Waite split of ln2), degree-6 polynomial for
 // e^r, 2^n by exponent bits. Relative error < 2 ulp on [-87, 88]; below -87 it returns 0, above
 // 88.7 +inf (2^128's bits are inf's: the upper clamp leaves n = 128 there); NaN propagates (through
-// the clamp and the polynomial, without a select).
+// the clamp and the polynomial, without a select). ZERO_BELOW = false drops the select that makes
+// it 0 below -87.3 (e^-87.3 ≈ 1.2e-38 there instead): for the sigmoid, where 1 + e^x rounds
+// both to 1.
+template <bool ZERO_BELOW = true>
 inline float vexp(float x) {
   const float hi = 89.0f, lo = -87.3365447504f;
   float xc = std::min(std::max(x, lo), hi);
@@ -40,7 +43,8 @@ inline float vexp(float x) {
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   float out = e * scale;
-  return x < lo ? 0.0f : out;
+  if constexpr (ZERO_BELOW) return x < lo ? 0.0f : out;
+  return out;
 }
 
 // 1 / d for d >= 1 (a sigmoid's denominator). With FMA: three Newton steps y += y (1 - d y) from
@@ -63,7 +67,7 @@ inline float recip_ge1(float d) {
   }
 }
 
-inline float sigmoid(float z) { return recip_ge1(1.0f + vexp(-z)); }
+inline float sigmoid(float z) { return recip_ge1(1.0f + vexp<false>(-z)); }
 
 // ---------------------------------------------------------------------------------------------
 // Surrogate derivatives g(v; w), as snnjax/surrogate.py defines them (the ids are that file's
@@ -385,10 +389,10 @@ inline void final_cotangent(int32_t grads, const float* src, int64_t off, int64_
 }
 
 // The rows of the sequences kAhead time steps ahead (n floats each, one row every E floats) are
-// prefetched into L2 while a step is computed: the time loop reads one short row per step, at a
-// stride the hardware prefetchers do not follow, and without this it waits on those loads
-// (perf annotate: half the LIF backward's samples on two loads; 25-30 % faster with it,
-// benchmarks/RESULTS.md).
+// prefetched into L2 while a step is computed (group by group: by_groups below): the time loop
+// reads one short row per step, at a stride the hardware prefetchers do not follow, and without
+// this it waits on those loads (perf annotate: half the LIF backward's samples on two loads;
+// 25-30 % faster with it, benchmarks/RESULTS.md).
 constexpr int64_t kAhead = 2;
 
 template <class... P>
