@@ -44,7 +44,10 @@ def main(argv=None) -> None:
         args.out, {"bench": "ilif_terms", "device": str(jax.devices()[0]), "jax": jax.__version__, "malloc": MALLOC}
     )
     ops = {name: neuron_speed.step_ops(spec)["fwd+bwd"] for name, spec in VARIANTS.items()}
-    compute = {name: neuron_speed.compute_floor_time(n, *ops[name], args.repeats) for name in VARIANTS}
+    compute = {
+        name: neuron_speed.compute_floor_time(n, *ops[name][:2], args.repeats, divides=ops[name][2])
+        for name in VARIANTS
+    }
     floors = []
     for r in range(args.rounds):
         floors.append(neuron_speed.floor_time(n, neuron_speed.FLOOR_BYTES["fwd+bwd"], args.repeats))

@@ -23,11 +23,15 @@ each its own compilation and buffers, all in the interleaved rounds.
 The compute floor beside it (the roofline's other side): XLA's cost analysis of the neuron's
 *step* (one time step on ``[E]`` arrays, divided by ``E``) gives its operation count per element —
 flops and transcendentals, for ``fwd`` the step, for ``fwd+bwd`` the step's VJP (forward and backward
-once each: what an implementation that recomputes or saves nothing extra must do). The machine's
-throughput for that mix is measured in the same run: a jitted element-wise pass over the same
-number of elements computing four independent chains of multiply-adds with the same flop count
-and ``exp``s for the transcendentals (reading x, writing y, so it is never below the memory
-floor). Each result is reported against ``max(memory floor, compute floor)``: ``roofline / time``.
+once each: what an implementation that recomputes or saves nothing extra must do) — and the
+compiled step's HLO its divisions per element (the cost analysis counts a division as one flop;
+the sigmoids' 1 / (1 + e^-z) are CLIF's two, ILIF's and POLARA's one). The machine's throughput
+for that mix is measured in the same run: a jitted element-wise pass over the same number of
+elements computing four independent chains of multiply-adds with the remaining flop count,
+``exp``s for the transcendentals and sigmoid-like reciprocals ``1 / (1 + y)`` for the divisions
+(reading x, writing y, so it is never below the memory floor). Each result is reported against
+``max(memory floor, compute floor)``: ``roofline / time``. (Before 2026-12-07 evening the pass
+had no divisions: ``--no-divides`` measures that floor.)
 
 Peak memory of each snnjax configuration is XLA's own account of the compiled function
 (``compiled.memory_analysis()``): arguments + outputs + temporaries (the saved residuals and
@@ -48,6 +52,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
+import re
 import statistics
 import time
 
@@ -99,9 +104,10 @@ def _spec(neuron):
     return NEURONS[neuron] if isinstance(neuron, str) else neuron
 
 
-def step_ops(name, e: int = 4096) -> dict[str, tuple[float, float]]:
-    """``{mode: (flops, transcendentals)}`` per element from XLA's cost analysis of one step on
-    ``[e]`` arrays (``fwd``: the step; ``fwd+bwd``: its VJP with unit cotangents for every output)."""
+def step_ops(name, e: int = 4096) -> dict[str, tuple[float, float, float]]:
+    """``{mode: (flops, transcendentals, divisions)}`` per element from XLA's cost analysis of one
+    step on ``[e]`` arrays (``fwd``: the step; ``fwd+bwd``: its VJP with unit cotangents for every
+    output) and the ``divide`` operations on ``[e]`` arrays in its compiled HLO (among the flops)."""
     step, make_params = _spec(name)
     params = make_params()
     state = neurons.neuron_of(step).init_state((e,), jnp.float32, params=params)
@@ -115,35 +121,43 @@ def step_ops(name, e: int = 4096) -> dict[str, tuple[float, float]]:
         return pull(jax.tree.map(jnp.ones_like, out))
 
     def cost(f):
-        c = jax.jit(f).lower(state, x).compile().cost_analysis()
+        compiled = jax.jit(f).lower(state, x).compile()
+        c = compiled.cost_analysis()
         c = c[0] if isinstance(c, (list, tuple)) else c
-        return float(c.get("flops", 0.0)) / e, float(c.get("transcendentals", 0.0)) / e
+        divides = len(re.findall(rf"f32\[{e}\]\S* divide\(", compiled.as_text()))
+        return float(c.get("flops", 0.0)) / e, float(c.get("transcendentals", 0.0)) / e, float(divides)
 
     return {"fwd": cost(fwd), "fwd+bwd": cost(fwd_bwd)}
 
 
-def compute_runner(n_elements: int, flops: float, transcendentals: float):
-    """An element-wise pass over ``n_elements`` float32 values doing ``flops`` flops (multiply-adds
-    in four independent chains) and ``transcendentals`` ``exp``s per element (a run)."""
-    fmas, exps = max(0, round(flops) // 2), round(transcendentals)
+def compute_runner(n_elements: int, flops: float, transcendentals: float, divides: float = 0.0):
+    """An element-wise pass over ``n_elements`` float32 values doing ``flops`` flops per element:
+    ``divides`` of them divisions ``1 / (1 + y)``, the others multiply-adds in four independent
+    chains, and ``transcendentals`` ``exp``s (a run)."""
+    divs = round(divides)
+    fmas, exps = max(0, (round(flops) - divs) // 2), round(transcendentals)
 
     def chain(v):
         ys = [v + 0.1 * i for i in range(4)]
-        for j in range(max(fmas, exps)):
+        for j in range(max(fmas, exps, divs)):
             i = j % 4
             if j < fmas:
                 ys[i] = ys[i] * 0.999 + 0.0005
             if j < exps:
                 ys[i] = jnp.exp(-ys[i])
+            if j < divs:
+                ys[i] = 1.0 / (1.0 + ys[i])
         return ys[0] + ys[1] + ys[2] + ys[3]
 
     a = jnp.full((n_elements,), 0.5, jnp.float32)
     return _blocking(jax.jit(chain).lower(a).compile(), a)
 
 
-def compute_floor_time(n_elements: int, flops: float, transcendentals: float, repeats: int) -> float:
+def compute_floor_time(
+    n_elements: int, flops: float, transcendentals: float, repeats: int, divides: float = 0.0
+) -> float:
     """Time of :func:`compute_runner`'s pass."""
-    run = compute_runner(n_elements, flops, transcendentals)
+    run = compute_runner(n_elements, flops, transcendentals, divides)
     return statistics.median(_host.interleaved_times([run], repeats)[0])
 
 
@@ -265,6 +279,9 @@ def main(argv=None):
     p.add_argument("--shapes", nargs="+", default=None, help="T,B,N triples; default: the platform's set")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--peers", action="store_true", help="also time snnTorch / SpikingJelly LIF if importable")
+    p.add_argument(
+        "--no-divides", action="store_true", help="compute floor without divisions (as flops: the earlier model)"
+    )
     _host.add_argument(p)
     args = p.parse_args(argv)
     if args.repeats < 1:
@@ -296,6 +313,8 @@ def main(argv=None):
     rows, emit = record.rows, record.emit
 
     ops = {name: step_ops(name) for name in args.neurons}  # per element: the same at every shape
+    if args.no_divides:
+        ops = {name: {m: (f, t, 0.0) for m, (f, t, _) in o.items()} for name, o in ops.items()}
     for shape in shapes:
         n = int(np.prod(shape))
         memory_runs = {k: floor_runner(n, b) for k, b in FLOOR_BYTES.items()}
@@ -323,6 +342,7 @@ def main(argv=None):
                             floor_fraction=floors[mode] / sec,
                             flops_per_element=ops[name][mode][0],
                             transcendentals_per_element=ops[name][mode][1],
+                            divides_per_element=ops[name][mode][2],
                             compute_floor_seconds=compute,
                             roofline_seconds=roof,
                             roofline_fraction=roof / sec,
@@ -367,7 +387,10 @@ def main(argv=None):
     for r in rows:
         peak = "–" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 2**20:.0f}"
         if "roofline_seconds" in r:
-            ops = f"{r['flops_per_element']:.0f} + {r['transcendentals_per_element']:.0f} tr"
+            ops = (
+                f"{r['flops_per_element']:.0f} + {r['transcendentals_per_element']:.0f} tr"
+                f" ({r['divides_per_element']:.0f} div)"
+            )
             comp, ratio = f"{1e3 * r['compute_floor_seconds']:.3f}", f"{r['seconds'] / r['roofline_seconds']:.1f}×"
         else:
             ops, comp, ratio = "–", "–", f"{r['seconds'] / r['floor_seconds']:.1f}× (memory)"

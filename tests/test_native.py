@@ -465,6 +465,23 @@ def test_polara_vmap_over_parameters():
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
 
 
+def test_polara_final_history_comes_from_the_outputs():
+    """The forward kernel returns ys, u and ϑ; the final history (the last K outputs, as large as
+    the sequence at T = K) is sliced from ys (and the initial history) by JAX, so XLA drops it
+    where the final state is unused. Its values: tests above (final state against scan)."""
+    params = neurons.PolaraParams(k=6)
+    hlo = _lowered(neurons.polara.step, params, XS[:6], backend="native")
+    call = next(line for line in hlo.splitlines() if "@snnjax_polara_fwd" in line)
+    assert ":3 = stablehlo.custom_call" in call
+    for t in (2, 6, 9):  # T < K (part of the initial history), T = K, T > K
+        xs = XS[:t]
+        state = neurons.polara.init_state(xs.shape[1:], xs.dtype, params=params)
+        state = state._replace(hist=jnp.arange(state.hist.size, dtype=jnp.float32).reshape(state.hist.shape))
+        final, ys = snnjax.run(neurons.polara.step, params, xs, state, backend="native")
+        want = np.concatenate([np.asarray(ys)[::-1], np.asarray(state.hist)])[:6]
+        np.testing.assert_array_equal(final.hist, want)
+
+
 def test_polara_auto_and_refusals():
     p = neurons.PolaraParams()
     assert "snnjax_polara_fwd" in _lowered(neurons.polara.step, p, XS)
