@@ -990,7 +990,7 @@ inline void polara_step(int64_t n, int64_t bk, const PolaraArgs& a, const Polara
   }
 }
 
-// p [6][bk], the windows [2][K][bk], u, ϑ and ua [bk] each
+// p [6][bk], the windows [2][K][bk], u, ϑ and ua [bk] each (the backward uses ua only)
 inline int64_t polara_scratch_floats(int64_t k, int64_t bk) { return (kPolaraParams + 2 * k + 3) * bk; }
 
 template <int G>
@@ -1039,7 +1039,8 @@ void polara_backward(Dims d, const PolaraArgs& a) {
   const int64_t k = a.k, T = d.t;
   // per element: 5 values per step (u and ϑ: T + 1 rows, the last one the final state), the window
   // sums (and then their cotangents) over K + T + K rows (only the middle T are written and read:
-  // the gathers stop at step T - 1), the outputs of steps -K..T-1
+  // the gathers stop at step T - 1; the K rows either side, which held zeros, are unused), the
+  // outputs of steps -K..T-1
   const int64_t rows = 5 * T + 2 + 2 * (T + 2 * k) + (T + k);
   int64_t bk = kBufferFloats / rows;
   bk = std::max<int64_t>(8, std::min<int64_t>(kFwdBlock, bk - bk % 8));

@@ -12,7 +12,7 @@
 // block's state in registers/L1, so the forward reads x and writes y once per element and step;
 // the backward recomputes the block's forward (saving the state entering each step, and the
 // values its vjp would recompute, in a block buffer of T * (NS + NX) * BK floats, POLARA's
-// (8 T + 5 K) * BK, that stays in cache) and then runs the reverse-time pass, reading x and the
+// (8 T + 5 K + 2) * BK, that stays in cache) and then runs the reverse-time pass, reading x and the
 // output cotangent and writing the input cotangent once. Blocks are spread over threads.
 //
 // The kernels (kernels.h) are compiled three times: for the baseline instruction set and, on
@@ -53,7 +53,8 @@ struct Dims {
 // often faster than two (benchmarks/RESULTS.md). Without a pool (null), the calling thread only.
 class Workers {
  public:
-  explicit Workers(ffi::ThreadPool* pool = nullptr) : pool_(pool) {}
+  Workers() = default;  // (not explicit: Args' aggregate initialisation a{} value-initialises it)
+  explicit Workers(ffi::ThreadPool* pool) : pool_(pool) {}
   int64_t size() const { return pool_ == nullptr ? 1 : std::max<int64_t>(1, pool_->num_threads()); }
   template <class F>
   void schedule(F&& task) const {
@@ -61,7 +62,7 @@ class Workers {
   }
 
  private:
-  ffi::ThreadPool* pool_;
+  ffi::ThreadPool* pool_ = nullptr;
 };
 
 // [V, T, E] of xs from the rank and sizes of xs and of a per-neuron array [V..., E].
