@@ -13,8 +13,8 @@ pass (read + write) over a float32 array moving the same number of bytes — 8 b
 the forward (read x, write y), 20 bytes per element for forward+backward (x, y; x again, ct, dx) —
 so ``floor / time`` is the fraction of the achievable bandwidth the neuron reaches. Every timing is
 the median of ``--repeats`` (>= 20) runs after warm-up, each ended with ``block_until_ready``. The
-snnjax configurations are timed interleaved with their two floors (memory floor, compute floor,
-neuron; ``--repeats`` rounds), so that a shared machine's drift hits the ratios' both sides alike
+snnjax configurations are timed interleaved with their floors (the neuron, the memory floor and
+the compute floor's instances; ``--repeats`` rounds), so that a shared machine's drift hits the ratios' both sides alike
 (timed apart, a floor measured in a fast moment put a neuron 1.6x further from it). The same
 compiled compute-floor pass takes 6 or 9 ms depending on its instance (its buffers' placement; at
 (6, 128, 8192), CLIF's mix): the compute floor is the fastest of ``COMPUTE_INSTANCES`` instances,

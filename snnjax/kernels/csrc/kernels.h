@@ -373,10 +373,11 @@ constexpr int64_t kFwdBlock = 1024;
 // POLARA's window kernels', the initial state's (only POLARA's history acts on it: the other
 // initial-state cotangents are always written). Outputs not asked for may be left unwritten
 // (native.py returns no cotangent for them). The parameters' is a template switch of the generic
-// backward: without it the reverse pass neither loads nor stores the per-element accumulators (a
-// LIF step's vjp does as many memory operations for them as for everything else). kZeroFinal: the final state's cotangents are zero (JAX's symbolic zeros:
-// the final state is not used) and not passed (one-float placeholders): not read. POLARA's final
-// history is as large as its sequence at T = K.
+// and POLARA backwards: without it the reverse pass neither loads nor stores the per-element
+// accumulators (a LIF step's vjp does as many memory operations for them as for everything else).
+// kZeroFinal: the final state's cotangents are zero (JAX's symbolic zeros: the final state is not
+// used) and not passed (one-float placeholders): not read. POLARA's final history is as large as
+// its sequence at T = K.
 enum GradBits : int32_t { kGradParams = 1, kGradWindows = 2, kGradInitial = 4, kZeroFinal = 8 };
 
 // row j of a final state's cotangent into dst ([n] floats from src + off), or zeros (kZeroFinal)
@@ -1038,10 +1039,10 @@ void polara_backward(Dims d, const PolaraArgs& a) {
   using P = Polara<G>;
   const int64_t k = a.k, T = d.t;
   // per element: 5 values per step (u and ϑ: T + 1 rows, the last one the final state), the window
-  // sums (and then their cotangents) over K + T + K rows (only the middle T are written and read:
-  // the gathers stop at step T - 1; the K rows either side, which held zeros, are unused), the
-  // outputs of steps -K..T-1
-  const int64_t rows = 5 * T + 2 + 2 * (T + 2 * k) + (T + k);
+  // sums (and then their cotangents) over K + T rows (step t at row K + t: only those T are written
+  // and read, the gathers stopping at step T - 1; the first K rows let the initial history's
+  // gathers start below step 0), the outputs of steps -K..T-1
+  const int64_t rows = 5 * T + 2 + 2 * (T + k) + (T + k);
   int64_t bk = kBufferFloats / rows;
   bk = std::max<int64_t>(8, std::min<int64_t>(kFwdBlock, bk - bk % 8));
   int64_t nb = (d.e + bk - 1) / bk;
@@ -1059,9 +1060,9 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     float* sv_eamp = sv_th + (T + 1) * bk;
     float* sv_eact = sv_eamp + T * bk;
     float* sv_sig = sv_eact + T * bk;
-    float* inh = sv_sig + T * bk;       // [K + T + K][bk]: step t at row K + t
-    float* rise = inh + (T + 2 * k) * bk;
-    float* outs = rise + (T + 2 * k) * bk;  // [T + K][bk]: s_τ at τ + K
+    float* inh = sv_sig + T * bk;       // [K + T][bk]: step t at row K + t
+    float* rise = inh + (T + k) * bk;
+    float* outs = rise + (T + k) * bk;  // [T + K][bk]: s_τ at τ + K
     float* dq = outs + (T + k) * bk;        // [6][bk] parameter cotangents
     float* dwin = dq + NQ * bk;             // [2][K][bk] window-kernel cotangents
     float* gT = dwin + 2 * k * bk;          // [K][bk] the final history's cotangent
@@ -1110,7 +1111,9 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     }
     final_cotangent(a.grads, a.duT, off, n, du);
     final_cotangent(a.grads, a.dthT, off, n, dth);
-    for (int64_t j = 0; !zero_final && j < k; ++j) std::memcpy(gT + j * bk, a.dhT + (v * k + j) * d.e + e0, n * sizeof(float));
+    for (int64_t j = 0; !zero_final && j < k; ++j) {
+      std::memcpy(gT + j * bk, a.dhT + (v * k + j) * d.e + e0, n * sizeof(float));
+    }
     const float* __restrict p = b.p;
     const float* __restrict wh0 = w0;
     const float* __restrict wt0 = w0 + bk;
@@ -1255,8 +1258,8 @@ inline void add_constant(float* __restrict dst, float c, int64_t h) {
 // to[n] outside [0, rows_dst) is dropped, a row from[n] outside [0, rows_src) adds `missing`. The
 // product is (src, from, to) = (w, ch, seg) with NaN missing (jnp.take's fill); its gradient
 // (ct, seg, ch) with 0 missing (the gather's fill, which turns a -0 sum into +0).
-inline void scatter_add_rows(const Workers& workers, const float* src, int64_t rows_src, const int32_t* from, const int32_t* to, int64_t N,
-                             int64_t H, float missing, float* dst, int64_t rows_dst) {
+inline void scatter_add_rows(const Workers& workers, const float* src, int64_t rows_src, const int32_t* from,
+                             const int32_t* to, int64_t N, int64_t H, float missing, float* dst, int64_t rows_dst) {
   by_row_ranges(workers, rows_dst, (rows_dst + N) * H, [&](int64_t lo, int64_t hi) {
     std::fill(dst + lo * H, dst + hi * H, 0.0f);
     for (int64_t n = 0; n < N; ++n) {
