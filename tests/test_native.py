@@ -200,7 +200,7 @@ def test_nonfinite_inputs_propagate_as_in_scan():
 
 
 def test_nonfinite_inputs_through_exp_and_sigmoid():
-    # the kernels' exp and sigmoid reciprocal have no NaN / overflow selects: NaN must pass through
+    # the kernels' exp has no NaN / overflow selects: NaN must pass through
     # their arithmetic, ±inf saturate, as XLA's exp and logistic do in scan
     xs = XS.at[4, 1, 2].set(jnp.nan).at[7, 0, 0].set(jnp.inf).at[9, 1, 5].set(-jnp.inf)
     for step, params, exact in [

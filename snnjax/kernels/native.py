@@ -45,11 +45,11 @@ and an explicit ``backend="native"`` raises a ``ValueError`` that says so.
 
 Instruction sets. The kernels are compiled three times, for the baseline x86-64 instruction set,
 AVX2 (with FMA) and AVX-512, and run with the best the CPU supports (:func:`instruction_set`); the
-AVX2 and AVX-512 builds evaluate ``exp`` with fused multiply-adds and a sigmoid's reciprocal by
-Newton steps (within 1 ulp of the division), the baseline with separate roundings and a division; the
-environment variable ``SNNJAX_NATIVE_ISA`` (``base``, ``avx2``, ``avx512``) caps it, fixed when
-the extension is loaded (``tests/test_native.py`` runs the lower levels this CPU has in a
-subprocess: the kernels' checks by default, all of them in the ``slow`` set).
+AVX2 and AVX-512 builds evaluate ``exp`` with fused multiply-adds, the baseline with separate
+roundings (a sigmoid's reciprocal is a division in all three); the environment variable
+``SNNJAX_NATIVE_ISA`` (``base``, ``avx2``, ``avx512``) caps it, fixed when the extension is loaded
+(``tests/test_native.py`` runs the lower levels this CPU has in a subprocess: the kernels' checks by
+default, all of them in the ``slow`` set).
 """
 
 from __future__ import annotations

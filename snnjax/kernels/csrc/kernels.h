@@ -4,8 +4,8 @@
 
 // ---------------------------------------------------------------------------------------------
 // a * b + c: one fused multiply-add where the instruction set has FMA (kFma, set by neurons.cc per
-// instantiation), else rounded twice. Used inside exp and the reciprocal only: the neurons'
-// equations round as XLA's CPU code does (no contraction, -ffp-contract=off).
+// instantiation), else rounded twice. Used inside exp only: the neurons' equations round as XLA's
+// CPU code does (no contraction, -ffp-contract=off).
 inline float madd(float a, float b, float c) {
   if constexpr (kFma) {
     return __builtin_fmaf(a, b, c);
@@ -47,27 +47,12 @@ inline float vexp(float x) {
   return out;
 }
 
-// 1 / d for d >= 1 (a sigmoid's denominator). With FMA: three Newton steps y += y (1 - d y) from
-// the exponent-bits guess (relative error < 5.1 %), within 1 ulp of the division (equal in all
-// but ~0.02 % of cases), at a fraction of a vector division's cost; 0 for d >= 2^126 (the
-// quotient would be subnormal) and inf; NaN stays NaN through the steps. Without FMA: the division.
-inline float recip_ge1(float d) {
-  if constexpr (kFma) {
-    int32_t bits;
-    std::memcpy(&bits, &d, sizeof bits);
-    bits = 0x7EF311C7 - bits;
-    float y;
-    std::memcpy(&y, &bits, sizeof y);
-    y = madd(y, madd(-d, y, 1.0f), y);  // (written out: a loop here stops the vectorisation)
-    y = madd(y, madd(-d, y, 1.0f), y);
-    y = madd(y, madd(-d, y, 1.0f), y);
-    return d >= 0x1p126f ? 0.0f : y;
-  } else {
-    return 1.0f / d;
-  }
-}
-
-inline float sigmoid(float z) { return recip_ge1(1.0f + vexp<false>(-z)); }
+// The sigmoid 1 / (1 + e^-z), with the division (correctly rounded). Three Newton steps
+// y += y (1 - d y) from an exponent-bits guess instead (6 fused multiply-adds, within 1 ulp) were
+// slower on an AMD Zen 4, in the AVX-512 and the AVX2 build (CLIF fwd+bwd at (6, 128, 8192) 25.1
+// against 19.5 ms, POLARA at (50, 64, 2048) 33.0 against 28.0 ms; benchmarks/RESULTS.md): the
+// divider works beside the multiply-add units, which the rest of a step keeps busy.
+inline float sigmoid(float z) { return 1.0f / (1.0f + vexp<false>(-z)); }
 
 // ---------------------------------------------------------------------------------------------
 // Surrogate derivatives g(v; w), as snnjax/surrogate.py defines them (the ids are that file's

@@ -18,8 +18,8 @@
 // The kernels (kernels.h) are compiled three times: for the baseline instruction set and, on
 // x86-64, for AVX2 (with FMA) and AVX-512 (4, 8 and 16 floats per instruction; chosen at run time
 // by what the CPU supports, isa_level), so that one build runs on any x86-64 machine and fast on a
-// recent one. kFma (per instantiation) lets exp and the sigmoid's reciprocal use fused
-// multiply-adds; the neurons' own arithmetic is never contracted (-ffp-contract=off).
+// recent one. kFma (per instantiation) lets exp use fused multiply-adds; the neurons' own
+// arithmetic is never contracted (-ffp-contract=off).
 
 #include <Python.h>
 
