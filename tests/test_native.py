@@ -135,6 +135,37 @@ def test_blocks_and_threads(step, params):
         _assert_native_equals_scan(step, params, xs)
 
 
+@pytest.mark.parametrize(
+    "step, params, per_element",
+    [
+        (neurons.lif.step, neurons.LIFParams(tau=2.5, v_th=0.9), ("tau", "v_th")),
+        (neurons.ilif.step, neurons.ILIFParams(), ("tau", "v_th", "lambda_u", "lambda_i")),
+        (neurons.clif.step, neurons.CLIFParams(tau=3.0, v_th=1.1), ("tau", "v_th")),
+        (neurons.polara.step, neurons.PolaraParams(grad="exact"), ("B", "beta", "gamma", "o_max")),
+    ],
+)
+def test_scalar_parameters_take_the_same_arithmetic_as_per_element_ones(step, params, per_element):
+    """All-scalar parameters run the kernels' register path (their values broadcast), any
+    per-element one the rows path: the same parameters given both ways give bit-equal outputs,
+    final states and input cotangents."""
+    rows = dataclasses.replace(params, **{k: jnp.full((N,), getattr(params, k), jnp.float32) for k in per_element})
+
+    def run(params):
+        def loss(xs):
+            final, ys = snnjax.run(step, params, xs, backend="native")
+            return _weighted_loss(ys, final), (final, ys)
+
+        (_, aux), dxs = jax.jit(jax.value_and_grad(loss, has_aux=True))(XS)
+        return aux, dxs
+
+    (f_s, y_s), dx_s = run(params)
+    (f_r, y_r), dx_r = run(rows)
+    assert 0 < float(jnp.mean(y_s)) < 1
+    np.testing.assert_array_equal(y_s, y_r)
+    np.testing.assert_array_equal(dx_s, dx_r)
+    jax.tree.map(np.testing.assert_array_equal, f_s, f_r)
+
+
 def test_independent_calls_in_one_program_share_xla_threads():
     """Four independent kernel calls in one program, each large enough for two threads: XLA may
     run them at once on its intra-op pool, whose threads the kernels borrow (no call waits on a
