@@ -604,9 +604,10 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
 // loops take them from registers (SP) instead of loading NP expanded rows per element and step.
 // Those rows (4 KiB each at kFwdBlock) shared the 32 KiB L1 with the state, x and y rows: CLIF's
 // fwd+bwd at (6, 128, 8192) 18.4 -> 13.5 ms, ILIF's at (50, 64, 2048) 18.1 -> 10.8 ms on a Zen 4.
-template <int NS, int NP>
-bool all_scalar(const Args<NS, NP>& a) {
-  for (int k = 0; k < NP; ++k) {
+// (A: Args or PolaraArgs, np its parameters' count)
+template <class A>
+bool all_scalar(const A& a, int np) {
+  for (int k = 0; k < np; ++k) {
     if (!a.scalar[k]) return false;
   }
   return true;
@@ -618,7 +619,7 @@ void forward_dispatch(int opt, Dims d, const Args<N<0>::NS, N<0>::NP>& a) {
   if constexpr (OPT < N<0>::NOPT) {
     if constexpr (N<OPT>::valid) {
       if (opt == OPT) {
-        if (all_scalar(a)) return forward<N<OPT>, true>(d, a);
+        if (all_scalar(a, N<OPT>::NP)) return forward<N<OPT>, true>(d, a);
         return forward<N<OPT>, false>(d, a);
       }
     }
@@ -633,7 +634,7 @@ void backward_dispatch(int opt, int sur, Dims d, const Args<N<0>::NS, N<0>::NP>&
     if constexpr (S < (N<OPT>::uses_surrogate ? kNumSurrogates : 1)) {
       if constexpr (N<OPT>::valid) {
         if (opt == OPT && sur == S) {
-          const bool pg = (a.grads & kGradParams) != 0, sp = all_scalar(a);
+          const bool pg = (a.grads & kGradParams) != 0, sp = all_scalar(a, N<OPT>::NP);
           if (pg && sp) return backward<N<OPT>, S, true, true>(d, a);
           if (pg) return backward<N<OPT>, S, true, false>(d, a);
           if (sp) return backward<N<OPT>, S, false, true>(d, a);
@@ -939,11 +940,8 @@ inline void polara_load(const PolaraArgs& a, int64_t v, int64_t off, int64_t e0,
       std::memcpy(b->p + k * bk, a.prm[k] + off, n * sizeof(float));
     }
   }
-  b->sp = true;
-  for (int k = 0; k < kPolaraParams; ++k) {
-    b->sp = b->sp && a.scalar[k];
-    b->pv[k] = a.scalar[k] ? a.prm[k][v] : 0.0f;
-  }
+  b->sp = all_scalar(a, kPolaraParams);
+  for (int k = 0; k < kPolaraParams; ++k) b->pv[k] = a.prm[k][b->sp ? v : 0];  // as the generic kernels'
   b->sw = a.win_scalar[0] && a.win_scalar[1];
   for (int w = 0; w < 2; ++w) {
     if (b->sw) {
