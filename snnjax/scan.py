@@ -396,7 +396,8 @@ def _dispatch(
             xs,
         )
     if backend == "native":
-        return _native.native_run(step, params, xs, state)
+        # state=None: the kernels take the registered init_state's uniform fields as one value each
+        return _native.native_run(step, params, xs, state, init=init if zero_state else None)
     if backend == "pallas":
         return pallas_run(step, params, xs, state)
     if backend == "fused":

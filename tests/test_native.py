@@ -6,6 +6,7 @@ option and surrogate they cover; plus vmap, the choice ``auto`` makes, and what 
 import dataclasses
 import functools
 import os
+import re
 import subprocess
 import sys
 
@@ -219,6 +220,73 @@ def test_vmap_over_inputs_and_parameters():
     ys_n = jax.vmap(lambda xs: run_tau(2.0, xs, "native")[1])(xss)
     ys_s = jax.vmap(lambda xs: run_tau(2.0, xs, "scan")[1])(xss)
     np.testing.assert_array_equal(ys_n, ys_s)
+
+
+# state=None: run hands the kernels the registered init_state's uniform fields as one value per
+# problem ([1], POLARA's history [K, 1]) instead of broadcast to every element
+UNIFORM_CASES = {
+    neurons.if_.step: neurons.IFParams(v_th=0.9, reset="hard"),
+    neurons.lif.step: neurons.LIFParams(tau=2.0, v_th=0.9, surrogate="atan"),
+    neurons.plif.step: neurons.PLIFParams(w=0.3),
+    neurons.ilif.step: neurons.ILIFParams(),
+    neurons.clif.step: neurons.CLIFParams(),
+    neurons.li.step: neurons.LIParams(tau_syn=3.0, tau_mem=5.0),
+    # ϑ0 enters the initial state: its gradient goes through the kernel's initial-state cotangent
+    neurons.polara.step: neurons.PolaraParams(k=3, theta0=0.8, grad="exact", output="binary"),
+}
+
+
+def test_registered_initial_states_are_uniform():
+    """What the kernels' one-value-per-problem initial state assumes: every native neuron's
+    registered init_state fills each field with one value (so that a new neuron is checked too)."""
+    assert set(UNIFORM_CASES) == set(native.NEURON_STEPS)
+    for step, params in UNIFORM_CASES.items():
+        init = neurons.neuron_of(step).init_state
+        full, one = init((4, 5), jnp.float32, params=params), init((1,), jnp.float32, params=params)
+        for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(one), strict=True):
+            np.testing.assert_array_equal(a, np.broadcast_to(np.asarray(b)[..., None], a.shape))
+
+
+def _kernel_operand_shapes(step, params, xs):
+    """The operand shapes of the forward kernel call that ``run(state=None)`` lowers to."""
+    text = jax.jit(lambda xs: snnjax.run(step, params, xs, backend="native")).lower(xs).as_text()
+    line = next(ln for ln in text.splitlines() if "stablehlo.custom_call @snnjax_" in ln and "_fwd(" in ln)
+    signature = line.rsplit(": (", 1)[1].split(") ->")[0]
+    return [tuple(int(d) for d in t.split("x")[:-1]) for t in re.findall(r"tensor<([0-9x]*f32)>", signature)]
+
+
+@pytest.mark.parametrize("step", list(UNIFORM_CASES), ids=lambda s: s.__module__.rsplit(".", 1)[1])
+def test_state_none_gives_the_kernels_one_value_per_problem(step):
+    params = UNIFORM_CASES[step]
+    xs = XS if step is not neurons.li.step else XS * 0.3
+    shapes = _kernel_operand_shapes(step, params, xs)
+    n_states = len(native._SPECS[step].spec(step, params).fields)
+    assert shapes[0] == (T, B * N)
+    assert all(shape[-1] == 1 for shape in shapes[1 : 1 + n_states]), shapes
+    # and the run equals lax.scan from the same (None) state: outputs, final state, the gradients
+    # to xs and every parameter (POLARA's ϑ0 through the initial state), also for T < K
+    spiking = step is not neurons.li.step
+    for x in (xs, xs[:2]):
+
+        def loss(params, x, backend):
+            final, ys = snnjax.run(step, params, x, backend=backend)
+            return _weighted_loss(ys, final), (final, ys)
+
+        grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True), static_argnums=2)
+        (_, (f_n, y_n)), g_n = grad(params, x, "native")
+        (_, (f_s, y_s)), g_s = grad(params, x, "scan")
+        if spiking:
+            np.testing.assert_array_equal(y_n, y_s)
+        else:
+            np.testing.assert_allclose(y_n, y_s, rtol=1e-5, atol=1e-6)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), f_n, f_s)
+        for gn, gs in zip(jax.tree.leaves(g_n), jax.tree.leaves(g_s), strict=True):
+            assert gn.shape == gs.shape
+            scale = max(1.0, float(np.max(np.abs(gs), initial=0.0)))
+            np.testing.assert_allclose(gn, gs, rtol=1e-4, atol=1e-5 * scale)
+        assert np.any(np.asarray(g_s[1]) != 0)
+    if step is neurons.polara.step:
+        assert float(jnp.abs(g_s[0].theta0)) > 0
 
 
 def test_nonfinite_inputs_propagate_as_in_scan():
@@ -536,7 +604,7 @@ def test_polara_auto_and_refusals():
 _ISA_SUBSET = (
     "lif_every_reset or ilif_every_unit_switch or clif_per_neuron or (test_clif and (erf or sigmoid or gaussian))"
     " or polara_every or polara_windows or blocks_and or nonfinite or one_part_only or event_matmul_native"
-    " or li_readout"
+    " or li_readout or (one_value_per_problem and (ilif or polara))"
 )
 
 

@@ -353,16 +353,25 @@ def _native(target, attrs, surrogate_id, n_windows, history, xs, states, prm):
 
 
 def _last_outputs(ys, h0):
-    """The last K outputs, newest first, of ``ys [T, E]`` after the history ``h0 [K, E]``."""
+    """The last K outputs, newest first, of ``ys [T, E]`` after the history ``h0 [K, E]`` (or
+    ``[K, 1]``: uniform, see :func:`native_run`)."""
     k, t = h0.shape[0], ys.shape[0]
     newest = ys[max(0, t - k) :][::-1]
-    return jnp.concatenate([newest, h0[: k - newest.shape[0]]]) if newest.shape[0] < k else newest
+    if newest.shape[0] == k:
+        return newest
+    older = h0[: k - newest.shape[0]]
+    return jnp.concatenate([newest, jnp.broadcast_to(older, older.shape[:-1] + ys.shape[-1:])])
+
+
+def _full_shape(state, xs):
+    """The shape of a state field as the kernels write it: ``[..., E]``, E of ``xs [T, E]``."""
+    return state.shape[:-1] + xs.shape[-1:]
 
 
 def _forward(target, attrs, history, xs, states, prm):
     f32 = jax.ShapeDtypeStruct
     results = (f32(xs.shape, jnp.float32),) + tuple(
-        f32(s.shape, jnp.float32) for i, s in enumerate(states) if i != history
+        f32(_full_shape(s, xs), jnp.float32) for i, s in enumerate(states) if i != history
     )
     ys, *final = _call(target + "_fwd", results, (xs, *states, *prm), dict(attrs))
     if history is not None:
@@ -395,20 +404,23 @@ def _native_bwd(target, attrs, surrogate_id, n_windows, history, res, ct):
     xs, states, prm, (need_states, need_prm) = res
     d_ys, d_final = ct
     d_ys = _zeros_where_symbolic(d_ys, xs)
+    full = tuple(jax.ShapeDtypeStruct(_full_shape(s, xs), jnp.float32) for s in states)
     zero_final = all(isinstance(c, jax.custom_derivatives.SymbolicZero) for c in d_final)
     if zero_final:  # the final state unused: one-float placeholders, never read (POLARA's history is [K, ...])
         d_final = tuple(jnp.zeros((1,), jnp.float32) for _ in d_final)
     else:
-        d_final = tuple(_zeros_where_symbolic(c, s) for c, s in zip(d_final, states, strict=True))
+        d_final = tuple(_zeros_where_symbolic(c, s) for c, s in zip(d_final, full, strict=True))
     n_plain = len(prm) - n_windows
     grads = _GRAD_PARAMS if any(n is not None for n in need_prm[:n_plain]) else 0
     grads |= _GRAD_WINDOWS if any(n is not None for n in need_prm[n_plain:]) else 0
     grads |= _GRAD_INITIAL if any(n is not None for n in need_states) else 0
     grads |= _ZERO_FINAL if zero_final else 0
     f32 = jax.ShapeDtypeStruct
+    # a uniform initial state's cotangent, where asked for, comes per element and is summed here
+    written = full if grads & _GRAD_INITIAL else states
     results = (
         (f32(xs.shape, jnp.float32),)
-        + tuple(f32(s.shape, jnp.float32) for s in states)
+        + tuple(f32(s.shape, jnp.float32) for s in written)
         + tuple(f32(p.shape, jnp.float32) for p in prm)
     )
     attrs = dict(attrs, grads=np.int32(grads))
@@ -420,7 +432,10 @@ def _native_bwd(target, attrs, surrogate_id, n_windows, history, res, ct):
     )
     n = len(states)
     # the cotangents not asked for are not written by the kernel: none (zero) is returned for them
-    d_states = tuple(o if need is not None else None for o, need in zip(out[1 : 1 + n], need_states, strict=True))
+    d_states = tuple(
+        None if need is None else o if o.shape == s.shape else o.sum(-1, keepdims=True)
+        for o, s, need in zip(out[1 : 1 + n], states, need_states, strict=True)
+    )
     d_prm = tuple(o if need is not None else None for o, need in zip(out[1 + n :], need_prm, strict=True))
     return out[0], d_states, d_prm
 
@@ -440,11 +455,20 @@ def _flat_parameter(a, lead, step_shape):
     return jnp.broadcast_to(a, lead + step_shape).reshape(lead + (math.prod(step_shape),))
 
 
-def native_run(step: Callable, params: Any, xs: jax.Array, state: Any) -> tuple[Any, jax.Array]:
+def native_run(
+    step: Callable, params: Any, xs: jax.Array, state: Any, *, init: Callable | None = None
+) -> tuple[Any, jax.Array]:
     """``(final_state, ys)`` of ``step`` over ``xs [T, ...]`` by the native kernels: equal to
     ``lax.scan(lambda c, x: step(params, c, x), state, xs)`` in value and gradient (up to
     floating-point reassociation and the last bit of ``exp``). Raises ``ValueError`` where
-    :func:`unsupported_reason` or :func:`unavailable_reason` says why not."""
+    :func:`unsupported_reason` or :func:`unavailable_reason` says why not.
+
+    ``init``: ``state`` is ``init(xs.shape[1:], xs.dtype, params=params)``, and ``init`` is the
+    step's registered ``init_state``, which fills every field uniformly (zeros; POLARA's ϑ0): the
+    kernels then take each field as one value per problem (``init`` on one element) instead of
+    reading it broadcast to every element (``run`` passes it for ``state=None``). At T = 6 the
+    broadcast written and read twice cost as much memory traffic as the neuron's input (POLARA's
+    K = 6 history)."""
     reason = unavailable_reason() or unsupported_reason(step, params, xs, state)
     if reason is not None:
         raise ValueError(f"backend='native' cannot run this call: {reason}; use backend='fused' or 'auto'")
@@ -454,7 +478,12 @@ def native_run(step: Callable, params: Any, xs: jax.Array, state: Any) -> tuple[
     t, step_shape = xs.shape[0], tuple(xs.shape[1:])
     e = math.prod(step_shape)
     flat_xs = xs.reshape(t, e)
-    flat_states = tuple(getattr(state, name).reshape(lead + (e,)) for name, lead in call.fields)
+    record = _neurons.neuron_of(step)
+    if init is not None and record is not None and init is record.init_state:
+        one = init((1,), xs.dtype, params=params)
+        flat_states = tuple(getattr(one, name).reshape(lead + (1,)) for name, lead in call.fields)
+    else:
+        flat_states = tuple(getattr(state, name).reshape(lead + (e,)) for name, lead in call.fields)
     flat_prm = tuple(_flat_parameter(a, lead, step_shape) for a, lead in call.arrays)
     surrogate_id = _SURROGATE_IDS[params.surrogate.grad] if kernel.surrogate else None
     n_windows = sum(1 for _, lead in call.arrays if lead)  # the arrays with a leading window axis

@@ -460,10 +460,20 @@ inline double sum_f64(const float* __restrict x, int64_t n) {
   return sum;
 }
 
+// The n elements from off of an initial state's row into dst, or where the state is given once per
+// problem (uniform: Args::uniform, PolaraArgs::uniform) its value number `one`, repeated.
+inline void load_state_row(bool uniform, const float* state, int64_t one, int64_t off, int64_t n, float* dst) {
+  if (uniform) {
+    std::fill(dst, dst + n, state[one]);
+  } else {
+    std::memcpy(dst, state + off, n * sizeof(float));
+  }
+}
+
 // A block's initial states into st[NS][bk] and parameters into p[NP][bk] (a scalar repeated).
 template <int NS, int NP>
 void load_block(const Args<NS, NP>& a, int64_t v, int64_t off, int64_t n, int64_t bk, float* st, float* p) {
-  for (int k = 0; k < NS; ++k) std::memcpy(st + k * bk, a.st0[k] + off, n * sizeof(float));
+  for (int k = 0; k < NS; ++k) load_state_row(a.uniform, a.st0[k], v, off, n, st + k * bk);
   for (int k = 0; k < NP; ++k) {
     if (a.scalar[k]) {
       std::fill(p + k * bk, p + k * bk + n, a.prm[k][v]);
@@ -580,7 +590,11 @@ void backward(Dims d, const Args<N::NS, N::NP>& a) {
           },
           x + ta * d.e, dy + ta * d.e, dx + ta * d.e);
     }
-    for (int k = 0; k < NS; ++k) std::memcpy(a.dst0[k] + off, ds + k * bk, n * sizeof(float));
+    // (a uniform initial state is a constant of the call unless JAX asks for its cotangent, which
+    // is then written per element, [V, E], and summed by native.py)
+    for (int k = 0; k < NS && (!a.uniform || (a.grads & kGradInitial)); ++k) {
+      std::memcpy(a.dst0[k] + off, ds + k * bk, n * sizeof(float));
+    }
     if constexpr (!PG) return;
     for (int k = 0; k < NP; ++k) {
       if (a.scalar[k]) {
@@ -1023,21 +1037,30 @@ void polara_forward(Dims d, const PolaraArgs& a) {
   parallel_for(a.workers, d.v * nb, d.t * std::min(d.e, bk) * 8, [&](int64_t item, std::vector<float>& scratch) {
     int64_t v = item / nb, e0 = (item % nb) * bk, n = std::min(bk, d.e - e0);
     int64_t off = v * d.e + e0;
-    scratch.resize(polara_scratch_floats(k, bk));  // every value is written before it is read
+    // every value is written before it is read; a uniform history takes K rows more
+    scratch.resize(polara_scratch_floats(k, bk) + (a.uniform ? k * bk : 0));
     PolaraBlock b{scratch.data(), {scratch.data() + kPolaraParams * bk, scratch.data() + (kPolaraParams + k) * bk}};
     float* u = b.win[1] + k * bk;
     float* th = u + bk;
     float* ua = th + bk;
     PolaraSaved sv{};  // nothing saved
     polara_load(a, v, off, e0, n, bk, &b);
-    std::memcpy(u, a.u0 + off, n * sizeof(float));
-    std::memcpy(th, a.th0 + off, n * sizeof(float));
+    load_state_row(a.uniform, a.u0, v, off, n, u);
+    load_state_row(a.uniform, a.th0, v, off, n, th);
     // the windows read the outputs where they are: s_τ in the output's row τ, or (τ < 0) in the
-    // initial history's row -1 - τ (no copies into a ring and out of it each step)
+    // initial history's row -1 - τ (no copies into a ring and out of it each step; a uniform
+    // history's rows are filled here)
     const float* xs = a.xs + v * d.t * d.e + e0;
     float* ys = a.ys + v * d.t * d.e + e0;
     const float* h0 = a.h0 + v * k * d.e + e0;
-    auto output = [&](int64_t tau) -> const float* { return tau >= 0 ? ys + tau * d.e : h0 + (-1 - tau) * d.e; };
+    int64_t h_stride = d.e;
+    if (a.uniform) {
+      float* rows = scratch.data() + polara_scratch_floats(k, bk);
+      for (int64_t j = 0; j < k; ++j) load_state_row(true, a.h0, v * k + j, 0, n, rows + j * bk);
+      h0 = rows;
+      h_stride = bk;
+    }
+    auto output = [&](int64_t tau) -> const float* { return tau >= 0 ? ys + tau * d.e : h0 + (-1 - tau) * h_stride; };
     for (int64_t t = 0; t < d.t; ++t) {
       const int64_t ta = std::min(t + kAhead, d.t - 1);
       polara_step<P, false>(
@@ -1093,10 +1116,10 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     if constexpr (PG) std::fill(dq, dq + NQ * bk, 0.0f);
     if (a.grads & kGradWindows) std::fill(dwin, dwin + 2 * k * bk, 0.0f);
     polara_load(a, v, off, e0, n, bk, &b);
-    std::memcpy(sv_u, a.u0 + off, n * sizeof(float));
-    std::memcpy(sv_th, a.th0 + off, n * sizeof(float));
+    load_state_row(a.uniform, a.u0, v, off, n, sv_u);
+    load_state_row(a.uniform, a.th0, v, off, n, sv_th);
     for (int64_t j = 0; j < k; ++j) {
-      std::memcpy(outs + (k - 1 - j) * bk, a.h0 + (v * k + j) * d.e + e0, n * sizeof(float));
+      load_state_row(a.uniform, a.h0, v * k + j, (v * k + j) * d.e + e0, n, outs + (k - 1 - j) * bk);
     }
     const float* x = a.xs + v * T * d.e + e0;
     for (int64_t t = 0; t < T; ++t) {
@@ -1198,8 +1221,10 @@ void polara_backward(Dims d, const PolaraArgs& a) {
         run(std::false_type{});
       }
     }
-    std::memcpy(a.du0 + off, du, n * sizeof(float));
-    std::memcpy(a.dth0 + off, dth, n * sizeof(float));
+    if (!a.uniform || (a.grads & kGradInitial)) {  // (as the generic backward's initial states)
+      std::memcpy(a.du0 + off, du, n * sizeof(float));
+      std::memcpy(a.dth0 + off, dth, n * sizeof(float));
+    }
     for (int64_t j = 0; (a.grads & kGradInitial) && j < k; ++j) {
       // the initial history: s_{-1-j}, in the windows of steps 0 .. K - 2 - j
       gather(-1 - j, 1 + j);

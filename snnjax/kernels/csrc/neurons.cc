@@ -65,21 +65,27 @@ class Workers {
   ffi::ThreadPool* pool_ = nullptr;
 };
 
-// [V, T, E] of xs from the rank and sizes of xs and of a per-neuron array [V..., E].
-ffi::Error dims_of(const ffi::AnyBuffer& xs, const ffi::AnyBuffer& per, Dims* d) {
+// [V, T, E] of xs from the rank and sizes of xs and of an initial state [V..., E], or [V..., 1]
+// (*uniform: the state is one value per problem, the same for every element: native.py passes
+// the state that a neuron's init_state fills uniformly so, instead of broadcasting it to [V, E]
+// for the kernels to read; at T = 6, POLARA's zero history alone was as large as xs).
+ffi::Error dims_of(const ffi::AnyBuffer& xs, const ffi::AnyBuffer& per, Dims* d, bool* uniform) {
   auto xd = xs.dimensions();
   auto pd = per.dimensions();
   if (pd.size() < 1 || xd.size() != pd.size() + 1) {
     return ffi::Error::InvalidArgument("snnjax native kernel: xs must be [V..., T, E] and states [V..., E]");
   }
-  d->e = pd.back();
+  d->e = xd.back();
+  if (pd.back() != d->e && pd.back() != 1) {
+    return ffi::Error::InvalidArgument("snnjax native kernel: the states must be [V..., E] or [V..., 1]");
+  }
+  *uniform = pd.back() != d->e;
   d->v = 1;
   for (size_t i = 0; i + 1 < pd.size(); ++i) {
     if (xd[i] != pd[i]) return ffi::Error::InvalidArgument("snnjax native kernel: leading axes differ");
     d->v *= pd[i];
   }
   d->t = xd[pd.size() - 1];
-  if (xd.back() != d->e) return ffi::Error::InvalidArgument("snnjax native kernel: element axes differ");
   return ffi::Error::Success();
 }
 
@@ -97,6 +103,7 @@ struct Args {
   float* dst0[NS];
   float* dprm[NP];
   bool scalar[NP];  // a parameter given once per problem ([V, 1]) instead of per element ([V, E])
+  bool uniform;     // the initial states given once per problem ([V, 1]; dims_of)
   int32_t grads;    // backward: the cotangents JAX needs (kGradParams, ...; the others are not written)
   Workers workers;
 };
@@ -139,6 +146,7 @@ struct PolaraArgs {
   float* dh0;
   float* dprm[6];
   float* dwin[2];
+  bool uniform;   // u0, ϑ0 and the history given once per problem ([V, 1], [V, K, 1]; dims_of)
   int32_t grads;  // backward: the cotangents JAX needs (kGradParams, ...; the others are not written)
   Workers workers;
 };
@@ -254,9 +262,14 @@ ffi::Error check_ids(int32_t opt, int32_t n_opt, int32_t sur) {
 template <int NS, int NP>
 ffi::Error inputs(const Buf& xs, const Buf* const (&st0)[NS], const Buf* const (&prm)[NP], Dims* d,
                   Args<NS, NP>* a) {
-  if (auto err = dims_of(xs, *st0[0], d); err.failure()) return err;
+  if (auto err = dims_of(xs, *st0[0], d, &a->uniform); err.failure()) return err;
   a->xs = f32(xs);
-  for (int k = 0; k < NS; ++k) a->st0[k] = f32(*st0[k]);
+  for (int k = 0; k < NS; ++k) {
+    if (static_cast<int64_t>(st0[k]->element_count()) != d->v * (a->uniform ? 1 : d->e)) {
+      return ffi::Error::InvalidArgument("snnjax native kernel: the initial states differ in shape");
+    }
+    a->st0[k] = f32(*st0[k]);
+  }
   for (int k = 0; k < NP; ++k) a->prm[k] = f32(*prm[k]);
   return scalars_of(*d, prm, NP, a->scalar);
 }
@@ -397,13 +410,14 @@ ffi::Error polara_inputs(const Buf& xs, const Buf& u0, const Buf& th0, const Buf
                          PolaraArgs* a, int32_t* opt) {
   if (grad < 0 || grad > 2) return ffi::Error::InvalidArgument("snnjax native kernel: POLARA grad id");
   *opt = grad + 3 * binary + 6 * before_input;
-  if (auto err = dims_of(xs, u0, d); err.failure()) return err;
-  int64_t ve = d->v * d->e;
-  if (static_cast<int64_t>(th0.element_count()) != ve || ve == 0 ||
-      static_cast<int64_t>(h0.element_count()) % ve != 0 || h0.element_count() == 0) {
-    return ffi::Error::InvalidArgument("snnjax native kernel: POLARA's ϑ must be [V, E] and its history [V, K, E]");
+  if (auto err = dims_of(xs, u0, d, &a->uniform); err.failure()) return err;
+  int64_t ve = d->v * d->e, vs = a->uniform ? d->v : ve;  // vs: the size of one state
+  if (static_cast<int64_t>(th0.element_count()) != vs || ve == 0 ||
+      static_cast<int64_t>(h0.element_count()) % vs != 0 || h0.element_count() == 0) {
+    return ffi::Error::InvalidArgument(
+        "snnjax native kernel: POLARA's ϑ must be [V, E] and its history [V, K, E] (or [V, 1], [V, K, 1])");
   }
-  a->k = static_cast<int64_t>(h0.element_count()) / ve;
+  a->k = static_cast<int64_t>(h0.element_count()) / vs;
   a->e = d->e;
   a->xs = f32(xs);
   a->u0 = f32(u0);
