@@ -267,14 +267,8 @@ def test_state_none_gives_the_kernels_one_value_per_problem(step):
     # to xs and every parameter (POLARA's ϑ0 through the initial state), also for T < K
     spiking = step is not neurons.li.step
     for x in (xs, xs[:2]):
-
-        def loss(params, x, backend):
-            final, ys = snnjax.run(step, params, x, backend=backend)
-            return _weighted_loss(ys, final), (final, ys)
-
-        grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True), static_argnums=2)
-        (_, (f_n, y_n)), g_n = grad(params, x, "native")
-        (_, (f_s, y_s)), g_s = grad(params, x, "scan")
+        (f_n, y_n), g_n = _outputs_and_grads(step, params, x, None, "native")  # (no state: no state gradient)
+        (f_s, y_s), g_s = _outputs_and_grads(step, params, x, None, "scan")
         if spiking:
             np.testing.assert_array_equal(y_n, y_s)
         else:

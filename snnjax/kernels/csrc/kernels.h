@@ -460,27 +460,22 @@ inline double sum_f64(const float* __restrict x, int64_t n) {
   return sum;
 }
 
-// The n elements from off of an initial state's row into dst, or where the state is given once per
-// problem (uniform: Args::uniform, PolaraArgs::uniform) its value number `one`, repeated.
-inline void load_state_row(bool uniform, const float* state, int64_t one, int64_t off, int64_t n, float* dst) {
-  if (uniform) {
-    std::fill(dst, dst + n, state[one]);
+// The n elements from off of a per-neuron array's row into dst, or where the array is given once per
+// problem (`once`: a scalar parameter, Args::scalar; a uniform initial state, Args::uniform) its
+// value number `one`, repeated.
+inline void load_row(bool once, const float* src, int64_t one, int64_t off, int64_t n, float* dst) {
+  if (once) {
+    std::fill(dst, dst + n, src[one]);
   } else {
-    std::memcpy(dst, state + off, n * sizeof(float));
+    std::memcpy(dst, src + off, n * sizeof(float));
   }
 }
 
 // A block's initial states into st[NS][bk] and parameters into p[NP][bk] (a scalar repeated).
 template <int NS, int NP>
 void load_block(const Args<NS, NP>& a, int64_t v, int64_t off, int64_t n, int64_t bk, float* st, float* p) {
-  for (int k = 0; k < NS; ++k) load_state_row(a.uniform, a.st0[k], v, off, n, st + k * bk);
-  for (int k = 0; k < NP; ++k) {
-    if (a.scalar[k]) {
-      std::fill(p + k * bk, p + k * bk + n, a.prm[k][v]);
-    } else {
-      std::memcpy(p + k * bk, a.prm[k] + off, n * sizeof(float));
-    }
-  }
+  for (int k = 0; k < NS; ++k) load_row(a.uniform, a.st0[k], v, off, n, st + k * bk);
+  for (int k = 0; k < NP; ++k) load_row(a.scalar[k], a.prm[k], v, off, n, p + k * bk);
 }
 
 template <class N, bool SP>
@@ -947,13 +942,7 @@ struct PolaraBlock {
 
 inline void polara_load(const PolaraArgs& a, int64_t v, int64_t off, int64_t e0, int64_t n, int64_t bk,
                         PolaraBlock* b) {
-  for (int k = 0; k < kPolaraParams; ++k) {
-    if (a.scalar[k]) {
-      std::fill(b->p + k * bk, b->p + k * bk + n, a.prm[k][v]);
-    } else {
-      std::memcpy(b->p + k * bk, a.prm[k] + off, n * sizeof(float));
-    }
-  }
+  for (int k = 0; k < kPolaraParams; ++k) load_row(a.scalar[k], a.prm[k], v, off, n, b->p + k * bk);
   b->sp = all_scalar(a, kPolaraParams);
   for (int k = 0; k < kPolaraParams; ++k) b->pv[k] = a.prm[k][b->sp ? v : 0];  // as the generic kernels'
   b->sw = a.win_scalar[0] && a.win_scalar[1];
@@ -1045,8 +1034,8 @@ void polara_forward(Dims d, const PolaraArgs& a) {
     float* ua = th + bk;
     PolaraSaved sv{};  // nothing saved
     polara_load(a, v, off, e0, n, bk, &b);
-    load_state_row(a.uniform, a.u0, v, off, n, u);
-    load_state_row(a.uniform, a.th0, v, off, n, th);
+    load_row(a.uniform, a.u0, v, off, n, u);
+    load_row(a.uniform, a.th0, v, off, n, th);
     // the windows read the outputs where they are: s_τ in the output's row τ, or (τ < 0) in the
     // initial history's row -1 - τ (no copies into a ring and out of it each step; a uniform
     // history's rows are filled here)
@@ -1056,7 +1045,7 @@ void polara_forward(Dims d, const PolaraArgs& a) {
     int64_t h_stride = d.e;
     if (a.uniform) {
       float* rows = scratch.data() + polara_scratch_floats(k, bk);
-      for (int64_t j = 0; j < k; ++j) load_state_row(true, a.h0, v * k + j, 0, n, rows + j * bk);
+      for (int64_t j = 0; j < k; ++j) load_row(true, a.h0, v * k + j, 0, n, rows + j * bk);
       h0 = rows;
       h_stride = bk;
     }
@@ -1116,10 +1105,10 @@ void polara_backward(Dims d, const PolaraArgs& a) {
     if constexpr (PG) std::fill(dq, dq + NQ * bk, 0.0f);
     if (a.grads & kGradWindows) std::fill(dwin, dwin + 2 * k * bk, 0.0f);
     polara_load(a, v, off, e0, n, bk, &b);
-    load_state_row(a.uniform, a.u0, v, off, n, sv_u);
-    load_state_row(a.uniform, a.th0, v, off, n, sv_th);
+    load_row(a.uniform, a.u0, v, off, n, sv_u);
+    load_row(a.uniform, a.th0, v, off, n, sv_th);
     for (int64_t j = 0; j < k; ++j) {
-      load_state_row(a.uniform, a.h0, v * k + j, (v * k + j) * d.e + e0, n, outs + (k - 1 - j) * bk);
+      load_row(a.uniform, a.h0, v * k + j, (v * k + j) * d.e + e0, n, outs + (k - 1 - j) * bk);
     }
     const float* x = a.xs + v * T * d.e + e0;
     for (int64_t t = 0; t < T; ++t) {
